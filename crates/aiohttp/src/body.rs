@@ -1,0 +1,435 @@
+//! Request bodies: what `RequestBuilder::data` accepts, and the wire body handed to hyper.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+use http_body::{Frame, SizeHint};
+use tokio::io::AsyncRead;
+use tokio::sync::oneshot;
+
+use crate::error::{BoxError, ClientError};
+
+type ByteStream = BoxStream<'static, Result<Bytes, BoxError>>;
+
+/// A request body: bytes, text, urlencoded form pairs, a file, or a stream.
+///
+/// Build one with `From` (`Vec<u8>`, `Bytes`, `String`, `&'static str`, `&'static [u8]`),
+/// [`Body::form`], [`Body::wrap_stream`], [`Body::from_reader`] or [`Body::file`]; pass it (or
+/// anything convertible) to `RequestBuilder::data`.
+///
+/// ```
+/// use aiohttp::Body;
+/// let a = Body::from("text");
+/// let b = Body::form(&[("q", "rust"), ("page", "2")]);
+/// assert_eq!(a.content_length(), Some(4));
+/// assert_eq!(b.content_length(), Some(17));
+/// ```
+pub struct Body {
+    pub(crate) kind: BodyKind,
+    pub(crate) content_type: Option<&'static str>,
+}
+
+pub(crate) enum BodyKind {
+    Bytes(Bytes),
+    Stream {
+        stream: ByteStream,
+        length: Option<u64>,
+    },
+}
+
+impl Body {
+    /// An empty body.
+    ///
+    /// ```
+    /// assert_eq!(aiohttp::Body::empty().content_length(), Some(0));
+    /// ```
+    pub fn empty() -> Self {
+        Body {
+            kind: BodyKind::Bytes(Bytes::new()),
+            content_type: None,
+        }
+    }
+
+    /// Form pairs, `application/x-www-form-urlencoded`; repeated keys are kept in order.
+    ///
+    /// ```
+    /// let body = aiohttp::Body::form(&[("a", "1"), ("a", "2 3")]);
+    /// assert_eq!(body.as_bytes().map(|b| b.to_vec()), Some(b"a=1&a=2+3".to_vec()));
+    /// ```
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Self {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            ser.append_pair(k.as_ref(), v.as_ref());
+        }
+        Body {
+            kind: BodyKind::Bytes(Bytes::from(ser.finish())),
+            content_type: Some("application/x-www-form-urlencoded"),
+        }
+    }
+
+    /// A body streamed from any `Stream` of byte chunks, sent with chunked transfer encoding.
+    ///
+    /// ```
+    /// use futures_util::stream;
+    /// let chunks = stream::iter(vec![Ok::<_, std::io::Error>("a"), Ok("b")]);
+    /// let body = aiohttp::Body::wrap_stream(chunks);
+    /// assert_eq!(body.content_length(), None);
+    /// ```
+    pub fn wrap_stream<S, B, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes>,
+        E: Into<BoxError>,
+    {
+        Body {
+            kind: BodyKind::Stream {
+                stream: stream.map(|r| r.map(Into::into).map_err(Into::into)).boxed(),
+                length: None,
+            },
+            content_type: Some("application/octet-stream"),
+        }
+    }
+
+    /// A body read from any `AsyncRead`, streamed in 64 KiB chunks.
+    ///
+    /// ```
+    /// let body = aiohttp::Body::from_reader(&b"abc"[..]);
+    /// assert_eq!(body.content_length(), None);
+    /// ```
+    pub fn from_reader<R: AsyncRead + Send + 'static>(reader: R) -> Self {
+        Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024))
+    }
+
+    /// A file streamed from disk, with its size as `Content-Length`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or its size read.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), aiohttp::ClientError> {
+    /// let body = aiohttp::Body::file("upload.bin").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn file(path: impl AsRef<std::path::Path>) -> Result<Self, ClientError> {
+        let path = path.as_ref();
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            ClientError::invalid_argument(format!("cannot open {}", path.display())).with_source(e)
+        })?;
+        let length = file
+            .metadata()
+            .await
+            .map_err(|e| {
+                ClientError::invalid_argument(format!("cannot stat {}", path.display()))
+                    .with_source(e)
+            })?
+            .len();
+        let mut body = Body::from_reader(file);
+        if let BodyKind::Stream { length: l, .. } = &mut body.kind {
+            *l = Some(length);
+        }
+        Ok(body)
+    }
+
+    /// The body's length when it is known before sending.
+    ///
+    /// ```
+    /// assert_eq!(aiohttp::Body::from(vec![0u8; 10]).content_length(), Some(10));
+    /// ```
+    pub fn content_length(&self) -> Option<u64> {
+        match &self.kind {
+            BodyKind::Bytes(b) => Some(b.len() as u64),
+            BodyKind::Stream { length, .. } => *length,
+        }
+    }
+
+    /// The bytes of an in-memory body (`None` for a stream).
+    ///
+    /// ```
+    /// assert_eq!(aiohttp::Body::from("x").as_bytes().map(|b| b.len()), Some(1));
+    /// ```
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match &self.kind {
+            BodyKind::Bytes(b) => Some(b),
+            BodyKind::Stream { .. } => None,
+        }
+    }
+
+    /// A copy of the body when it can be sent again (in-memory bodies); streams cannot.
+    ///
+    /// ```
+    /// assert!(aiohttp::Body::from("x").try_clone().is_some());
+    /// ```
+    pub fn try_clone(&self) -> Option<Body> {
+        match &self.kind {
+            BodyKind::Bytes(b) => Some(Body {
+                kind: BodyKind::Bytes(b.clone()),
+                content_type: self.content_type,
+            }),
+            BodyKind::Stream { .. } => None,
+        }
+    }
+
+    pub(crate) fn with_content_type(mut self, ct: &'static str) -> Self {
+        self.content_type = Some(ct);
+        self
+    }
+
+    pub(crate) fn into_stream(self) -> ByteStream {
+        match self.kind {
+            BodyKind::Bytes(b) => futures_util::stream::iter([Ok(b)]).boxed(),
+            BodyKind::Stream { stream, .. } => stream,
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BodyKind::Bytes(b) => f.debug_struct("Body").field("len", &b.len()).finish(),
+            BodyKind::Stream { length, .. } => f
+                .debug_struct("Body")
+                .field("stream", &true)
+                .field("length", length)
+                .finish(),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+macro_rules! bytes_body {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Body {
+            fn from(v: $t) -> Self {
+                Body {
+                    kind: BodyKind::Bytes(Bytes::from(v)),
+                    content_type: Some("application/octet-stream"),
+                }
+            }
+        }
+    )*};
+}
+bytes_body!(Bytes, Vec<u8>, &'static [u8]);
+
+impl From<String> for Body {
+    fn from(v: String) -> Self {
+        Body {
+            kind: BodyKind::Bytes(Bytes::from(v)),
+            content_type: Some("text/plain; charset=utf-8"),
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(v: &'static str) -> Self {
+        Body {
+            kind: BodyKind::Bytes(Bytes::from_static(v.as_bytes())),
+            content_type: Some("text/plain; charset=utf-8"),
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> From<&[(K, V)]> for Body {
+    fn from(pairs: &[(K, V)]) -> Self {
+        Body::form(pairs)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> From<[(K, V); N]> for Body {
+    fn from(pairs: [(K, V); N]) -> Self {
+        Body::form(&pairs)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for Body {
+    fn from(pairs: Vec<(K, V)>) -> Self {
+        Body::form(&pairs)
+    }
+}
+
+impl From<tokio::fs::File> for Body {
+    fn from(file: tokio::fs::File) -> Self {
+        Body::from_reader(file)
+    }
+}
+
+/// The body as hyper sees it: a fast path for in-memory bytes, a stream for everything else,
+/// optionally held back until the server says `100 Continue`.
+pub(crate) struct WireBody {
+    inner: WireInner,
+    gate: Option<oneshot::Receiver<()>>,
+}
+
+enum WireInner {
+    Full(Option<Bytes>),
+    Stream(ByteStream),
+}
+
+impl WireBody {
+    pub(crate) fn empty() -> Self {
+        WireBody {
+            inner: WireInner::Full(None),
+            gate: None,
+        }
+    }
+
+    pub(crate) fn full(b: Bytes) -> Self {
+        WireBody {
+            inner: WireInner::Full((!b.is_empty()).then_some(b)),
+            gate: None,
+        }
+    }
+
+    pub(crate) fn stream(s: ByteStream) -> Self {
+        WireBody {
+            inner: WireInner::Stream(s),
+            gate: None,
+        }
+    }
+
+    /// Holds every byte back until `gate` fires; if its sender is dropped, nothing is sent.
+    pub(crate) fn gated(mut self, gate: oneshot::Receiver<()>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+}
+
+impl http_body::Body for WireBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(gate) = &mut this.gate {
+            match Pin::new(gate).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => this.gate = None,
+                // The server answered without `100 Continue`: the body is never sent and the
+                // connection will not be reused, so stay pending until it is torn down.
+                Poll::Ready(Err(_)) => return Poll::Pending,
+            }
+        }
+        match &mut this.inner {
+            WireInner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            WireInner::Stream(s) => loop {
+                match s.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
+                    Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.gate.is_none() && matches!(self.inner, WireInner::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            WireInner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            WireInner::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+use std::future::Future as _;
+
+/// Splits a stream's chunks into pieces of at most `size` bytes (for `chunked(size)`).
+pub(crate) fn rechunk(stream: ByteStream, size: usize) -> ByteStream {
+    let size = size.max(1);
+    stream
+        .flat_map(move |item| {
+            let pieces: Vec<Result<Bytes, BoxError>> = match item {
+                Ok(mut b) => {
+                    let mut v = Vec::with_capacity(b.len() / size + 1);
+                    while b.len() > size {
+                        v.push(Ok(b.split_to(size)));
+                    }
+                    if !b.is_empty() {
+                        v.push(Ok(b));
+                    }
+                    v
+                }
+                Err(e) => vec![Err(e)],
+            };
+            futures_util::stream::iter(pieces)
+        })
+        .boxed()
+}
+
+/// Compresses a stream with zlib-wrapped deflate (aiohttp's `compress=True`).
+pub(crate) fn deflate(stream: ByteStream) -> ByteStream {
+    let reader = tokio_util::io::StreamReader::new(
+        stream.map(|r| r.map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))),
+    );
+    let encoder = async_compression::tokio::bufread::ZlibEncoder::new(reader);
+    tokio_util::io::ReaderStream::new(encoder)
+        .map(|r| r.map_err(BoxError::from))
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+
+    async fn collect(s: ByteStream) -> Vec<Bytes> {
+        s.try_collect::<Vec<_>>().await.expect("stream ok")
+    }
+
+    #[tokio::test]
+    async fn rechunk_splits_to_size() {
+        let src = futures_util::stream::iter(vec![
+            Ok::<_, BoxError>(Bytes::from_static(b"abcdefg")),
+            Ok(Bytes::from_static(b"hi")),
+        ])
+        .boxed();
+        let out = collect(rechunk(src, 3)).await;
+        let out: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
+        assert_eq!(out, vec![&b"abc"[..], b"def", b"g", b"hi"]);
+    }
+
+    #[tokio::test]
+    async fn deflate_round_trips_through_zlib() {
+        use std::io::Read;
+        let data = b"hello hello hello hello".repeat(100);
+        let src = futures_util::stream::iter(vec![Ok::<_, BoxError>(Bytes::from(data.clone()))])
+            .boxed();
+        let out: Vec<u8> = collect(deflate(src)).await.concat();
+        assert!(out.len() < data.len());
+        let mut dec = flate2::read::ZlibDecoder::new(&out[..]);
+        let mut back = Vec::new();
+        dec.read_to_end(&mut back).expect("valid zlib");
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn content_types_by_kind() {
+        assert_eq!(
+            Body::from(vec![1u8]).content_type,
+            Some("application/octet-stream")
+        );
+        assert_eq!(
+            Body::from(String::from("x")).content_type,
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            Body::from([("a", "b")]).content_type,
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(Body::empty().content_type, None);
+    }
+}

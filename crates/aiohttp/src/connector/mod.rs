@@ -1,0 +1,291 @@
+//! Connectors: where connections come from and where they go back to.
+//!
+//! A [`Connector`] (aiohttp's `BaseConnector`) supplies transports through
+//! [`create_connection`](Connector::create_connection) and owns a [`Pool`] of idle keep-alive
+//! connections keyed by [`ConnectionKey`]. [`TcpConnector`] is the default.
+
+mod pool;
+mod tcp;
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use pool::{Pool, PoolConfig, PoolStats};
+pub(crate) use pool::{acquire, Lease};
+pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
+
+use crate::error::ClientError;
+
+/// A boxed future, as returned by [`Connector`] methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Any byte stream a connection can run over (TCP, UNIX socket, TLS, an in-memory duplex).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A freshly opened transport, as [`Connector::create_connection`] returns it.
+///
+/// ```
+/// let (client, _server) = tokio::io::duplex(1024);
+/// let t = aiohttp::Transport::new(client);
+/// assert!(t.peer_addr().is_none());
+/// ```
+pub struct Transport {
+    pub(crate) io: Box<dyn Io>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+}
+
+impl Transport {
+    /// Wraps any byte stream.
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// let _t = aiohttp::Transport::new(client);
+    /// ```
+    pub fn new(io: impl Io) -> Self {
+        Transport {
+            io: Box::new(io),
+            peer_addr: None,
+            local_addr: None,
+        }
+    }
+
+    /// Records the socket addresses, reported by [`Connection::transport`].
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// let addr = "127.0.0.1:80".parse().ok();
+    /// let t = aiohttp::Transport::new(client).with_addresses(addr, None);
+    /// assert_eq!(t.peer_addr(), addr);
+    /// ```
+    pub fn with_addresses(mut self, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
+        self.peer_addr = peer;
+        self.local_addr = local;
+        self
+    }
+
+    /// The remote address, when the transport has one.
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// assert!(aiohttp::Transport::new(client).peer_addr().is_none());
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The local address, when the transport has one.
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// assert!(aiohttp::Transport::new(client).local_addr().is_none());
+    /// ```
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("peer_addr", &self.peer_addr)
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+/// What connections are pooled by: scheme (TLS or not), host and port.
+///
+/// ```
+/// let url = aiohttp::Url::parse("http://example.com/x").unwrap();
+/// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+/// assert_eq!((key.host(), key.port(), key.is_tls()), ("example.com", 80, false));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectionKey {
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+impl ConnectionKey {
+    /// The key for a request to `url`; `None` when the URL has no host.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://[::1]:8443/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// assert_eq!((key.host(), key.port(), key.is_tls()), ("::1", 8443, true));
+    /// ```
+    pub fn from_url(url: &url::Url) -> Option<Self> {
+        let host = match url.host()? {
+            url::Host::Domain(d) => d.to_string(),
+            url::Host::Ipv4(a) => a.to_string(),
+            url::Host::Ipv6(a) => a.to_string(),
+        };
+        Some(ConnectionKey {
+            host,
+            port: url.port_or_known_default()?,
+            tls: matches!(url.scheme(), "https" | "wss"),
+        })
+    }
+
+    /// The host name or IP address (IPv6 without brackets).
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test:81/").unwrap();
+    /// assert_eq!(aiohttp::ConnectionKey::from_url(&url).unwrap().host(), "a.test");
+    /// ```
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test:81/").unwrap();
+    /// assert_eq!(aiohttp::ConnectionKey::from_url(&url).unwrap().port(), 81);
+    /// ```
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the connection is TLS (https, wss).
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test/").unwrap();
+    /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_tls());
+    /// ```
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+}
+
+/// aiohttp's `BaseConnector`: opens transports and pools the connections made over them.
+///
+/// Implement [`create_connection`](Self::create_connection) (aiohttp's `_create_connection`)
+/// and [`pool`](Self::pool); everything else has a default built on the pool.
+///
+/// ```
+/// use aiohttp::{BoxFuture, ClientError, ConnectionKey, Connector, Pool, PoolConfig, Transport};
+///
+/// /// A connector whose every connection is an in-memory pipe handed to a server task.
+/// #[derive(Debug)]
+/// struct Pipes { pool: Pool }
+///
+/// impl Connector for Pipes {
+///     fn create_connection<'a>(&'a self, _key: &'a ConnectionKey)
+///         -> BoxFuture<'a, Result<Transport, ClientError>> {
+///         Box::pin(async move {
+///             let (client, _server) = tokio::io::duplex(64 * 1024);
+///             Ok(Transport::new(client))
+///         })
+///     }
+///     fn pool(&self) -> &Pool { &self.pool }
+/// }
+/// let c = Pipes { pool: Pool::new(PoolConfig::default()) };
+/// assert_eq!(c.limit(), 100);
+/// ```
+pub trait Connector: Send + Sync + fmt::Debug + 'static {
+    /// Opens a new transport to the key's host and port.
+    fn create_connection<'a>(
+        &'a self,
+        key: &'a ConnectionKey,
+    ) -> BoxFuture<'a, Result<Transport, ClientError>>;
+
+    /// The pool of idle connections and its settings.
+    fn pool(&self) -> &Pool;
+
+    /// Closes every pooled connection; later requests through this connector fail.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.pool().close();
+        Box::pin(async {})
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    fn closed(&self) -> bool {
+        self.pool().is_closed()
+    }
+
+    /// The total connection limit (0 = unlimited).
+    fn limit(&self) -> usize {
+        self.pool().config().limit
+    }
+
+    /// The per-host connection limit (0 = unlimited).
+    fn limit_per_host(&self) -> usize {
+        self.pool().config().limit_per_host
+    }
+
+    /// Whether connections are closed after each response instead of pooled.
+    fn force_close(&self) -> bool {
+        self.pool().config().force_close
+    }
+}
+
+/// A connection in use by a response: its addresses and whether it is still open.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let session = aiohttp::ClientSession::new();
+/// let resp = session.get("http://127.0.0.1:8080/").await?;
+/// if let Some(conn) = resp.connection() {
+///     println!("{:?} -> {:?}", conn.transport().0, conn.transport().1);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub(crate) shared: Arc<ConnShared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ConnShared {
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) reused: bool,
+    pub(crate) done: AtomicBool,
+}
+
+impl Connection {
+    /// Whether the response is done with this connection (returned to the pool or closed).
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// let conn = resp.connection().cloned();
+    /// drop(resp);
+    /// assert!(conn.map_or(true, |c| c.closed()));
+    /// # }
+    /// ```
+    pub fn closed(&self) -> bool {
+        self.shared.done.load(Ordering::Acquire)
+    }
+
+    /// `(local address, peer address)` of the transport, where it has them.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// let (local, peer) = resp.connection().expect("body not read yet").transport();
+    /// # }
+    /// ```
+    pub fn transport(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (self.shared.local_addr, self.shared.peer_addr)
+    }
+
+    /// Whether the connection came from the pool rather than being newly opened.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// let reused = resp.connection().map(|c| c.is_reused());
+    /// # }
+    /// ```
+    pub fn is_reused(&self) -> bool {
+        self.shared.reused
+    }
+}

@@ -1,0 +1,508 @@
+//! HTTP/1.x over one transport, through hyper's `client::conn::http1`. The only module that
+//! talks to hyper's HTTP/1 client.
+//!
+//! hyper normalises header names to lowercase and keeps the reason phrase only when it is not
+//! the canonical one, while aiohttp exposes `raw_headers` and `reason` exactly as received. So the
+//! transport is wrapped in [`CaptureIo`], which copies the bytes of each response head as they
+//! are read; the head is then parsed a second time with `httparse` to recover names, order and
+//! the reason phrase.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use crate::body::WireBody;
+use crate::connector::{Lease, Transport};
+use crate::error::{ClientError, ErrorKind};
+
+/// The largest response head we keep a copy of; hyper rejects larger heads itself.
+const MAX_CAPTURE: usize = 512 * 1024;
+
+/// A response head as it arrived: reason phrase and header lines, byte for byte.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RawHead {
+    pub(crate) reason: Option<String>,
+    pub(crate) headers: Vec<(Bytes, Bytes)>,
+}
+
+#[derive(Default)]
+struct CaptureState {
+    active: bool,
+    buf: Vec<u8>,
+    scanned: usize,
+    head: Option<Vec<u8>>,
+}
+
+impl CaptureState {
+    fn feed(&mut self, data: &[u8]) {
+        if !self.active {
+            return;
+        }
+        self.buf.extend_from_slice(data);
+        loop {
+            let from = self.scanned.saturating_sub(3);
+            let Some(pos) = find(&self.buf[from..], b"\r\n\r\n") else {
+                self.scanned = self.buf.len();
+                if self.buf.len() > MAX_CAPTURE {
+                    self.active = false;
+                    self.buf = Vec::new();
+                }
+                return;
+            };
+            let end = from + pos + 4;
+            let informational = self.buf.get(9) == Some(&b'1') && self.buf.starts_with(b"HTTP/");
+            if informational {
+                self.buf.drain(..end);
+                self.scanned = 0;
+                continue;
+            }
+            self.buf.truncate(end);
+            self.head = Some(std::mem::take(&mut self.buf));
+            self.active = false;
+            return;
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A transport that copies response-head bytes while a capture is armed.
+struct CaptureIo {
+    io: Box<dyn crate::connector::Io>,
+    state: Arc<Mutex<CaptureState>>,
+}
+
+impl AsyncRead for CaptureIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = res {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                if let Ok(mut st) = self.state.lock() {
+                    st.feed(new);
+                }
+            }
+        }
+        res
+    }
+}
+
+impl AsyncWrite for CaptureIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One open HTTP/1 connection: hyper's sender, the task driving the socket, and the head capture.
+pub(crate) struct H1Conn {
+    sender: http1::SendRequest<WireBody>,
+    capture: Arc<Mutex<CaptureState>>,
+    task: AbortHandle,
+    pub(crate) id: u64,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) requests: u64,
+}
+
+impl std::fmt::Debug for H1Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H1Conn")
+            .field("id", &self.id)
+            .field("peer_addr", &self.peer_addr)
+            .field("requests", &self.requests)
+            .finish()
+    }
+}
+
+impl H1Conn {
+    /// Runs the HTTP/1 handshake over a fresh transport and spawns the task that drives it.
+    pub(crate) async fn handshake(transport: Transport) -> Result<H1Conn, ClientError> {
+        let Transport {
+            io,
+            peer_addr,
+            local_addr,
+        } = transport;
+        let capture = Arc::new(Mutex::new(CaptureState::default()));
+        let io = CaptureIo {
+            io,
+            state: capture.clone(),
+        };
+        let (sender, conn) = http1::Builder::new()
+            .max_buf_size(1024 * 1024)
+            .handshake::<_, WireBody>(TokioIo::new(io))
+            .await
+            .map_err(|e| {
+                ClientError::new(ErrorKind::ClientOSError, "HTTP/1 handshake failed").with_source(e)
+            })?;
+        let task = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        })
+        .abort_handle();
+        Ok(H1Conn {
+            sender,
+            capture,
+            task,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            peer_addr,
+            local_addr,
+            requests: 0,
+        })
+    }
+
+    /// Whether the connection can take another request right now without waiting.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sender.is_closed() || self.task.is_finished()
+    }
+
+    /// Waits until hyper is ready for the next request on this connection.
+    pub(crate) async fn ready(&mut self) -> bool {
+        self.sender.ready().await.is_ok()
+    }
+
+    /// Sends one request and waits for the final response head.
+    ///
+    /// # Cancel safety
+    /// Dropping the future mid-way leaves the connection in an unknown state; the caller must
+    /// then close it rather than reuse it (the pool lease does so unless marked reusable).
+    pub(crate) async fn send(
+        &mut self,
+        req: http::Request<WireBody>,
+    ) -> Result<(http::Response<Incoming>, RawHead), hyper::Error> {
+        if let Ok(mut st) = self.capture.lock() {
+            *st = CaptureState {
+                active: true,
+                ..CaptureState::default()
+            };
+        }
+        self.requests += 1;
+        let resp = self.sender.send_request(req).await?;
+        let head = self
+            .capture
+            .lock()
+            .ok()
+            .and_then(|mut st| st.head.take())
+            .map(|h| parse_raw_head(&h))
+            .unwrap_or_default();
+        Ok((resp, head))
+    }
+
+    /// Whether any byte of the current response has arrived.
+    pub(crate) fn received_any(&self) -> bool {
+        self.capture
+            .lock()
+            .map(|st| !st.buf.is_empty() || st.head.is_some())
+            .unwrap_or(true)
+    }
+}
+
+impl Drop for H1Conn {
+    fn drop(&mut self) {
+        // Dropping the sender lets hyper finish gracefully only when idle; an in-flight exchange
+        // would otherwise keep the socket open, so the task is stopped outright.
+        self.task.abort();
+    }
+}
+
+/// A response head received for a request, with what the exchange learned on the way.
+pub(crate) struct Sent {
+    pub(crate) response: http::Response<Incoming>,
+    pub(crate) raw: RawHead,
+    /// `Expect: 100-continue` was sent and the server answered without `100 Continue`, so the
+    /// body was never written and the connection cannot be reused.
+    pub(crate) body_withheld: bool,
+}
+
+/// A failed exchange; `retryable` when a reused connection failed before any response byte.
+pub(crate) struct SendError {
+    pub(crate) error: ClientError,
+    pub(crate) retryable: bool,
+}
+
+/// The parts of a prepared request that go into the head.
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a http::Method,
+    pub(crate) url: &'a url::Url,
+    pub(crate) version: http::Version,
+    pub(crate) headers: &'a http::HeaderMap,
+}
+
+/// Sends a request head and body over the lease's connection and waits for the final response head.
+pub(crate) async fn exchange(
+    lease: &mut Lease,
+    head: Head<'_>,
+    body: WireBody,
+    expect100: bool,
+) -> Result<Sent, SendError> {
+    let prepared = head;
+    let target = &prepared.url[url::Position::BeforePath..url::Position::AfterQuery];
+    let uri = http::Uri::try_from(target).map_err(|e| SendError {
+        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL path is not a valid URI")
+            .with_source(e),
+        retryable: false,
+    })?;
+    let expect100 = expect100
+        || prepared
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let continued = Arc::new(AtomicBool::new(false));
+    let (body, gate) = if expect100 {
+        let (tx, rx) = oneshot::channel();
+        (body.gated(rx), Some(tx))
+    } else {
+        (body, None)
+    };
+    let mut req = http::Request::new(body);
+    *req.method_mut() = prepared.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = prepared.version;
+    *req.headers_mut() = prepared.headers.clone();
+    if let Some(tx) = gate {
+        let tx = Mutex::new(Some(tx));
+        let flag = continued.clone();
+        hyper::ext::on_informational(&mut req, move |res| {
+            if res.status() == http::StatusCode::CONTINUE {
+                flag.store(true, Ordering::Release);
+                if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    }
+    let reused = lease.is_reused();
+    let conn = lease.conn();
+    match conn.send(req).await {
+        Ok((response, raw)) => Ok(Sent {
+            response,
+            raw,
+            body_withheld: expect100 && !continued.load(Ordering::Acquire),
+        }),
+        Err(e) => {
+            let retryable = reused && !conn.received_any() && is_stale_connection(&e);
+            Err(SendError {
+                error: map_hyper_error(e),
+                retryable,
+            })
+        }
+    }
+}
+
+fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        src = s.source();
+    }
+    None
+}
+
+fn is_stale_connection(e: &hyper::Error) -> bool {
+    e.is_incomplete_message()
+        || e.is_closed()
+        || e.is_canceled()
+        || matches!(
+            io_kind(e),
+            Some(
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::UnexpectedEof
+            )
+        )
+}
+
+/// Maps a failure while sending a request or reading the response head.
+fn map_hyper_error(e: hyper::Error) -> ClientError {
+    let (kind, message) = if e.is_parse() || e.is_parse_status() {
+        (ErrorKind::ClientResponseError, "malformed response head")
+    } else if e.is_user() {
+        (ErrorKind::ClientPayloadError, "the request body failed")
+    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        (
+            ErrorKind::ServerDisconnectedError,
+            "server disconnected before a complete response",
+        )
+    } else {
+        match io_kind(&e) {
+            Some(io::ErrorKind::ConnectionReset) => (
+                ErrorKind::ClientConnectionResetError,
+                "connection reset by peer",
+            ),
+            Some(io::ErrorKind::UnexpectedEof) => (
+                ErrorKind::ServerDisconnectedError,
+                "server disconnected before a complete response",
+            ),
+            Some(_) => (ErrorKind::ClientOSError, "connection failed"),
+            None => (ErrorKind::ClientConnectionError, "connection failed"),
+        }
+    };
+    ClientError::new(kind, message).with_source(e)
+}
+
+/// A response body that returns its connection to the pool when read to the end, and closes it
+/// when dropped earlier or broken.
+pub(crate) struct LeasedBody {
+    incoming: Incoming,
+    lease: Option<Lease>,
+    keep_alive: bool,
+}
+
+impl LeasedBody {
+    pub(crate) fn new(incoming: Incoming, lease: Lease, keep_alive: bool) -> Self {
+        let mut body = LeasedBody {
+            incoming,
+            lease: Some(lease),
+            keep_alive,
+        };
+        if http_body::Body::is_end_stream(&body.incoming) {
+            body.finish();
+        }
+        body
+    }
+
+    fn finish(&mut self) {
+        if let Some(mut lease) = self.lease.take() {
+            lease.set_reusable(self.keep_alive);
+        }
+    }
+}
+
+impl futures_util::Stream for LeasedBody {
+    type Item = Result<Bytes, ClientError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.lease.is_none() && http_body::Body::is_end_stream(&this.incoming) {
+            return Poll::Ready(None);
+        }
+        loop {
+            match http_body::Body::poll_frame(Pin::new(&mut this.incoming), cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) if data.is_empty() => continue,
+                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    Err(_trailers) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => {
+                    // Dropping the lease un-marked closes the broken connection.
+                    this.lease = None;
+                    return Poll::Ready(Some(Err(ClientError::payload(
+                        "response payload is not completed",
+                    )
+                    .with_source(e))));
+                }
+                Poll::Ready(None) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+/// Parses a captured head for the reason phrase and the header lines as sent.
+fn parse_raw_head(head: &[u8]) -> RawHead {
+    let mut headers = [httparse::EMPTY_HEADER; 256];
+    let mut resp = httparse::Response::new(&mut headers);
+    let mut config = httparse::ParserConfig::default();
+    config.allow_obsolete_multiline_headers_in_responses(true);
+    match config.parse_response(&mut resp, head) {
+        Ok(httparse::Status::Complete(_)) => RawHead {
+            reason: resp.reason.map(str::to_string),
+            headers: resp
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        Bytes::copy_from_slice(h.name.as_bytes()),
+                        Bytes::copy_from_slice(h.value),
+                    )
+                })
+                .collect(),
+        },
+        _ => RawHead::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_skips_informational_heads_and_stops_at_the_final_one() {
+        let mut st = CaptureState {
+            active: true,
+            ..CaptureState::default()
+        };
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Fine\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody";
+        for chunk in wire.chunks(5) {
+            st.feed(chunk);
+        }
+        let head = st.head.take().expect("final head captured");
+        assert!(head.starts_with(b"HTTP/1.1 200 Fine\r\n"));
+        assert!(head.ends_with(b"\r\n\r\n"));
+        let raw = parse_raw_head(&head);
+        assert_eq!(raw.reason.as_deref(), Some("Fine"));
+        let names: Vec<&[u8]> = raw.headers.iter().map(|(n, _)| n.as_ref()).collect();
+        assert_eq!(names, vec![&b"X-A"[..], b"x-a"]);
+        assert!(!st.active);
+    }
+
+    #[test]
+    fn capture_gives_up_on_huge_heads() {
+        let mut st = CaptureState {
+            active: true,
+            ..CaptureState::default()
+        };
+        st.feed(b"HTTP/1.1 200 OK\r\n");
+        for _ in 0..(MAX_CAPTURE / 1000 + 2) {
+            st.feed(&[b'a'; 1000]);
+        }
+        assert!(!st.active);
+        assert!(st.head.is_none());
+    }
+}

@@ -1,0 +1,79 @@
+//! An async HTTP client for tokio with the API of aiohttp's client.
+//!
+//! A [`ClientSession`] holds a pool of keep-alive connections (through a [`Connector`]), a
+//! cookie jar and default request settings. Requests are built with every keyword argument of
+//! aiohttp's `ClientSession.request` and sent by awaiting them; a [`ClientResponse`] exposes the
+//! status, the headers (parsed and exactly as received) and the body as bytes, text, JSON or a
+//! [`StreamReader`]. Every failure is a [`ClientError`] whose `is_*()` predicates follow
+//! aiohttp's exception tree.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), aiohttp::ClientError> {
+//! let session = aiohttp::ClientSession::new();
+//! let mut resp = session
+//!     .get("http://127.0.0.1:8080/get")
+//!     .params(&[("q", "rust")])
+//!     .await?;
+//! println!("{} {}", resp.status(), resp.text().await?);
+//! # Ok(()) }
+//! ```
+//!
+//! # Map of the crate
+//! - `session`: [`ClientSession`] and its builder — defaults, headers, auth, cookies.
+//! - `request`: [`RequestBuilder`], [`RequestInfo`], and the pure step building the head.
+//! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
+//! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
+//!   charset decoding.
+//! - `connector`: the [`Connector`] trait, the [`Pool`], [`TcpConnector`].
+//! - `h1`: the only module that talks to hyper's HTTP/1 client.
+//! - `cookie`, `auth`, `error`: [`CookieJar`], [`BasicAuth`], [`ClientError`].
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod auth;
+mod body;
+mod connector;
+mod cookie;
+mod decode;
+mod error;
+mod h1;
+mod request;
+mod response;
+mod session;
+mod stream;
+
+pub use auth::BasicAuth;
+pub use body::Body;
+pub use connector::{
+    BoxFuture, Connection, ConnectionKey, Connector, Family, Io, Pool, PoolConfig, PoolStats,
+    TcpConnector, TcpConnectorBuilder, Transport,
+};
+pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
+pub use error::{ClientError, ErrorKind};
+pub use request::{IntoParams, IntoUrl, RequestBuilder, RequestInfo, USER_AGENT};
+pub use response::ClientResponse;
+pub use session::{ClientSession, ClientSessionBuilder};
+pub use stream::StreamReader;
+
+pub use ::cookie::Cookie;
+pub use bytes::Bytes;
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+pub use url::Url;
+
+/// One request on a private session that closes itself once the response is dropped
+/// (aiohttp's `aiohttp.request`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let mut resp = aiohttp::request("GET", "http://127.0.0.1:8080/").await?;
+/// let body = resp.read().await?;
+/// # Ok(()) }
+/// ```
+pub fn request<M, U>(method: M, url: U) -> RequestBuilder
+where
+    Method: TryFrom<M>,
+    <Method as TryFrom<M>>::Error: Into<http::Error>,
+    U: IntoUrl,
+{
+    ClientSession::new().request(method, url)
+}

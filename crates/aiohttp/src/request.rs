@@ -1,0 +1,1034 @@
+//! `RequestBuilder` (the keyword arguments of `ClientSession.request`), `RequestInfo`, and the
+//! pure step that turns a builder plus the session's defaults into the head to send.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Version};
+use url::Url;
+
+use crate::auth::BasicAuth;
+use crate::body::Body;
+use crate::error::{ClientError, ErrorKind};
+use crate::response::ClientResponse;
+use crate::session::{ClientSession, SessionInner};
+
+/// The `User-Agent` sent unless the caller sets or skips one.
+pub const USER_AGENT: &str = concat!("aiohttp-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The `Accept-Encoding` sent unless the caller sets or skips one.
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+
+/// Anything that names a URL: `&str`, `String`, `&Url`, `Url`.
+///
+/// ```
+/// use aiohttp::IntoUrl;
+/// let url = "http://example.com/a?b=1".into_url()?;
+/// assert_eq!(url.path(), "/a");
+/// # Ok::<(), aiohttp::ClientError>(())
+/// ```
+pub trait IntoUrl {
+    /// Parses or converts into a [`Url`].
+    ///
+    /// # Errors
+    /// A malformed URL: an `InvalidUrlClientError`.
+    fn into_url(self) -> Result<Url, ClientError>;
+}
+
+fn parse_url(s: &str) -> Result<Url, ClientError> {
+    Url::parse(s).map_err(|e| {
+        ClientError::new(ErrorKind::InvalidUrlClientError, format!("invalid URL {s:?}"))
+            .with_source(e)
+    })
+}
+
+impl IntoUrl for &str {
+    fn into_url(self) -> Result<Url, ClientError> {
+        parse_url(self)
+    }
+}
+
+impl IntoUrl for String {
+    fn into_url(self) -> Result<Url, ClientError> {
+        parse_url(&self)
+    }
+}
+
+impl IntoUrl for &String {
+    fn into_url(self) -> Result<Url, ClientError> {
+        parse_url(self)
+    }
+}
+
+impl IntoUrl for Url {
+    fn into_url(self) -> Result<Url, ClientError> {
+        Ok(self)
+    }
+}
+
+impl IntoUrl for &Url {
+    fn into_url(self) -> Result<Url, ClientError> {
+        Ok(self.clone())
+    }
+}
+
+/// Query parameters: a map, a list of pairs (repeated keys kept in order), or an already
+/// encoded string that is appended verbatim.
+///
+/// ```
+/// use aiohttp::IntoParams;
+/// let mut url = aiohttp::Url::parse("http://h/p?x=0#frag").unwrap();
+/// [("a", "1"), ("a", "2")].append_to(&mut url);
+/// "raw=%2F&b".append_to(&mut url);
+/// assert_eq!(url.query(), Some("x=0&a=1&a=2&raw=%2F&b"));
+/// ```
+pub trait IntoParams {
+    /// Appends the parameters after the URL's existing query.
+    fn append_to(self, url: &mut Url);
+}
+
+fn append_encoded(url: &mut Url, encoded: &str) {
+    let encoded = encoded.trim_start_matches('?');
+    if encoded.is_empty() {
+        return;
+    }
+    let query = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{encoded}"),
+        _ => encoded.to_string(),
+    };
+    url.set_query(Some(&query));
+}
+
+fn append_pairs<'a, K, V>(url: &mut Url, pairs: impl IntoIterator<Item = (&'a K, &'a V)>)
+where
+    K: AsRef<str> + ?Sized + 'a,
+    V: fmt::Display + ?Sized + 'a,
+{
+    let mut pairs = pairs.into_iter().peekable();
+    if pairs.peek().is_none() {
+        return;
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    let mut q = url.query_pairs_mut();
+    for (k, v) in pairs {
+        q.append_pair(k.as_ref(), &v.to_string());
+    }
+}
+
+impl IntoParams for &str {
+    fn append_to(self, url: &mut Url) {
+        append_encoded(url, self);
+    }
+}
+
+impl IntoParams for String {
+    fn append_to(self, url: &mut Url) {
+        append_encoded(url, &self);
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display> IntoParams for &[(K, V)] {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display, const N: usize> IntoParams for [(K, V); N] {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display> IntoParams for Vec<(K, V)> {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display, S> IntoParams for &HashMap<K, V, S> {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter());
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display> IntoParams for &BTreeMap<K, V> {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter());
+    }
+}
+
+impl<K: AsRef<str>, V: fmt::Display> IntoParams for BTreeMap<K, V> {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter());
+    }
+}
+
+/// What was sent: URL, method and headers (aiohttp's `RequestInfo`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let resp = aiohttp::ClientSession::new().get("http://127.0.0.1:8080/").await?;
+/// let info = resp.request_info();
+/// assert_eq!(info.method(), aiohttp::Method::GET);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub(crate) url: Url,
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+    pub(crate) real_url: Url,
+    pub(crate) version: Version,
+}
+
+impl RequestInfo {
+    /// The URL requested (without fragment).
+    ///
+    /// ```no_run
+    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.url().as_str(); }
+    /// ```
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The method.
+    ///
+    /// ```no_run
+    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.method(); }
+    /// ```
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The headers as sent (auto headers included).
+    ///
+    /// ```no_run
+    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.headers().get("host"); }
+    /// ```
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL as given, fragment included.
+    ///
+    /// ```no_run
+    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.real_url().fragment(); }
+    /// ```
+    pub fn real_url(&self) -> &Url {
+        &self.real_url
+    }
+}
+
+/// The body source chosen on the builder.
+enum Payload {
+    None,
+    Data(Body),
+    Json(Result<Vec<u8>, ClientError>),
+}
+
+/// One request being configured: every keyword argument of aiohttp's `ClientSession.request`.
+/// Send it with [`send`](Self::send) or by awaiting it directly.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let session = aiohttp::ClientSession::new();
+/// let resp = session
+///     .post("http://127.0.0.1:8080/submit")
+///     .params(&[("page", "2")])
+///     .header("X-Trace", "1")
+///     .json(&serde_json::json!({"name": "value"}))
+///     .await?;
+/// println!("{}", resp.status());
+/// # Ok(()) }
+/// ```
+#[must_use = "a request does nothing until it is sent or awaited"]
+pub struct RequestBuilder {
+    pub(crate) session: ClientSession,
+    method: Method,
+    url: Option<Url>,
+    error: Option<ClientError>,
+    headers: HeaderMap,
+    skip_auto_headers: Vec<HeaderName>,
+    payload: Payload,
+    auth: Option<BasicAuth>,
+    compress: bool,
+    chunked: Option<usize>,
+    pub(crate) expect100: bool,
+    pub(crate) read_until_eof: bool,
+    version: Option<Version>,
+    raise_for_status: Option<bool>,
+    cookies: Vec<(String, String)>,
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("url", &self.url.as_ref().map(Url::as_str))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(
+        session: ClientSession,
+        method: Result<Method, ClientError>,
+        url: Result<Url, ClientError>,
+    ) -> Self {
+        let mut error = None;
+        let method = method.unwrap_or_else(|e| {
+            error = Some(e);
+            Method::GET
+        });
+        let url = match url {
+            Ok(u) => Some(u),
+            Err(e) => {
+                error.get_or_insert(e);
+                None
+            }
+        };
+        RequestBuilder {
+            session,
+            method,
+            url,
+            error,
+            headers: HeaderMap::new(),
+            skip_auto_headers: Vec::new(),
+            payload: Payload::None,
+            auth: None,
+            compress: false,
+            chunked: None,
+            expect100: false,
+            read_until_eof: true,
+            version: None,
+            raise_for_status: None,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, e: ClientError) {
+        self.error.get_or_insert(e);
+    }
+
+    /// Query parameters, merged after any query already in the URL.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/search?lang=en").params(&[("q", "a b"), ("q", "c")]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn params(mut self, params: impl IntoParams) -> Self {
+        if let Some(url) = &mut self.url {
+            params.append_to(url);
+        }
+        self
+    }
+
+    /// One header; it replaces a session header of the same name.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").header("X-Token", "abc").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+        K::Error: Into<http::Error>,
+        V::Error: Into<http::Error>,
+    {
+        let name = name.try_into().map_err(Into::into);
+        let value = value.try_into().map_err(Into::into);
+        match (name, value) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            (Err(e), _) | (_, Err(e)) => self.fail(
+                ClientError::invalid_argument("invalid header name or value").with_source(e),
+            ),
+        }
+        self
+    }
+
+    /// Several headers; each replaces a session header of the same name.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let mut h = aiohttp::HeaderMap::new();
+    /// h.insert("x-a", aiohttp::HeaderValue::from_static("1"));
+    /// s.get("http://127.0.0.1:8080/").headers(h).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn headers(mut self, headers: HeaderMap) -> Self {
+        let mut last = None;
+        for (name, value) in headers {
+            if let Some(n) = name {
+                last = Some(n);
+            }
+            if let Some(n) = &last {
+                self.headers.append(n.clone(), value);
+            }
+        }
+        self
+    }
+
+    /// Auto headers not to add to this request (`User-Agent`, `Accept`, `Accept-Encoding`,
+    /// `Content-Type`, `Host`); `Content-Length` cannot be skipped.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").skip_auto_headers(["User-Agent"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn skip_auto_headers<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        for n in names {
+            match HeaderName::from_bytes(n.as_ref().as_bytes()) {
+                Ok(n) => self.skip_auto_headers.push(n),
+                Err(e) => {
+                    self.fail(ClientError::invalid_argument("invalid header name").with_source(e))
+                }
+            }
+        }
+        self
+    }
+
+    /// The body: bytes, text, form pairs (urlencoded), a file or a stream; see [`Body`].
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.post("http://127.0.0.1:8080/").data([("name", "value")]).await?;
+    /// s.post("http://127.0.0.1:8080/").data(vec![1u8, 2, 3]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn data(mut self, body: impl Into<Body>) -> Self {
+        if matches!(self.payload, Payload::Json(_)) {
+            self.fail(ClientError::invalid_argument(
+                "data and json parameters can not be used at the same time",
+            ));
+        }
+        self.payload = Payload::Data(body.into());
+        self
+    }
+
+    /// A JSON body, serialized with the session's `json_serialize` (serde_json by default);
+    /// `Content-Type: application/json`. An error together with [`data`](Self::data).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.post("http://127.0.0.1:8080/").json(&serde_json::json!({"a": 1})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
+        if matches!(self.payload, Payload::Data(_)) {
+            self.fail(ClientError::invalid_argument(
+                "data and json parameters can not be used at the same time",
+            ));
+        }
+        let bytes = self.session.inner.serialize_json(value);
+        self.payload = Payload::Json(bytes);
+        self
+    }
+
+    /// Basic credentials for this request. An error together with credentials in the URL.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").auth(aiohttp::BasicAuth::new("u", "p")?).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn auth(mut self, auth: BasicAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Deflate-compress the body (`Content-Encoding: deflate`, sent chunked). An error together
+    /// with an explicit `Content-Encoding` header.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.post("http://127.0.0.1:8080/").data("a".repeat(10_000)).compress(true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// Send the body with chunked transfer encoding, in chunks of at most `size` bytes. An error
+    /// together with an explicit `Content-Length` header.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.post("http://127.0.0.1:8080/").data(vec![0u8; 100]).chunked(16).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn chunked(mut self, size: usize) -> Self {
+        if size == 0 {
+            self.fail(ClientError::invalid_argument("chunk size must be positive"));
+        }
+        self.chunked = Some(size);
+        self
+    }
+
+    /// Send `Expect: 100-continue` and hold the body back until the server answers
+    /// `100 Continue`; if it answers with a final status instead, the body is never sent.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.put("http://127.0.0.1:8080/big").data(vec![0u8; 1 << 20]).expect100(true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn expect100(mut self, expect: bool) -> Self {
+        self.expect100 = expect;
+        self
+    }
+
+    /// With `false`, a response with neither `Content-Length` nor chunked encoding has an empty
+    /// body instead of everything up to the connection's end (default `true`).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").read_until_eof(false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn read_until_eof(mut self, read_until_eof: bool) -> Self {
+        self.read_until_eof = read_until_eof;
+        self
+    }
+
+    /// The HTTP version for this request (default: the session's).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").version(aiohttp::Version::HTTP_10).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Override the session's `raise_for_status` for this request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let err = s.get("http://127.0.0.1:8080/missing").raise_for_status(true).await.unwrap_err();
+    /// assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+    /// # Ok(()) }
+    /// ```
+    pub fn raise_for_status(mut self, raise: bool) -> Self {
+        self.raise_for_status = Some(raise);
+        self
+    }
+
+    /// Cookies for this request only, sent along with the jar's.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/").cookies([("a", "1")]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cookies<I, K, V>(mut self, cookies: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.cookies
+            .extend(cookies.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Sends the request and waits for the response head.
+    ///
+    /// # Errors
+    /// Anything in [`ClientError`]'s tree: invalid arguments before sending, connection
+    /// failures, a malformed response, `raise_for_status`.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.get("http://127.0.0.1:8080/").send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send(self) -> Result<ClientResponse, ClientError> {
+        let session = self.session.clone();
+        let raise = self
+            .raise_for_status
+            .unwrap_or(session.inner.raise_for_status);
+        let expect100 = self.expect100;
+        let read_until_eof = self.read_until_eof;
+        let prepared = prepare(&session.inner, self)?;
+        let resp = crate::session::execute(&session, prepared, expect100, read_until_eof).await?;
+        if raise {
+            resp.raise_for_status()?;
+        }
+        Ok(resp)
+    }
+}
+
+impl IntoFuture for RequestBuilder {
+    type Output = Result<ClientResponse, ClientError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+/// A request ready for the wire.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Body>,
+    pub(crate) compress: bool,
+    pub(crate) chunked: Option<usize>,
+    pub(crate) real_url: Url,
+}
+
+impl Prepared {
+    pub(crate) fn request_info(&self) -> RequestInfo {
+        RequestInfo {
+            url: self.url.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            real_url: self.real_url.clone(),
+            version: self.version,
+        }
+    }
+}
+
+fn methods_without_body(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+/// Builds the head: URL checks, credentials, header merging, auto headers, body framing.
+/// No I/O, so every rule is table-tested below.
+pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Prepared, ClientError> {
+    if let Some(e) = req.error {
+        return Err(e);
+    }
+    if session.is_closed() {
+        return Err(ClientError::invalid_argument("the session is closed"));
+    }
+    let mut url = req
+        .url
+        .ok_or_else(|| ClientError::new(ErrorKind::InvalidUrlClientError, "no URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ClientError::new(
+            ErrorKind::NonHttpUrlClientError,
+            format!("unsupported URL scheme {:?}", url.scheme()),
+        )
+        .with_url(&url));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(
+            ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host")
+                .with_url(&url),
+        );
+    }
+    let real_url = url.clone();
+    url.set_fragment(None);
+
+    let url_auth = if !url.username().is_empty() || url.password().is_some() {
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let auth = BasicAuth::new(decode(url.username()), decode(url.password().unwrap_or("")))?;
+        // Both setters only fail for URLs that cannot have credentials, which were rejected above.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Some(auth)
+    } else {
+        None
+    };
+    if url_auth.is_some() && req.auth.is_some() {
+        return Err(ClientError::invalid_argument(
+            "cannot combine the auth argument with credentials encoded in the URL",
+        ));
+    }
+    let auth = req.auth.or(url_auth).or_else(|| session.auth.clone());
+    if auth.is_some() && req.headers.contains_key(header::AUTHORIZATION) {
+        return Err(ClientError::invalid_argument(
+            "cannot combine an Authorization header with the auth argument or URL credentials",
+        ));
+    }
+
+    let version = req.version.unwrap_or(session.version);
+    let method = req.method;
+
+    // Session headers first; a request header replaces every session value of its name.
+    let mut headers = HeaderMap::with_capacity(session.headers.len() + req.headers.len() + 6);
+    let host = host_header(&url)?;
+    let skipped = |name: &HeaderName| {
+        req.skip_auto_headers.contains(name) || session.skip_auto_headers.contains(name)
+    };
+    if !skipped(&header::HOST)
+        && !req.headers.contains_key(header::HOST)
+        && !session.headers.contains_key(header::HOST)
+    {
+        headers.insert(header::HOST, host);
+    }
+    for (name, value) in &session.headers {
+        if !req.headers.contains_key(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in &req.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    let auto: [(HeaderName, &'static str); 3] = [
+        (header::ACCEPT, "*/*"),
+        (header::ACCEPT_ENCODING, ACCEPT_ENCODING),
+        (header::USER_AGENT, USER_AGENT),
+    ];
+    for (name, value) in auto {
+        if !headers.contains_key(&name) && !skipped(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(auth) = &auth {
+        let value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
+            ClientError::invalid_argument("credentials do not fit in a header").with_source(e)
+        })?;
+        headers.insert(header::AUTHORIZATION, value);
+    }
+
+    // Cookies: the jar's for this URL, then the request's own, after any explicit Cookie header.
+    let mut cookie_pairs = session.cookie_jar.filter_cookies(&url);
+    cookie_pairs.extend(req.cookies);
+    if !cookie_pairs.is_empty() {
+        let mut line = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_default();
+        for (name, value) in cookie_pairs {
+            if !line.is_empty() {
+                line.push_str("; ");
+            }
+            line.push_str(&name);
+            line.push('=');
+            line.push_str(&value);
+        }
+        let value = HeaderValue::from_str(&line).map_err(|e| {
+            ClientError::invalid_argument("cookie does not fit in a header").with_source(e)
+        })?;
+        headers.insert(header::COOKIE, value);
+    }
+
+    let body = match req.payload {
+        Payload::None => None,
+        Payload::Data(b) => Some(b),
+        Payload::Json(bytes) => Some(Body::from(bytes?).with_content_type("application/json")),
+    };
+    if let Some(body) = &body {
+        if let Some(ct) = body.content_type {
+            if !headers.contains_key(header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+        }
+    }
+
+    let explicit_length = headers.contains_key(header::CONTENT_LENGTH);
+    if req.compress {
+        if headers.contains_key(header::CONTENT_ENCODING) {
+            return Err(ClientError::invalid_argument(
+                "compress can not be set if Content-Encoding header is set",
+            ));
+        }
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("deflate"));
+    }
+    let chunked = req.chunked.is_some()
+        || req.compress
+        || headers
+            .get(header::TRANSFER_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked && explicit_length {
+        return Err(ClientError::invalid_argument(
+            "chunked can not be set if Content-Length header is set",
+        ));
+    }
+    if chunked {
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    } else if !explicit_length {
+        match body.as_ref().map(Body::content_length) {
+            Some(Some(n)) if n > 0 || !methods_without_body(&method) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            Some(Some(_)) => {}
+            Some(None) => {
+                headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            }
+            None if !methods_without_body(&method) => {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+            }
+            None => {}
+        }
+    }
+    if req.expect100 && !headers.contains_key(header::EXPECT) {
+        headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+    }
+
+    Ok(Prepared {
+        method,
+        url,
+        version,
+        headers,
+        body,
+        compress: req.compress,
+        chunked: req.chunked,
+        real_url,
+    })
+}
+
+/// `Host`: the port only when it is not the scheme's default; IPv6 in brackets.
+fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
+    let host = url.host_str().unwrap_or_default();
+    let value = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    HeaderValue::from_str(&value).map_err(|e| {
+        ClientError::new(ErrorKind::InvalidUrlClientError, "host is not a valid header")
+            .with_source(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> ClientSession {
+        ClientSession::new()
+    }
+
+    fn head(b: RequestBuilder) -> Result<Prepared, ClientError> {
+        let s = b.session.clone();
+        prepare(&s.inner, b)
+    }
+
+    fn names(p: &Prepared) -> Vec<String> {
+        p.headers.keys().map(|k| k.as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn host_header_table() {
+        let cases = [
+            ("http://example.com/", "example.com"),
+            ("http://example.com:80/", "example.com"),
+            ("http://example.com:8080/", "example.com:8080"),
+            ("https://example.com:443/", "example.com"),
+            ("https://example.com:80/", "example.com:80"),
+            ("http://[::1]:8080/", "[::1]:8080"),
+            ("http://[::1]/", "[::1]"),
+            ("http://127.0.0.1:1/", "127.0.0.1:1"),
+        ];
+        for (url, want) in cases {
+            let url = Url::parse(url).expect("test url");
+            assert_eq!(host_header(&url).expect("host"), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn params_table() {
+        let s = session();
+        let cases: Vec<(RequestBuilder, &str)> = vec![
+            (s.get("http://h/p").params(&[("a", "1")][..]), "http://h/p?a=1"),
+            (s.get("http://h/p?x=0").params([("a", "1"), ("a", "2")]), "http://h/p?x=0&a=1&a=2"),
+            (s.get("http://h/p#frag").params([("a", "b c")]), "http://h/p?a=b+c"),
+            (s.get("http://h/p?").params([("k", 5)]), "http://h/p?k=5"),
+            (s.get("http://h/p").params("a=%2F&b"), "http://h/p?a=%2F&b"),
+            (s.get("http://h/p?x=1").params("y=2"), "http://h/p?x=1&y=2"),
+            (
+                s.get("http://h/p").params(BTreeMap::from([("b", "2"), ("a", "1")])),
+                "http://h/p?a=1&b=2",
+            ),
+            (s.get("http://h/p").params(Vec::<(&str, &str)>::new()), "http://h/p"),
+        ];
+        for (b, want) in cases {
+            let p = head(b).expect("prepared");
+            assert_eq!(p.url.as_str(), want);
+        }
+    }
+
+    #[test]
+    fn auto_headers_and_lengths_by_method() {
+        let s = session();
+        let p = head(s.get("http://h:81/")).expect("get");
+        assert_eq!(names(&p), ["host", "accept", "accept-encoding", "user-agent"]);
+        assert_eq!(p.headers["host"], "h:81");
+        assert_eq!(p.headers["accept"], "*/*");
+        assert_eq!(p.headers["accept-encoding"], "gzip, deflate, br, zstd");
+        assert!(p.headers["user-agent"].to_str().unwrap_or("").starts_with("aiohttp-rs/"));
+        for m in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+            let p = head(s.request(m, "http://h/")).expect("no body");
+            assert!(!p.headers.contains_key("content-length"), "{m}");
+        }
+        for m in ["POST", "PUT", "PATCH", "DELETE"] {
+            let p = head(s.request(m, "http://h/")).expect("no body");
+            assert_eq!(p.headers["content-length"], "0", "{m}");
+        }
+    }
+
+    #[test]
+    fn content_type_by_body_kind() {
+        let s = session();
+        let cases: Vec<(RequestBuilder, &str, &str)> = vec![
+            (s.post("http://h/").data(vec![1u8, 2]), "application/octet-stream", "2"),
+            (s.post("http://h/").data([("a", "b")]), "application/x-www-form-urlencoded", "3"),
+            (s.post("http://h/").json(&serde_json::json!({"a": 1})), "application/json", "7"),
+            (s.post("http://h/").data(String::from("hé")), "text/plain; charset=utf-8", "3"),
+        ];
+        for (b, ct, len) in cases {
+            let p = head(b).expect("prepared");
+            assert_eq!(p.headers["content-type"], ct);
+            assert_eq!(p.headers["content-length"], len);
+        }
+        let p = head(
+            s.post("http://h/")
+                .data(vec![1u8])
+                .header("content-type", "x/y")
+                .skip_auto_headers(["Accept"]),
+        )
+        .expect("explicit");
+        assert_eq!(p.headers["content-type"], "x/y");
+        assert!(!p.headers.contains_key("accept"));
+        let p = head(s.post("http://h/").data(vec![1u8]).skip_auto_headers(["content-type"]))
+            .expect("skipped");
+        assert!(!p.headers.contains_key("content-type"));
+        assert_eq!(p.headers["content-length"], "1");
+    }
+
+    #[test]
+    fn skip_auto_headers_cannot_skip_content_length() {
+        let s = session();
+        let p = head(
+            s.post("http://h/")
+                .skip_auto_headers(["Content-Length", "User-Agent", "Accept-Encoding", "Host"]),
+        )
+        .expect("prepared");
+        assert_eq!(p.headers["content-length"], "0");
+        assert!(!p.headers.contains_key("user-agent"));
+        assert!(!p.headers.contains_key("accept-encoding"));
+        assert!(!p.headers.contains_key("host"));
+    }
+
+    #[test]
+    fn session_headers_merge_and_request_wins() {
+        let s = ClientSession::builder()
+            .header("X-A", "session")
+            .header("X-B", "session")
+            .header("User-Agent", "custom")
+            .build()
+            .expect("session");
+        let p = head(s.get("http://h/").header("x-a", "request")).expect("prepared");
+        let a: Vec<_> = p.headers.get_all("x-a").iter().collect();
+        assert_eq!(a, ["request"]);
+        assert_eq!(p.headers["x-b"], "session");
+        assert_eq!(p.headers["user-agent"], "custom");
+    }
+
+    #[test]
+    fn invalid_input_fails_before_sending() {
+        let s = session();
+        let cases: Vec<(RequestBuilder, ErrorKind)> = vec![
+            (s.request("GE T", "http://h/"), ErrorKind::InvalidArgument),
+            (s.request("GET\r\n", "http://h/"), ErrorKind::InvalidArgument),
+            (s.get("http://h/").header("x-a", "a\r\nb: c"), ErrorKind::InvalidArgument),
+            (s.get("http://h/").header("x-a", "a\0"), ErrorKind::InvalidArgument),
+            (s.get("http://h/").header("x-a", "a\x07"), ErrorKind::InvalidArgument),
+            (s.get("http://h/").header("x a", "v"), ErrorKind::InvalidArgument),
+            (s.get("ftp://h/"), ErrorKind::NonHttpUrlClientError),
+            (s.get("http://"), ErrorKind::InvalidUrlClientError),
+            (s.get("not a url"), ErrorKind::InvalidUrlClientError),
+            (s.get("http://[::1/"), ErrorKind::InvalidUrlClientError),
+            (
+                s.post("http://h/").data("x").json(&1),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.post("http://h/").json(&1).data("x"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.post("http://h/").data("x").compress(true).header("content-encoding", "br"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.post("http://h/").data("x").chunked(4).header("content-length", "1"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://u:p@h/").auth(BasicAuth::new("a", "b").expect("auth")),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://h/")
+                    .auth(BasicAuth::new("a", "b").expect("auth"))
+                    .header("authorization", "Bearer x"),
+                ErrorKind::InvalidArgument,
+            ),
+        ];
+        for (i, (b, kind)) in cases.into_iter().enumerate() {
+            let err = head(b).expect_err("must fail");
+            assert_eq!(err.kind(), kind, "case {i}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_url_become_basic_auth() {
+        let s = session();
+        let p = head(s.get("http://us%20er:p%40ss@h/x")).expect("prepared");
+        assert_eq!(p.url.as_str(), "http://h/x");
+        let want = BasicAuth::new("us er", "p@ss").expect("auth").encode();
+        assert_eq!(p.headers["authorization"], want.as_str());
+    }
+
+    #[test]
+    fn compress_chunked_and_expect100_framing() {
+        let s = session();
+        let p = head(s.post("http://h/").data("abc").compress(true)).expect("compress");
+        assert_eq!(p.headers["content-encoding"], "deflate");
+        assert_eq!(p.headers["transfer-encoding"], "chunked");
+        assert!(!p.headers.contains_key("content-length"));
+        let p = head(s.post("http://h/").data("abc").chunked(1)).expect("chunked");
+        assert_eq!(p.headers["transfer-encoding"], "chunked");
+        assert!(!p.headers.contains_key("content-length"));
+        let p = head(s.post("http://h/").data("abc").expect100(true)).expect("expect");
+        assert_eq!(p.headers["expect"], "100-continue");
+        let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("a")]);
+        let p = head(s.post("http://h/").data(Body::wrap_stream(stream))).expect("stream");
+        assert_eq!(p.headers["transfer-encoding"], "chunked");
+    }
+
+    #[test]
+    fn cookies_merge_with_explicit_header() {
+        let s = session();
+        let p = head(
+            s.get("http://h/")
+                .header("cookie", "a=1")
+                .cookies([("b", "2")]),
+        )
+        .expect("prepared");
+        assert_eq!(p.headers["cookie"], "a=1; b=2");
+    }
+
+    #[test]
+    fn fragment_is_removed_but_kept_in_real_url() {
+        let p = head(session().get("http://h/p?q=1#top")).expect("prepared");
+        assert_eq!(p.url.as_str(), "http://h/p?q=1");
+        assert_eq!(p.real_url.fragment(), Some("top"));
+    }
+}

@@ -1,0 +1,593 @@
+//! `ClientResponse`: status, headers as parsed and as received, and the body as bytes, text,
+//! JSON or a stream.
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap};
+use http::{Method, StatusCode, Version};
+use url::Url;
+
+use crate::connector::{Connection, Lease};
+use crate::decode;
+use crate::error::{ClientError, ErrorKind, ResponseDetails};
+use crate::h1::{LeasedBody, Sent};
+use crate::request::RequestInfo;
+use crate::session::ClientSession;
+use crate::stream::{BodyStream, StreamReader};
+
+/// A response: the head is read, the body is read on demand (aiohttp's `ClientResponse`).
+///
+/// Dropping a response whose body was read to the end returns its connection to the pool;
+/// dropping it earlier closes the connection.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let session = aiohttp::ClientSession::new();
+/// let mut resp = session.get("http://127.0.0.1:8080/data.json").await?;
+/// println!("{} {}", resp.status().as_u16(), resp.reason());
+/// let value: serde_json::Value = resp.json().await?;
+/// # Ok(()) }
+/// ```
+pub struct ClientResponse {
+    version: Version,
+    status: StatusCode,
+    reason: String,
+    method: Method,
+    url: Url,
+    real_url: Url,
+    headers: HeaderMap,
+    raw_headers: Vec<(Bytes, Bytes)>,
+    content_type: String,
+    charset: Option<String>,
+    cookies: Vec<cookie::Cookie<'static>>,
+    request_info: RequestInfo,
+    history: Vec<ClientResponse>,
+    connection: Option<Connection>,
+    content: StreamReader,
+    body: Option<Bytes>,
+}
+
+impl fmt::Debug for ClientResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientResponse")
+            .field("url", &self.url.as_str())
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the connection may carry another request after this response (RFC 9112 §9.3).
+pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &HeaderMap) -> bool {
+    let mut close = false;
+    let mut keep = false;
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.to_str().unwrap_or("").split(',') {
+            let token = token.trim();
+            close |= token.eq_ignore_ascii_case("close");
+            keep |= token.eq_ignore_ascii_case("keep-alive");
+        }
+    }
+    if close {
+        return false;
+    }
+    if version == Version::HTTP_10 || request_version == Version::HTTP_10 {
+        return keep && version != Version::HTTP_09;
+    }
+    true
+}
+
+fn has_framing(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::CONTENT_LENGTH) || headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match raw.parse::<mime::Mime>() {
+        Ok(m) => (
+            m.essence_str().to_string(),
+            m.get_param(mime::CHARSET).map(|c| c.as_str().to_string()),
+        ),
+        Err(_) if raw.trim().is_empty() => ("application/octet-stream".to_string(), None),
+        Err(_) => (
+            raw.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase(),
+            None,
+        ),
+    }
+}
+
+/// aiohttp's `json_re`: `application/json` and `application/<anything>+json`.
+fn is_json_content_type(ct: &str) -> bool {
+    let Some(sub) = ct.strip_prefix("application/") else {
+        return false;
+    };
+    sub == "json" || (sub.ends_with("+json") && sub.len() > 5)
+}
+
+impl ClientResponse {
+    pub(crate) fn new(
+        sent: Sent,
+        lease: Lease,
+        request_info: RequestInfo,
+        session: &ClientSession,
+        read_until_eof: bool,
+    ) -> Result<ClientResponse, ClientError> {
+        let Sent {
+            response,
+            raw,
+            body_withheld,
+        } = sent;
+        let (parts, incoming) = response.into_parts();
+        let reason = raw.reason.unwrap_or_else(|| {
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_string()
+        });
+        let cookies: Vec<cookie::Cookie<'static>> = parts
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .filter_map(|s| cookie::Cookie::parse(s.to_string()).ok())
+            .collect();
+        if !cookies.is_empty() {
+            session
+                .inner
+                .cookie_jar
+                .update_cookies(&cookies, Some(&request_info.url));
+        }
+        let (content_type, charset) = parse_content_type(&parts.headers);
+        let connection = Connection {
+            shared: lease.shared.clone(),
+        };
+        let reusable = !body_withheld
+            && keep_alive(request_info.version, parts.version, &parts.headers);
+        let content = if !read_until_eof && !has_framing(&parts.headers) {
+            // No length and no chunking: without read_until_eof the body is empty, and the
+            // connection (whose end would have delimited it) is closed.
+            drop(lease);
+            drop(incoming);
+            StreamReader::empty()
+        } else {
+            let mut body: BodyStream = Box::pin(LeasedBody::new(incoming, lease, reusable));
+            if session.inner.auto_decompress {
+                if let Some(enc) = parts
+                    .headers
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    if decode::is_supported(enc) {
+                        body = decode::decompress(body, enc);
+                    }
+                }
+            }
+            StreamReader::new(body)
+        };
+        Ok(ClientResponse {
+            version: parts.version,
+            status: parts.status,
+            reason,
+            method: request_info.method.clone(),
+            url: request_info.url.clone(),
+            real_url: request_info.real_url.clone(),
+            headers: parts.headers,
+            raw_headers: raw.headers,
+            content_type,
+            charset,
+            cookies,
+            request_info,
+            history: Vec::new(),
+            connection: Some(connection),
+            content,
+            body: None,
+        })
+    }
+
+    /// The HTTP version of the response.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { assert_eq!(r.version(), aiohttp::Version::HTTP_11); }
+    /// ```
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The status code.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.status().as_u16(); }
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason phrase as the server sent it (the canonical one if the head had none).
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.reason()); }
+    /// ```
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// Whether the status is below 400.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { if !r.ok() { eprintln!("failed"); } }
+    /// ```
+    pub fn ok(&self) -> bool {
+        self.status.as_u16() < 400
+    }
+
+    /// The request method.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.method(); }
+    /// ```
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL of the response (without fragment).
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.url()); }
+    /// ```
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL as requested, fragment included.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.real_url().fragment(); }
+    /// ```
+    pub fn real_url(&self) -> &Url {
+        &self.real_url
+    }
+
+    /// The connection carrying the body, until the body is done with it.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let open = r.connection().is_some(); }
+    /// ```
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref().filter(|c| !c.closed())
+    }
+
+    /// The cookies of the response's `Set-Cookie` headers (malformed ones skipped).
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) {
+    /// for c in r.cookies() { println!("{}={}", c.name(), c.value()); }
+    /// # }
+    /// ```
+    pub fn cookies(&self) -> &[cookie::Cookie<'static>] {
+        &self.cookies
+    }
+
+    /// The headers, case-insensitive, duplicates kept.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.headers().get_all("set-cookie"); }
+    /// ```
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The header lines exactly as received: original case, order and duplicates.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) {
+    /// for (name, value) in r.raw_headers() { println!("{:?}: {:?}", name, value); }
+    /// # }
+    /// ```
+    pub fn raw_headers(&self) -> &[(Bytes, Bytes)] {
+        &self.raw_headers
+    }
+
+    /// The media type without parameters, lowercase; `application/octet-stream` when absent.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { assert_eq!(r.content_type(), "text/html"); }
+    /// ```
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// The `charset` parameter of `Content-Type`, if any.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.charset(); }
+    /// ```
+    pub fn charset(&self) -> Option<&str> {
+        self.charset.as_deref()
+    }
+
+    /// The redirect responses that led here, earliest first.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { println!("{} hops", r.history().len()); }
+    /// ```
+    pub fn history(&self) -> &[ClientResponse] {
+        &self.history
+    }
+
+    /// What was sent.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.request_info().headers(); }
+    /// ```
+    pub fn request_info(&self) -> &RequestInfo {
+        &self.request_info
+    }
+
+    /// The body as a stream: `read`, `readline`, `iter_chunked`, … (aiohttp's `content`).
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// while let Ok(line) = r.content().readline().await {
+    ///     if line.is_empty() { break; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn content(&mut self) -> &mut StreamReader {
+        &mut self.content
+    }
+
+    /// The whole body (decompressed), read once and cached for `text` and `json`.
+    ///
+    /// # Errors
+    /// A broken body: `ClientPayloadError`.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// let bytes = r.read().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn read(&mut self) -> Result<Bytes, ClientError> {
+        if let Some(b) = &self.body {
+            return Ok(b.clone());
+        }
+        let b = self.content.read_to_end().await?;
+        self.body = Some(b.clone());
+        Ok(b)
+    }
+
+    /// The encoding `text()` uses: the `charset` parameter, else detected from the body.
+    ///
+    /// # Errors
+    /// Reading the body failed.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// println!("{}", r.get_encoding().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_encoding(&mut self) -> Result<String, ClientError> {
+        if let Some(label) = &self.charset {
+            if let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes()) {
+                return Ok(enc.name().to_string());
+            }
+        }
+        let body = self.read().await?;
+        Ok(decode::detect_encoding(&body).name().to_string())
+    }
+
+    /// The body decoded as text: with the `charset` of `Content-Type`, else the encoding
+    /// detected from the bytes. Malformed sequences become U+FFFD.
+    ///
+    /// # Errors
+    /// A broken body, or an unknown charset label.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// let text = r.text().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn text(&mut self) -> Result<String, ClientError> {
+        let body = self.read().await?;
+        decode::decode_text(&body, self.charset.as_deref())
+    }
+
+    /// The body decoded with an explicit encoding label (`"utf-8"`, `"latin1"`, `"cp1251"`, …).
+    ///
+    /// # Errors
+    /// A broken body, or an unknown label.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// let text = r.text_with_encoding("windows-1251").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn text_with_encoding(&mut self, encoding: &str) -> Result<String, ClientError> {
+        let body = self.read().await?;
+        decode::decode_text(&body, Some(encoding))
+    }
+
+    /// The body parsed as JSON; the content type must be `application/json` (or `…+json`).
+    /// An empty body parses as JSON `null`, so `T = Option<_>` gives `None` (aiohttp returns
+    /// `None`).
+    ///
+    /// # Errors
+    /// `ContentTypeError` for another content type; `ClientPayloadError` for a broken body or
+    /// invalid JSON.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// let v: Option<serde_json::Value> = r.json().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, ClientError> {
+        self.json_with(Some("application/json")).await
+    }
+
+    /// [`json`](Self::json) with another expected content type (a substring match, as
+    /// aiohttp), or `None` to skip the check.
+    ///
+    /// # Errors
+    /// As [`json`](Self::json).
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// let v: serde_json::Value = r.json_with(None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn json_with<T: serde::de::DeserializeOwned>(
+        &mut self,
+        content_type: Option<&str>,
+    ) -> Result<T, ClientError> {
+        if let Some(expected) = content_type {
+            let ok = if expected == "application/json" {
+                is_json_content_type(&self.content_type)
+            } else {
+                self.content_type.contains(expected)
+            };
+            if !ok {
+                return Err(ClientError::new(
+                    ErrorKind::ContentTypeError,
+                    format!(
+                        "attempt to decode JSON with unexpected mimetype: {}",
+                        self.content_type
+                    ),
+                )
+                .with_url(&self.url)
+                .with_response(self.details()));
+            }
+        }
+        let body = self.read().await?;
+        let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &body
+        };
+        serde_json::from_slice(text).map_err(|e| {
+            ClientError::payload("the body is not valid JSON for the requested type")
+                .with_url(&self.url)
+                .with_source(e)
+        })
+    }
+
+    fn details(&self) -> ResponseDetails {
+        ResponseDetails {
+            status: self.status,
+            reason: self.reason.clone(),
+            headers: self.headers.clone(),
+            request_info: Some(self.request_info.clone()),
+        }
+    }
+
+    /// `Err(ClientResponseError)` when the status is 400 or above.
+    ///
+    /// # Errors
+    /// The status is 400 or above; the error carries status, reason, headers and request info.
+    ///
+    /// ```no_run
+    /// # async fn f(r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// r.raise_for_status()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn raise_for_status(&self) -> Result<(), ClientError> {
+        if self.ok() {
+            return Ok(());
+        }
+        Err(
+            ClientError::new(ErrorKind::ClientResponseError, "response status is an error")
+                .with_url(&self.url)
+                .with_response(self.details()),
+        )
+    }
+
+    /// Done with the body: the connection goes back to the pool if the body was read to the
+    /// end, and is closed otherwise.
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) {
+    /// r.release().await;
+    /// # }
+    /// ```
+    pub async fn release(&mut self) {
+        self.close();
+    }
+
+    /// Closes the connection unless the body was already read to the end (then it is pooled).
+    ///
+    /// ```no_run
+    /// # fn f(mut r: aiohttp::ClientResponse) { r.close(); }
+    /// ```
+    pub fn close(&mut self) {
+        self.content = StreamReader::empty();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn keep_alive_table() {
+        use Version as V;
+        let cases = [
+            (V::HTTP_11, V::HTTP_11, hm(&[]), true),
+            (V::HTTP_11, V::HTTP_11, hm(&[("connection", "close")]), false),
+            (V::HTTP_11, V::HTTP_11, hm(&[("connection", "Keep-Alive, Close")]), false),
+            (V::HTTP_11, V::HTTP_10, hm(&[]), false),
+            (V::HTTP_11, V::HTTP_10, hm(&[("connection", "keep-alive")]), true),
+            (V::HTTP_10, V::HTTP_11, hm(&[]), false),
+            (V::HTTP_10, V::HTTP_11, hm(&[("connection", "keep-alive")]), true),
+        ];
+        for (i, (req, resp, headers, want)) in cases.into_iter().enumerate() {
+            assert_eq!(keep_alive(req, resp, &headers), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn content_type_table() {
+        let cases = [
+            (hm(&[]), "application/octet-stream", None),
+            (hm(&[("content-type", "text/HTML; charset=UTF-8")]), "text/html", Some("utf-8")),
+            (hm(&[("content-type", "application/json")]), "application/json", None),
+            (hm(&[("content-type", "weird")]), "weird", None),
+        ];
+        for (h, ct, cs) in cases {
+            let (got_ct, got_cs) = parse_content_type(&h);
+            assert_eq!(got_ct, ct);
+            assert_eq!(got_cs.as_deref().map(str::to_ascii_lowercase).as_deref(), cs);
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        for (ct, want) in [
+            ("application/json", true),
+            ("application/problem+json", true),
+            ("application/vnd.api+json", true),
+            ("application/+json", false),
+            ("text/json", false),
+            ("application/jsonp", false),
+            ("text/plain", false),
+        ] {
+            assert_eq!(is_json_content_type(ct), want, "{ct}");
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! `ClientSession`: the shared handle every request goes through, with its defaults.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Version};
+use url::Url;
+
+use crate::auth::BasicAuth;
+use crate::body::{self, Body, BodyKind, WireBody};
+use crate::connector::{ConnectionKey, Connector, TcpConnector};
+use crate::cookie::{AbstractCookieJar, CookieJar};
+use crate::error::{BoxError, ClientError, ErrorKind};
+use crate::request::{IntoUrl, Prepared, RequestBuilder};
+use crate::response::ClientResponse;
+
+type JsonSerializer = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync;
+
+/// A client session: a connection pool, a cookie jar and default request settings, shared by
+/// every clone (aiohttp's `ClientSession`).
+///
+/// Cloning is cheap (an `Arc`); the session is `Send + Sync` and its request futures are `Send`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), aiohttp::ClientError> {
+/// let session = aiohttp::ClientSession::builder()
+///     .header("X-Client", "demo")
+///     .raise_for_status(true)
+///     .build()?;
+/// let body = session.get("http://127.0.0.1:8080/").await?.text().await?;
+/// session.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClientSession {
+    pub(crate) inner: Arc<SessionInner>,
+}
+
+pub(crate) struct SessionInner {
+    pub(crate) connector: Arc<dyn Connector>,
+    connector_owner: bool,
+    pub(crate) headers: HeaderMap,
+    pub(crate) skip_auto_headers: Vec<HeaderName>,
+    pub(crate) auth: Option<BasicAuth>,
+    json_serialize: Option<Arc<JsonSerializer>>,
+    pub(crate) version: Version,
+    pub(crate) raise_for_status: bool,
+    pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
+    pub(crate) auto_decompress: bool,
+    closed: AtomicBool,
+    detached: AtomicBool,
+}
+
+impl SessionInner {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.connector.closed()
+    }
+
+    pub(crate) fn serialize_json<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<Vec<u8>, ClientError> {
+        let err = |e: BoxError| ClientError::invalid_argument("cannot serialize JSON").with_source(e);
+        match &self.json_serialize {
+            None => serde_json::to_vec(value).map_err(|e| err(e.into())),
+            Some(f) => {
+                let v = serde_json::to_value(value).map_err(|e| err(e.into()))?;
+                f(&v).map(String::into_bytes).map_err(err)
+            }
+        }
+    }
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        if self.connector_owner && !self.detached.load(Ordering::Acquire) {
+            self.connector.pool().close();
+        }
+    }
+}
+
+impl fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSession")
+            .field("connector", &self.inner.connector)
+            .field("closed", &self.closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientSession {
+    fn default() -> Self {
+        ClientSession::new()
+    }
+}
+
+fn parse_method<M>(method: M) -> Result<Method, ClientError>
+where
+    Method: TryFrom<M>,
+    <Method as TryFrom<M>>::Error: Into<http::Error>,
+{
+    Method::try_from(method).map_err(|e| {
+        ClientError::invalid_argument("the method is not a valid token").with_source(e.into())
+    })
+}
+
+impl ClientSession {
+    /// A session with the defaults: a new [`TcpConnector`], a private cookie jar, HTTP/1.1.
+    ///
+    /// ```
+    /// let session = aiohttp::ClientSession::new();
+    /// assert!(!session.closed());
+    /// ```
+    pub fn new() -> Self {
+        ClientSessionBuilder::default().build_infallible()
+    }
+
+    /// A builder taking every keyword argument of aiohttp's `ClientSession`.
+    ///
+    /// ```
+    /// let session = aiohttp::ClientSession::builder().version(aiohttp::Version::HTTP_10).build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn builder() -> ClientSessionBuilder {
+        ClientSessionBuilder::default()
+    }
+
+    /// A request with any method (an invalid method is reported when the request is sent).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.request("PROPFIND", "http://127.0.0.1:8080/dav").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn request<M, U>(&self, method: M, url: U) -> RequestBuilder
+    where
+        Method: TryFrom<M>,
+        <Method as TryFrom<M>>::Error: Into<http::Error>,
+        U: IntoUrl,
+    {
+        RequestBuilder::new(self.clone(), parse_method(method), url.into_url())
+    }
+
+    /// A GET request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let text = s.get("http://127.0.0.1:8080/").await?.text().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A POST request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.post("http://127.0.0.1:8080/").data("payload").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn post<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A PUT request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.put("http://127.0.0.1:8080/item").data("payload").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn put<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A DELETE request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.delete("http://127.0.0.1:8080/item").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn delete<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A HEAD request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let len = s.head("http://127.0.0.1:8080/").await?.headers().get("content-length").cloned();
+    /// # Ok(()) }
+    /// ```
+    pub fn head<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// An OPTIONS request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.options("http://127.0.0.1:8080/").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn options<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::OPTIONS, url)
+    }
+
+    /// A PATCH request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.patch("http://127.0.0.1:8080/item").json(&serde_json::json!({"a": 1})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn patch<U: IntoUrl>(&self, url: U) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// Closes the session: later requests fail, and the connector is closed if the session owns
+    /// it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let session = aiohttp::ClientSession::new();
+    /// session.close().await;
+    /// assert!(session.closed());
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if self.inner.connector_owner && !self.inner.detached.load(Ordering::Acquire) {
+            self.inner.connector.close().await;
+        }
+    }
+
+    /// Marks the session closed without closing its connector, which lives on for its other
+    /// users.
+    ///
+    /// ```
+    /// let session = aiohttp::ClientSession::new();
+    /// session.detach();
+    /// assert!(session.closed());
+    /// ```
+    pub fn detach(&self) {
+        self.inner.detached.store(true, Ordering::Release);
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the session (or its connector) is closed.
+    ///
+    /// ```
+    /// assert!(!aiohttp::ClientSession::new().closed());
+    /// ```
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The connector.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::new();
+    /// assert_eq!(s.connector().limit(), 100);
+    /// ```
+    pub fn connector(&self) -> &Arc<dyn Connector> {
+        &self.inner.connector
+    }
+
+    /// The cookie jar.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::new();
+    /// assert_eq!(s.cookie_jar().len(), 0);
+    /// ```
+    pub fn cookie_jar(&self) -> &Arc<dyn AbstractCookieJar> {
+        &self.inner.cookie_jar
+    }
+
+    /// Whether response bodies are decompressed.
+    ///
+    /// ```
+    /// assert!(aiohttp::ClientSession::new().auto_decompress());
+    /// ```
+    pub fn auto_decompress(&self) -> bool {
+        self.inner.auto_decompress
+    }
+
+    /// The default headers.
+    ///
+    /// ```
+    /// assert!(aiohttp::ClientSession::new().headers().is_empty());
+    /// ```
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.headers
+    }
+
+    /// The default HTTP version.
+    ///
+    /// ```
+    /// assert_eq!(aiohttp::ClientSession::new().version(), aiohttp::Version::HTTP_11);
+    /// ```
+    pub fn version(&self) -> Version {
+        self.inner.version
+    }
+}
+
+/// The keyword arguments of aiohttp's `ClientSession`; errors surface from [`build`](Self::build).
+///
+/// ```
+/// let session = aiohttp::ClientSession::builder()
+///     .headers([("X-A", "1")])
+///     .skip_auto_headers(["User-Agent"])
+///     .auth(aiohttp::BasicAuth::new("user", "pass")?)
+///     .auto_decompress(false)
+///     .build()?;
+/// # Ok::<(), aiohttp::ClientError>(())
+/// ```
+#[must_use]
+#[derive(Default)]
+pub struct ClientSessionBuilder {
+    connector: Option<Arc<dyn Connector>>,
+    connector_owner: Option<bool>,
+    headers: HeaderMap,
+    skip_auto_headers: Vec<HeaderName>,
+    auth: Option<BasicAuth>,
+    json_serialize: Option<Arc<JsonSerializer>>,
+    version: Option<Version>,
+    raise_for_status: bool,
+    cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
+    cookies: Vec<(String, String)>,
+    auto_decompress: Option<bool>,
+    error: Option<ClientError>,
+}
+
+impl fmt::Debug for ClientSessionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSessionBuilder")
+            .field("headers", &self.headers)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientSessionBuilder {
+    /// The connector the session sends through (default: a new [`TcpConnector`]); the session
+    /// owns it and closes it on `close()` unless [`connector_owner(false)`](Self::connector_owner).
+    ///
+    /// ```
+    /// let c = aiohttp::TcpConnector::builder().limit(4).build()?;
+    /// let s = aiohttp::ClientSession::builder().connector(c).build()?;
+    /// assert_eq!(s.connector().limit(), 4);
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn connector(mut self, connector: impl Connector) -> Self {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    /// A connector shared with other sessions (pair it with `connector_owner(false)`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let shared: Arc<dyn aiohttp::Connector> = Arc::new(aiohttp::TcpConnector::new());
+    /// let a = aiohttp::ClientSession::builder()
+    ///     .shared_connector(shared.clone())
+    ///     .connector_owner(false)
+    ///     .build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn shared_connector(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.connector = Some(connector);
+        self
+    }
+
+    /// Whether closing the session closes the connector (default true).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().connector_owner(false);
+    /// ```
+    pub fn connector_owner(mut self, owner: bool) -> Self {
+        self.connector_owner = Some(owner);
+        self
+    }
+
+    /// Headers sent with every request.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().headers([("Accept", "text/html")]);
+    /// ```
+    pub fn headers<I, K, V>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+        K::Error: Into<http::Error>,
+        V::Error: Into<http::Error>,
+    {
+        for (k, v) in headers {
+            self = self.header(k, v);
+        }
+        self
+    }
+
+    /// One header sent with every request.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().header("X-A", "1");
+    /// ```
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+        K::Error: Into<http::Error>,
+        V::Error: Into<http::Error>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(n), Ok(v)) => {
+                self.headers.append(n, v);
+            }
+            (Err(e), _) => {
+                self.error.get_or_insert(
+                    ClientError::invalid_argument("invalid header name").with_source(e.into()),
+                );
+            }
+            (_, Err(e)) => {
+                self.error.get_or_insert(
+                    ClientError::invalid_argument("invalid header value").with_source(e.into()),
+                );
+            }
+        }
+        self
+    }
+
+    /// Auto headers never to add (`User-Agent`, `Accept`, `Accept-Encoding`, `Content-Type`,
+    /// `Host`).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().skip_auto_headers(["Accept-Encoding"]);
+    /// ```
+    pub fn skip_auto_headers<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        for n in names {
+            match HeaderName::from_bytes(n.as_ref().as_bytes()) {
+                Ok(n) => self.skip_auto_headers.push(n),
+                Err(e) => {
+                    self.error.get_or_insert(
+                        ClientError::invalid_argument("invalid header name").with_source(e),
+                    );
+                }
+            }
+        }
+        self
+    }
+
+    /// Basic credentials for every request.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().auth(aiohttp::BasicAuth::new("u", "p")?);
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn auth(mut self, auth: BasicAuth) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// The JSON serializer for `RequestBuilder::json` (default: serde_json, compact).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder()
+    ///     .json_serialize(|v| serde_json::to_string_pretty(v).map_err(Into::into));
+    /// ```
+    pub fn json_serialize<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&serde_json::Value) -> Result<String, Box<dyn std::error::Error + Send + Sync>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.json_serialize = Some(Arc::new(f));
+        self
+    }
+
+    /// The HTTP version (HTTP/1.1 default; HTTP/1.0 supported).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().version(aiohttp::Version::HTTP_10);
+    /// ```
+    pub fn version(mut self, version: Version) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Turn every response with status ≥ 400 into a `ClientResponseError` (default false).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().raise_for_status(true);
+    /// ```
+    pub fn raise_for_status(mut self, raise: bool) -> Self {
+        self.raise_for_status = raise;
+        self
+    }
+
+    /// The cookie jar (default: a private [`CookieJar`]).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().cookie_jar(aiohttp::DummyCookieJar::new());
+    /// ```
+    pub fn cookie_jar(mut self, jar: impl AbstractCookieJar) -> Self {
+        self.cookie_jar = Some(Arc::new(jar));
+        self
+    }
+
+    /// Cookies put into the jar as shared cookies, sent to every host.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().cookies([("session", "abc")]);
+    /// ```
+    pub fn cookies<I, K, V>(mut self, cookies: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.cookies
+            .extend(cookies.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// Decompress gzip, deflate, br and zstd response bodies (default true).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().auto_decompress(false);
+    /// ```
+    pub fn auto_decompress(mut self, on: bool) -> Self {
+        self.auto_decompress = Some(on);
+        self
+    }
+
+    /// Builds the session.
+    ///
+    /// # Errors
+    /// An invalid header name or value given to the builder.
+    ///
+    /// ```
+    /// let err = aiohttp::ClientSession::builder().header("X-A", "a\nb").build().unwrap_err();
+    /// assert!(err.is_invalid_argument());
+    /// ```
+    pub fn build(mut self) -> Result<ClientSession, ClientError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        Ok(self.build_infallible())
+    }
+
+    fn build_infallible(self) -> ClientSession {
+        let jar: Arc<dyn AbstractCookieJar> = self
+            .cookie_jar
+            .unwrap_or_else(|| Arc::new(CookieJar::new()));
+        if !self.cookies.is_empty() {
+            let cookies: Vec<cookie::Cookie<'static>> = self
+                .cookies
+                .into_iter()
+                .map(|(k, v)| cookie::Cookie::new(k, v))
+                .collect();
+            jar.update_cookies(&cookies, None);
+        }
+        ClientSession {
+            inner: Arc::new(SessionInner {
+                connector: self
+                    .connector
+                    .unwrap_or_else(|| Arc::new(TcpConnector::new())),
+                connector_owner: self.connector_owner.unwrap_or(true),
+                headers: self.headers,
+                skip_auto_headers: self.skip_auto_headers,
+                auth: self.auth,
+                json_serialize: self.json_serialize,
+                version: self.version.unwrap_or(Version::HTTP_11),
+                raise_for_status: self.raise_for_status,
+                cookie_jar: jar,
+                auto_decompress: self.auto_decompress.unwrap_or(true),
+                closed: AtomicBool::new(false),
+                detached: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+fn is_idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+fn wire_body(p: &mut Prepared) -> WireBody {
+    let Some(body) = p.body.take() else {
+        return WireBody::empty();
+    };
+    if !p.compress && p.chunked.is_none() {
+        return match body.kind {
+            BodyKind::Bytes(b) => WireBody::full(b),
+            BodyKind::Stream { stream, .. } => WireBody::stream(stream),
+        };
+    }
+    let mut stream = body.into_stream();
+    if p.compress {
+        stream = body::deflate(stream);
+    }
+    if let Some(size) = p.chunked {
+        stream = body::rechunk(stream, size);
+    }
+    WireBody::stream(stream)
+}
+
+/// Sends a prepared request over a pooled connection and wraps the response.
+pub(crate) async fn execute(
+    session: &ClientSession,
+    mut prepared: Prepared,
+    expect100: bool,
+    read_until_eof: bool,
+) -> Result<ClientResponse, ClientError> {
+    let url = prepared.url.clone();
+    let key = ConnectionKey::from_url(&url).ok_or_else(|| {
+        ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(&url)
+    })?;
+    let request_info = prepared.request_info();
+    let connector = &*session.inner.connector;
+    let mut fresh = false;
+    loop {
+        let mut lease = crate::connector::acquire(connector, &key, fresh)
+            .await
+            .map_err(|e| e.with_url(&url))?;
+        // A reused connection may have been closed by the server while idle; keep a copy of a
+        // replayable body so an idempotent request can be tried once more on a new connection.
+        let replay = if lease.is_reused() && is_idempotent(&prepared.method) {
+            match &prepared.body {
+                None => Some(None),
+                Some(b) => b.try_clone().map(Some),
+            }
+        } else {
+            None
+        };
+        let body = wire_body(&mut prepared);
+        let head = crate::h1::Head {
+            method: &prepared.method,
+            url: &prepared.url,
+            version: prepared.version,
+            headers: &prepared.headers,
+        };
+        let exchange = crate::h1::exchange(&mut lease, head, body, expect100).await;
+        match exchange {
+            Ok(sent) => {
+                return ClientResponse::new(
+                    sent,
+                    lease,
+                    request_info,
+                    session,
+                    read_until_eof,
+                );
+            }
+            Err(e) if e.retryable => {
+                if let Some(body) = replay {
+                    tracing::debug!(url = %url, "stale pooled connection; retrying on a new one");
+                    prepared.body = body;
+                    fresh = true;
+                    continue;
+                }
+                return Err(e.error.with_url(&url));
+            }
+            Err(e) => return Err(e.error.with_url(&url)),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_bounds() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<ClientSession>();
+    fn send<T: Send>(_: &T) {}
+    let s = ClientSession::new();
+    let fut = s.get("http://h/").send();
+    send(&fut);
+    let _ = Body::empty();
+    let _: Option<Url> = None;
+}

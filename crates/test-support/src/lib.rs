@@ -1,0 +1,35 @@
+//! Local loopback servers for the `aiohttp` crate's tests.
+//!
+//! * [`HttpServer`] — a real HTTP/1.1 server (hyper) that runs a handler
+//!   closure per request, with connection counters; [`HttpServer::echo`]
+//!   answers every request with a JSON description of it.
+//! * [`RawServer`] — a plain TCP server that hands each connection to a
+//!   closure as a [`RawConn`], for malformed, truncated and slow responses;
+//!   it records every request it reads.
+//!
+//! Both bind to loopback only, serve every connection in its own task and
+//! stop when dropped.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use test_support::{full, HttpServer, RawServer};
+//!
+//! let server = HttpServer::start(|_req| async { http::Response::new(full("hi")) }).await;
+//! let url = server.url("/hello");
+//!
+//! let raw = RawServer::reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+//! let raw_url = raw.url("/");
+//! # let _ = (url, raw_url);
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod accept;
+mod http_server;
+mod raw_server;
+
+pub use crate::http_server::{
+    body_channel, chunks_with_delay, empty, fallible_stream, full, stream, BoxBody, BoxError,
+    ConnInfo, HttpServer,
+};
+pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
