@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -84,8 +85,9 @@ pub struct StreamReader {
     buffer: VecDeque<Bytes>,
     /// Total length of `buffer`.
     buffered: usize,
-    /// The body; `None` once it ended or failed.
-    body: Option<BodyStream>,
+    /// The body; `None` once it ended or failed. The mutex is never locked (all access goes
+    /// through `&mut self` and `Mutex::get_mut`): it only makes the reader `Sync`.
+    body: Option<Mutex<BodyStream>>,
     /// The body ended cleanly.
     eof: bool,
     /// The body failed.
@@ -102,7 +104,7 @@ impl StreamReader {
         StreamReader {
             buffer: VecDeque::new(),
             buffered: 0,
-            body: Some(body),
+            body: Some(Mutex::new(body)),
             eof: false,
             error: None,
             error_yielded: false,
@@ -542,6 +544,7 @@ impl StreamReader {
             let Some(body) = self.body.as_mut() else {
                 return Poll::Ready(Ok(false));
             };
+            let body = body.get_mut().unwrap_or_else(PoisonError::into_inner);
             match ready!(body.as_mut().poll_next(cx)) {
                 Some(Ok(chunk)) if chunk.is_empty() => {
                     budget -= 1;
@@ -863,6 +866,12 @@ mod tests {
         .with_source(std::io::Error::other("boom"))));
         items.push(Ok(Bytes::from_static(b"never seen")));
         StreamReader::from_stream(stream::iter(items))
+    }
+
+    #[test]
+    fn reader_is_send_sync_unpin() {
+        fn assert_traits<T: Send + Sync + Unpin + 'static>() {}
+        assert_traits::<StreamReader>();
     }
 
     #[tokio::test]
