@@ -16,7 +16,11 @@ async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
     use http_body_util::BodyExt;
     use std::io::Write;
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if parts.uri.path() == "/gzip" {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         let _ = enc.write_all(b"this text travelled gzip-compressed");
@@ -100,7 +104,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let stats = session.connector().pool().stats();
-    println!("pool: {} open, {} idle, {} in use", stats.open, stats.idle, stats.in_use);
+    println!(
+        "pool: {} open, {} idle, {} in use",
+        stats.open, stats.idle, stats.in_use
+    );
     session.close().await;
     Ok(())
 }

@@ -184,9 +184,8 @@ fn encode_text(text: &str, encoding: &str) -> Result<Vec<u8>, ClientError> {
                 ClientError::invalid_argument("credentials cannot be encoded in latin-1")
             });
     }
-    let enc = encoding_rs::Encoding::for_label(encoding.as_bytes()).ok_or_else(|| {
-        ClientError::invalid_argument(format!("unknown encoding {encoding:?}"))
-    })?;
+    let enc = encoding_rs::Encoding::for_label(encoding.as_bytes())
+        .ok_or_else(|| ClientError::invalid_argument(format!("unknown encoding {encoding:?}")))?;
     let (bytes, _, had_errors) = enc.encode(text);
     if had_errors {
         return Err(ClientError::invalid_argument(format!(
@@ -200,9 +199,8 @@ fn decode_bytes(raw: &[u8], encoding: &str) -> Result<String, ClientError> {
     if is_latin1(encoding) {
         return Ok(raw.iter().map(|&b| char::from(b)).collect());
     }
-    let enc = encoding_rs::Encoding::for_label(encoding.as_bytes()).ok_or_else(|| {
-        ClientError::invalid_argument(format!("unknown encoding {encoding:?}"))
-    })?;
+    let enc = encoding_rs::Encoding::for_label(encoding.as_bytes())
+        .ok_or_else(|| ClientError::invalid_argument(format!("unknown encoding {encoding:?}")))?;
     let (text, had_errors) = enc.decode_without_bom_handling(raw);
     if had_errors {
         return Err(ClientError::invalid_argument(format!(

@@ -86,7 +86,9 @@ impl Body {
     {
         Body {
             kind: BodyKind::Stream {
-                stream: stream.map(|r| r.map(Into::into).map_err(Into::into)).boxed(),
+                stream: stream
+                    .map(|r| r.map(Into::into).map_err(Into::into))
+                    .boxed(),
                 length: None,
             },
             content_type: Some("application/octet-stream"),
@@ -100,7 +102,10 @@ impl Body {
     /// assert_eq!(body.content_length(), None);
     /// ```
     pub fn from_reader<R: AsyncRead + Send + 'static>(reader: R) -> Self {
-        Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024))
+        Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            64 * 1024,
+        ))
     }
 
     /// A file streamed from disk, with its size as `Content-Length`.
@@ -372,9 +377,8 @@ pub(crate) fn rechunk(stream: ByteStream, size: usize) -> ByteStream {
 
 /// Compresses a stream with zlib-wrapped deflate (aiohttp's `compress=True`).
 pub(crate) fn deflate(stream: ByteStream) -> ByteStream {
-    let reader = tokio_util::io::StreamReader::new(
-        stream.map(|r| r.map_err(|e| std::io::Error::new(std::io::ErrorKind::Other, e))),
-    );
+    let reader =
+        tokio_util::io::StreamReader::new(stream.map(|r| r.map_err(std::io::Error::other)));
     let encoder = async_compression::tokio::bufread::ZlibEncoder::new(reader);
     tokio_util::io::ReaderStream::new(encoder)
         .map(|r| r.map_err(BoxError::from))
@@ -406,8 +410,8 @@ mod tests {
     async fn deflate_round_trips_through_zlib() {
         use std::io::Read;
         let data = b"hello hello hello hello".repeat(100);
-        let src = futures_util::stream::iter(vec![Ok::<_, BoxError>(Bytes::from(data.clone()))])
-            .boxed();
+        let src =
+            futures_util::stream::iter(vec![Ok::<_, BoxError>(Bytes::from(data.clone()))]).boxed();
         let out: Vec<u8> = collect(deflate(src)).await.concat();
         assert!(out.len() < data.len());
         let mut dec = flate2::read::ZlibDecoder::new(&out[..]);

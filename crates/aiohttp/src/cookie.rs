@@ -141,9 +141,11 @@ fn path_matches(request_path: &str, cookie_path: &str) -> bool {
 
 impl AbstractCookieJar for CookieJar {
     fn update_cookies(&self, cookies: &[Cookie<'static>], response_url: Option<&Url>) {
-        let host = response_url
-            .and_then(Url::host_str)
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase());
+        let host = response_url.and_then(Url::host_str).map(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase()
+        });
         if let Some(h) = &host {
             if !self.unsafe_ && h.parse::<IpAddr>().is_ok() {
                 return;
@@ -218,7 +220,7 @@ impl AbstractCookieJar for CookieJar {
             .filter(|s| path_matches(path, &s.path))
             .collect();
         // RFC 6265 section 5.4: longer paths first; the sort is stable, so older cookies stay first.
-        found.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        found.sort_by_key(|s| std::cmp::Reverse(s.path.len()));
         found
             .into_iter()
             .map(|s| (s.name.clone(), s.value.clone()))
@@ -281,7 +283,10 @@ mod tests {
     }
 
     fn names(jar: &CookieJar, u: &str) -> Vec<String> {
-        jar.filter_cookies(&url(u)).into_iter().map(|(n, _)| n).collect()
+        jar.filter_cookies(&url(u))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
     }
 
     #[test]
@@ -300,7 +305,10 @@ mod tests {
         );
         let cases: [(&str, &[&str]); 6] = [
             ("http://www.example.com/dir/x", &["hostonly", "dom", "root"]),
-            ("https://www.example.com/dir/x", &["hostonly", "dom", "root", "sec"]),
+            (
+                "https://www.example.com/dir/x",
+                &["hostonly", "dom", "root", "sec"],
+            ),
             ("http://example.com/dir/", &["dom", "root"]),
             ("http://sub.www.example.com/dir", &["dom", "root"]),
             ("http://www.example.com/direct", &["root"]),
@@ -323,7 +331,10 @@ mod tests {
         assert_eq!(names(&jar, "http://a.test/"), ["a"]);
         jar.update_cookies(&[parse("a=2")], Some(&from));
         assert_eq!(jar.filter_cookies(&from), vec![("a".into(), "2".into())]);
-        jar.update_cookies(&[parse("a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT")], Some(&from));
+        jar.update_cookies(
+            &[parse("a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT")],
+            Some(&from),
+        );
         assert!(jar.is_empty());
     }
 

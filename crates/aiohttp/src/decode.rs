@@ -349,7 +349,7 @@ pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String,
 }
 
 /// The encoding for a charset label, accepting Python's `_`/`-` variants of WHATWG labels.
-fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+pub(crate) fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
     let label = label.trim().trim_matches(|c| c == '"' || c == '\'').trim();
     if label.is_empty() {
         return None;

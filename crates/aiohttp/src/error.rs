@@ -511,7 +511,11 @@ mod tests {
             ),
             (
                 SocketTimeoutError,
-                &[ServerTimeoutError, ServerConnectionError, ClientConnectionError],
+                &[
+                    ServerTimeoutError,
+                    ServerConnectionError,
+                    ClientConnectionError,
+                ],
             ),
             (
                 NonHttpUrlRedirectClientError,

@@ -278,8 +278,11 @@ pub(crate) async fn exchange(
     let prepared = head;
     let target = &prepared.url[url::Position::BeforePath..url::Position::AfterQuery];
     let uri = http::Uri::try_from(target).map_err(|e| SendError {
-        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL path is not a valid URI")
-            .with_source(e),
+        error: ClientError::new(
+            ErrorKind::InvalidUrlClientError,
+            "URL path is not a valid URI",
+        )
+        .with_source(e),
         retryable: false,
     })?;
     let expect100 = expect100
@@ -478,7 +481,8 @@ mod tests {
             active: true,
             ..CaptureState::default()
         };
-        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Fine\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody";
+        let wire =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Fine\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody";
         for chunk in wire.chunks(5) {
             st.feed(chunk);
         }

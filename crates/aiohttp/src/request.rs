@@ -40,8 +40,11 @@ pub trait IntoUrl {
 
 fn parse_url(s: &str) -> Result<Url, ClientError> {
     Url::parse(s).map_err(|e| {
-        ClientError::new(ErrorKind::InvalidUrlClientError, format!("invalid URL {s:?}"))
-            .with_source(e)
+        ClientError::new(
+            ErrorKind::InvalidUrlClientError,
+            format!("invalid URL {s:?}"),
+        )
+        .with_source(e)
     })
 }
 
@@ -349,9 +352,8 @@ impl RequestBuilder {
             (Ok(n), Ok(v)) => {
                 self.headers.append(n, v);
             }
-            (Err(e), _) | (_, Err(e)) => self.fail(
-                ClientError::invalid_argument("invalid header name or value").with_source(e),
-            ),
+            (Err(e), _) | (_, Err(e)) => self
+                .fail(ClientError::invalid_argument("invalid header name or value").with_source(e)),
         }
         self
     }
@@ -611,12 +613,18 @@ impl Prepared {
 }
 
 fn methods_without_body(m: &Method) -> bool {
-    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Builds the head: URL checks, credentials, header merging, auto headers, body framing.
 /// No I/O, so every rule is table-tested below.
-pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Prepared, ClientError> {
+pub(crate) fn prepare(
+    session: &SessionInner,
+    req: RequestBuilder,
+) -> Result<Prepared, ClientError> {
     if let Some(e) = req.error {
         return Err(e);
     }
@@ -643,7 +651,11 @@ pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Pre
     url.set_fragment(None);
 
     let url_auth = if !url.username().is_empty() || url.password().is_some() {
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let auth = BasicAuth::new(decode(url.username()), decode(url.password().unwrap_or("")))?;
         // Both setters only fail for URLs that cannot have credentials, which were rejected above.
         let _ = url.set_username("");
@@ -747,7 +759,10 @@ pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Pre
                 "compress can not be set if Content-Encoding header is set",
             ));
         }
-        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("deflate"));
+        headers.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("deflate"),
+        );
     }
     let chunked = req.chunked.is_some()
         || req.compress
@@ -761,7 +776,10 @@ pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Pre
         ));
     }
     if chunked {
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
     } else if !explicit_length {
         match body.as_ref().map(Body::content_length) {
             Some(Some(n)) if n > 0 || !methods_without_body(&method) => {
@@ -769,7 +787,10 @@ pub(crate) fn prepare(session: &SessionInner, req: RequestBuilder) -> Result<Pre
             }
             Some(Some(_)) => {}
             Some(None) => {
-                headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+                headers.insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
             }
             None if !methods_without_body(&method) => {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
@@ -801,8 +822,11 @@ fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
         None => host.to_string(),
     };
     HeaderValue::from_str(&value).map_err(|e| {
-        ClientError::new(ErrorKind::InvalidUrlClientError, "host is not a valid header")
-            .with_source(e)
+        ClientError::new(
+            ErrorKind::InvalidUrlClientError,
+            "host is not a valid header",
+        )
+        .with_source(e)
     })
 }
 
@@ -845,17 +869,30 @@ mod tests {
     fn params_table() {
         let s = session();
         let cases: Vec<(RequestBuilder, &str)> = vec![
-            (s.get("http://h/p").params(&[("a", "1")][..]), "http://h/p?a=1"),
-            (s.get("http://h/p?x=0").params([("a", "1"), ("a", "2")]), "http://h/p?x=0&a=1&a=2"),
-            (s.get("http://h/p#frag").params([("a", "b c")]), "http://h/p?a=b+c"),
+            (
+                s.get("http://h/p").params(&[("a", "1")][..]),
+                "http://h/p?a=1",
+            ),
+            (
+                s.get("http://h/p?x=0").params([("a", "1"), ("a", "2")]),
+                "http://h/p?x=0&a=1&a=2",
+            ),
+            (
+                s.get("http://h/p#frag").params([("a", "b c")]),
+                "http://h/p?a=b+c",
+            ),
             (s.get("http://h/p?").params([("k", 5)]), "http://h/p?k=5"),
             (s.get("http://h/p").params("a=%2F&b"), "http://h/p?a=%2F&b"),
             (s.get("http://h/p?x=1").params("y=2"), "http://h/p?x=1&y=2"),
             (
-                s.get("http://h/p").params(BTreeMap::from([("b", "2"), ("a", "1")])),
+                s.get("http://h/p")
+                    .params(BTreeMap::from([("b", "2"), ("a", "1")])),
                 "http://h/p?a=1&b=2",
             ),
-            (s.get("http://h/p").params(Vec::<(&str, &str)>::new()), "http://h/p"),
+            (
+                s.get("http://h/p").params(Vec::<(&str, &str)>::new()),
+                "http://h/p",
+            ),
         ];
         for (b, want) in cases {
             let p = head(b).expect("prepared");
@@ -867,11 +904,17 @@ mod tests {
     fn auto_headers_and_lengths_by_method() {
         let s = session();
         let p = head(s.get("http://h:81/")).expect("get");
-        assert_eq!(names(&p), ["host", "accept", "accept-encoding", "user-agent"]);
+        assert_eq!(
+            names(&p),
+            ["host", "accept", "accept-encoding", "user-agent"]
+        );
         assert_eq!(p.headers["host"], "h:81");
         assert_eq!(p.headers["accept"], "*/*");
         assert_eq!(p.headers["accept-encoding"], "gzip, deflate, br, zstd");
-        assert!(p.headers["user-agent"].to_str().unwrap_or("").starts_with("aiohttp-rs/"));
+        assert!(p.headers["user-agent"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("aiohttp-rs/"));
         for m in ["GET", "HEAD", "OPTIONS", "TRACE"] {
             let p = head(s.request(m, "http://h/")).expect("no body");
             assert!(!p.headers.contains_key("content-length"), "{m}");
@@ -886,10 +929,26 @@ mod tests {
     fn content_type_by_body_kind() {
         let s = session();
         let cases: Vec<(RequestBuilder, &str, &str)> = vec![
-            (s.post("http://h/").data(vec![1u8, 2]), "application/octet-stream", "2"),
-            (s.post("http://h/").data([("a", "b")]), "application/x-www-form-urlencoded", "3"),
-            (s.post("http://h/").json(&serde_json::json!({"a": 1})), "application/json", "7"),
-            (s.post("http://h/").data(String::from("hé")), "text/plain; charset=utf-8", "3"),
+            (
+                s.post("http://h/").data(vec![1u8, 2]),
+                "application/octet-stream",
+                "2",
+            ),
+            (
+                s.post("http://h/").data([("a", "b")]),
+                "application/x-www-form-urlencoded",
+                "3",
+            ),
+            (
+                s.post("http://h/").json(&serde_json::json!({"a": 1})),
+                "application/json",
+                "7",
+            ),
+            (
+                s.post("http://h/").data(String::from("hé")),
+                "text/plain; charset=utf-8",
+                "3",
+            ),
         ];
         for (b, ct, len) in cases {
             let p = head(b).expect("prepared");
@@ -905,8 +964,12 @@ mod tests {
         .expect("explicit");
         assert_eq!(p.headers["content-type"], "x/y");
         assert!(!p.headers.contains_key("accept"));
-        let p = head(s.post("http://h/").data(vec![1u8]).skip_auto_headers(["content-type"]))
-            .expect("skipped");
+        let p = head(
+            s.post("http://h/")
+                .data(vec![1u8])
+                .skip_auto_headers(["content-type"]),
+        )
+        .expect("skipped");
         assert!(!p.headers.contains_key("content-type"));
         assert_eq!(p.headers["content-length"], "1");
     }
@@ -914,10 +977,12 @@ mod tests {
     #[test]
     fn skip_auto_headers_cannot_skip_content_length() {
         let s = session();
-        let p = head(
-            s.post("http://h/")
-                .skip_auto_headers(["Content-Length", "User-Agent", "Accept-Encoding", "Host"]),
-        )
+        let p = head(s.post("http://h/").skip_auto_headers([
+            "Content-Length",
+            "User-Agent",
+            "Accept-Encoding",
+            "Host",
+        ]))
         .expect("prepared");
         assert_eq!(p.headers["content-length"], "0");
         assert!(!p.headers.contains_key("user-agent"));
@@ -945,11 +1010,26 @@ mod tests {
         let s = session();
         let cases: Vec<(RequestBuilder, ErrorKind)> = vec![
             (s.request("GE T", "http://h/"), ErrorKind::InvalidArgument),
-            (s.request("GET\r\n", "http://h/"), ErrorKind::InvalidArgument),
-            (s.get("http://h/").header("x-a", "a\r\nb: c"), ErrorKind::InvalidArgument),
-            (s.get("http://h/").header("x-a", "a\0"), ErrorKind::InvalidArgument),
-            (s.get("http://h/").header("x-a", "a\x07"), ErrorKind::InvalidArgument),
-            (s.get("http://h/").header("x a", "v"), ErrorKind::InvalidArgument),
+            (
+                s.request("GET\r\n", "http://h/"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://h/").header("x-a", "a\r\nb: c"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://h/").header("x-a", "a\0"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://h/").header("x-a", "a\x07"),
+                ErrorKind::InvalidArgument,
+            ),
+            (
+                s.get("http://h/").header("x a", "v"),
+                ErrorKind::InvalidArgument,
+            ),
             (s.get("ftp://h/"), ErrorKind::NonHttpUrlClientError),
             (s.get("http://"), ErrorKind::InvalidUrlClientError),
             (s.get("not a url"), ErrorKind::InvalidUrlClientError),
@@ -963,15 +1043,22 @@ mod tests {
                 ErrorKind::InvalidArgument,
             ),
             (
-                s.post("http://h/").data("x").compress(true).header("content-encoding", "br"),
+                s.post("http://h/")
+                    .data("x")
+                    .compress(true)
+                    .header("content-encoding", "br"),
                 ErrorKind::InvalidArgument,
             ),
             (
-                s.post("http://h/").data("x").chunked(4).header("content-length", "1"),
+                s.post("http://h/")
+                    .data("x")
+                    .chunked(4)
+                    .header("content-length", "1"),
                 ErrorKind::InvalidArgument,
             ),
             (
-                s.get("http://u:p@h/").auth(BasicAuth::new("a", "b").expect("auth")),
+                s.get("http://u:p@h/")
+                    .auth(BasicAuth::new("a", "b").expect("auth")),
                 ErrorKind::InvalidArgument,
             ),
             (

@@ -152,8 +152,8 @@ impl ClientResponse {
         let connection = Connection {
             shared: lease.shared.clone(),
         };
-        let reusable = !body_withheld
-            && keep_alive(request_info.version, parts.version, &parts.headers);
+        let reusable =
+            !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
         let content = if !read_until_eof && !has_framing(&parts.headers) {
             // No length and no chunking: without read_until_eof the body is empty, and the
             // connection (whose end would have delimited it) is closed.
@@ -378,7 +378,7 @@ impl ClientResponse {
     /// ```
     pub async fn get_encoding(&mut self) -> Result<String, ClientError> {
         if let Some(label) = &self.charset {
-            if let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes()) {
+            if let Some(enc) = decode::encoding_for_label(label) {
                 return Ok(enc.name().to_string());
             }
         }
@@ -503,11 +503,12 @@ impl ClientResponse {
         if self.ok() {
             return Ok(());
         }
-        Err(
-            ClientError::new(ErrorKind::ClientResponseError, "response status is an error")
-                .with_url(&self.url)
-                .with_response(self.details()),
+        Err(ClientError::new(
+            ErrorKind::ClientResponseError,
+            "response status is an error",
         )
+        .with_url(&self.url)
+        .with_response(self.details()))
     }
 
     /// Done with the body: the connection goes back to the pool if the body was read to the
@@ -549,12 +550,32 @@ mod tests {
         use Version as V;
         let cases = [
             (V::HTTP_11, V::HTTP_11, hm(&[]), true),
-            (V::HTTP_11, V::HTTP_11, hm(&[("connection", "close")]), false),
-            (V::HTTP_11, V::HTTP_11, hm(&[("connection", "Keep-Alive, Close")]), false),
+            (
+                V::HTTP_11,
+                V::HTTP_11,
+                hm(&[("connection", "close")]),
+                false,
+            ),
+            (
+                V::HTTP_11,
+                V::HTTP_11,
+                hm(&[("connection", "Keep-Alive, Close")]),
+                false,
+            ),
             (V::HTTP_11, V::HTTP_10, hm(&[]), false),
-            (V::HTTP_11, V::HTTP_10, hm(&[("connection", "keep-alive")]), true),
+            (
+                V::HTTP_11,
+                V::HTTP_10,
+                hm(&[("connection", "keep-alive")]),
+                true,
+            ),
             (V::HTTP_10, V::HTTP_11, hm(&[]), false),
-            (V::HTTP_10, V::HTTP_11, hm(&[("connection", "keep-alive")]), true),
+            (
+                V::HTTP_10,
+                V::HTTP_11,
+                hm(&[("connection", "keep-alive")]),
+                true,
+            ),
         ];
         for (i, (req, resp, headers, want)) in cases.into_iter().enumerate() {
             assert_eq!(keep_alive(req, resp, &headers), want, "case {i}");
@@ -565,14 +586,25 @@ mod tests {
     fn content_type_table() {
         let cases = [
             (hm(&[]), "application/octet-stream", None),
-            (hm(&[("content-type", "text/HTML; charset=UTF-8")]), "text/html", Some("utf-8")),
-            (hm(&[("content-type", "application/json")]), "application/json", None),
+            (
+                hm(&[("content-type", "text/HTML; charset=UTF-8")]),
+                "text/html",
+                Some("utf-8"),
+            ),
+            (
+                hm(&[("content-type", "application/json")]),
+                "application/json",
+                None,
+            ),
             (hm(&[("content-type", "weird")]), "weird", None),
         ];
         for (h, ct, cs) in cases {
             let (got_ct, got_cs) = parse_content_type(&h);
             assert_eq!(got_ct, ct);
-            assert_eq!(got_cs.as_deref().map(str::to_ascii_lowercase).as_deref(), cs);
+            assert_eq!(
+                got_cs.as_deref().map(str::to_ascii_lowercase).as_deref(),
+                cs
+            );
         }
     }
 

@@ -62,7 +62,8 @@ impl SessionInner {
         &self,
         value: &T,
     ) -> Result<Vec<u8>, ClientError> {
-        let err = |e: BoxError| ClientError::invalid_argument("cannot serialize JSON").with_source(e);
+        let err =
+            |e: BoxError| ClientError::invalid_argument("cannot serialize JSON").with_source(e);
         match &self.json_serialize {
             None => serde_json::to_vec(value).map_err(|e| err(e.into())),
             Some(f) => {
@@ -656,13 +657,7 @@ pub(crate) async fn execute(
         let exchange = crate::h1::exchange(&mut lease, head, body, expect100).await;
         match exchange {
             Ok(sent) => {
-                return ClientResponse::new(
-                    sent,
-                    lease,
-                    request_info,
-                    session,
-                    read_until_eof,
-                );
+                return ClientResponse::new(sent, lease, request_info, session, read_until_eof);
             }
             Err(e) if e.retryable => {
                 if let Some(body) = replay {

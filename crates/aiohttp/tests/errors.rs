@@ -1,7 +1,6 @@
 //! Every error kind the HTTP/1.1 core produces, triggered for real against local servers.
 
 use std::error::Error as _;
-use std::time::Duration;
 
 use aiohttp::{ClientSession, ErrorKind};
 use test_support::RawServer;
@@ -62,7 +61,7 @@ async fn half_a_status_line_then_close_is_server_disconnected() {
 async fn connection_reset_is_a_reset_error() {
     let server = RawServer::start(|mut c| async move {
         let _ = c.read_request().await;
-        let _ = c.stream_mut().set_linger(Some(Duration::ZERO));
+        let _ = c.stream_mut().set_zero_linger();
         drop(c);
     })
     .await;
@@ -187,7 +186,9 @@ async fn raise_for_status_carries_the_response_details() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(418));
     assert_eq!(err.reason(), Some("I'm a teapot"));
     assert_eq!(
-        err.headers().and_then(|h| h.get("x-why")).map(|v| v.as_bytes()),
+        err.headers()
+            .and_then(|h| h.get("x-why"))
+            .map(|v| v.as_bytes()),
         Some(&b"short and stout"[..])
     );
     let info = err.request_info().expect("request info");
@@ -206,9 +207,10 @@ async fn raise_for_status_carries_the_response_details() {
 
 #[tokio::test]
 async fn json_on_non_json_is_a_content_type_error() {
-    let server =
-        RawServer::reply("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n{}")
-            .await;
+    let server = RawServer::reply(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await;
     let mut resp = ClientSession::new()
         .get(server.url("/"))
         .await

@@ -52,7 +52,12 @@ async fn methods_and_content_length_rules() {
     let reqs = server.requests();
     let got: Vec<(String, Option<String>)> = reqs
         .iter()
-        .map(|r| (r.method.clone(), r.header("content-length").map(str::to_string)))
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.header("content-length").map(str::to_string),
+            )
+        })
         .collect();
     let want: Vec<(String, Option<String>)> = [
         ("GET", None),
@@ -73,7 +78,11 @@ async fn methods_and_content_length_rules() {
 async fn params_variants_reach_the_server() {
     let server = HttpServer::echo().await;
     let s = ClientSession::new();
-    let v = echo(s.get(server.url("/q?x=0#frag")).params([("a", "1"), ("a", "2 3")])).await;
+    let v = echo(
+        s.get(server.url("/q?x=0#frag"))
+            .params([("a", "1"), ("a", "2 3")]),
+    )
+    .await;
     assert_eq!(v["uri"], "/q?x=0&a=1&a=2+3");
     let v = echo(s.get(server.url("/q")).params("pre=%2Fencoded&flag")).await;
     assert_eq!(v["uri"], "/q?pre=%2Fencoded&flag");
@@ -96,10 +105,17 @@ async fn bodies_of_every_kind() {
     assert_eq!(v["body"], "héllo");
 
     let v = echo(s.post(server.url("/")).data([("a", "1"), ("b", "x y&z")])).await;
-    assert_eq!(header(&v, "content-type"), ["application/x-www-form-urlencoded"]);
+    assert_eq!(
+        header(&v, "content-type"),
+        ["application/x-www-form-urlencoded"]
+    );
     assert_eq!(v["body"], "a=1&b=x+y%26z");
 
-    let v = echo(s.post(server.url("/")).json(&serde_json::json!({"k": [1, 2]}))).await;
+    let v = echo(
+        s.post(server.url("/"))
+            .json(&serde_json::json!({"k": [1, 2]})),
+    )
+    .await;
     assert_eq!(header(&v, "content-type"), ["application/json"]);
     assert_eq!(v["body"], r#"{"k":[1,2]}"#);
 
@@ -112,12 +128,20 @@ async fn bodies_of_every_kind() {
     assert_eq!(header(&v, "transfer-encoding"), ["chunked"]);
     assert_eq!(v["body"], "one,two,three");
 
-    let v = echo(s.post(server.url("/")).data(Body::from_reader(&b"from a reader"[..]))).await;
+    let v = echo(
+        s.post(server.url("/"))
+            .data(Body::from_reader(&b"from a reader"[..])),
+    )
+    .await;
     assert_eq!(v["body"], "from a reader");
 
     let dir = std::env::temp_dir().join(format!("aiohttp-body-{}", std::process::id()));
     std::fs::write(&dir, vec![7u8; 200_000]).expect("temp file");
-    let v = echo(s.put(server.url("/")).data(Body::file(&dir).await.expect("file"))).await;
+    let v = echo(
+        s.put(server.url("/"))
+            .data(Body::file(&dir).await.expect("file")),
+    )
+    .await;
     assert_eq!(header(&v, "content-length"), ["200000"]);
     assert_eq!(v["body_len"], 200_000);
     let _ = std::fs::remove_file(&dir);
@@ -155,7 +179,11 @@ async fn stream_body_is_streamed_not_buffered() {
     .await;
     let s = ClientSession::new();
     let stream = tokio_stream_from(rx);
-    let req = tokio::spawn(s.post(server.url("/")).data(Body::wrap_stream(stream)).send());
+    let req = tokio::spawn(
+        s.post(server.url("/"))
+            .data(Body::wrap_stream(stream))
+            .send(),
+    );
     tx.send(Ok("first")).await.expect("send chunk");
     let mut resp = tokio::time::timeout(Duration::from_secs(5), req)
         .await
@@ -177,11 +205,20 @@ fn tokio_stream_from<T: Send + 'static>(
 async fn chunked_size_splits_the_body() {
     let server = RawServer::reply(OK).await;
     let s = ClientSession::new();
-    drop(s.post(server.url("/")).data("abcdefgh").chunked(3).await.expect("post"));
+    drop(
+        s.post(server.url("/"))
+            .data("abcdefgh")
+            .chunked(3)
+            .await
+            .expect("post"),
+    );
     let req = &server.requests()[0];
     assert!(req.chunked);
     assert_eq!(req.body, b"abcdefgh");
-    assert_eq!(req.raw_body, b"3\r\nabc\r\n3\r\ndef\r\n2\r\ngh\r\n0\r\n\r\n");
+    assert_eq!(
+        req.raw_body,
+        b"3\r\nabc\r\n3\r\ndef\r\n2\r\ngh\r\n0\r\n\r\n"
+    );
     assert_eq!(req.header("content-length"), None);
 }
 
@@ -191,7 +228,13 @@ async fn compress_deflates_the_body() {
     let server = RawServer::reply(OK).await;
     let s = ClientSession::new();
     let data = "compressible ".repeat(500);
-    drop(s.post(server.url("/")).data(data.clone()).compress(true).await.expect("post"));
+    drop(
+        s.post(server.url("/"))
+            .data(data.clone())
+            .compress(true)
+            .await
+            .expect("post"),
+    );
     let req = &server.requests()[0];
     assert_eq!(req.header("content-encoding"), Some("deflate"));
     assert!(req.chunked);
@@ -209,7 +252,11 @@ async fn basic_auth_from_argument_session_and_url() {
     let want = BasicAuth::new("user", "pa ss").expect("auth").encode();
 
     let s = ClientSession::new();
-    let v = echo(s.get(server.url("/")).auth(BasicAuth::new("user", "pa ss").expect("auth"))).await;
+    let v = echo(
+        s.get(server.url("/"))
+            .auth(BasicAuth::new("user", "pa ss").expect("auth")),
+    )
+    .await;
     assert_eq!(header(&v, "authorization"), [want.as_str()]);
 
     let s = ClientSession::builder()
@@ -256,7 +303,9 @@ async fn http10_request_line_and_ipv6_host() {
     let mut resp = s.get(server.url("/old")).await.expect("get");
     assert_eq!(resp.version(), Version::HTTP_10);
     assert_eq!(resp.text().await.expect("body"), "ok");
-    assert!(server.requests()[0].head_str().starts_with("GET /old HTTP/1.0\r\n"));
+    assert!(server.requests()[0]
+        .head_str()
+        .starts_with("GET /old HTTP/1.0\r\n"));
 
     let Ok(v6) = RawServer::start_ipv6(|mut c| async move {
         if c.read_request().await.is_some() {
@@ -268,7 +317,12 @@ async fn http10_request_line_and_ipv6_host() {
         panic!("this machine must have ::1 for the IPv6 test");
     };
     let url = format!("http://[::1]:{}/six", v6.addr().port());
-    drop(ClientSession::new().get(url.as_str()).await.expect("ipv6 get"));
+    drop(
+        ClientSession::new()
+            .get(url.as_str())
+            .await
+            .expect("ipv6 get"),
+    );
     let req = &v6.requests()[0];
     assert_eq!(
         req.header("host").map(str::to_string),
@@ -344,7 +398,10 @@ async fn expect100_final_status_means_body_never_sent() {
 #[tokio::test]
 async fn one_shot_request_api() {
     let server = HttpServer::echo().await;
-    let mut resp = aiohttp::request("PUT", server.url("/one")).data("x").await.expect("put");
+    let mut resp = aiohttp::request("PUT", server.url("/one"))
+        .data("x")
+        .await
+        .expect("put");
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["method"], "PUT");
     assert_eq!(v["body"], "x");

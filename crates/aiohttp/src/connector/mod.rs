@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub use pool::{Pool, PoolConfig, PoolStats};
 pub(crate) use pool::{acquire, Lease};
+pub use pool::{Pool, PoolConfig, PoolStats};
 pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
 
 use crate::error::ClientError;

@@ -317,7 +317,9 @@ impl Lease {
 
     pub(crate) fn conn(&mut self) -> &mut H1Conn {
         // The connection is only taken out in `drop`.
-        self.conn.as_mut().expect("lease holds its connection until dropped")
+        self.conn
+            .as_mut()
+            .expect("lease holds its connection until dropped")
     }
 
     pub(crate) fn is_reused(&self) -> bool {
