@@ -33,6 +33,23 @@ impl BasicAuth {
     /// assert!(aiohttp::BasicAuth::new("a:b", "c").is_err());
     /// ```
     pub fn new(login: impl Into<String>, password: impl Into<String>) -> Result<Self, ClientError> {
+        Self::new_with_encoding(login, password, "latin1")
+    }
+
+    /// Credentials in `encoding` (`"utf-8"`, `"latin1"`, or any WHATWG label): aiohttp's
+    /// `BasicAuth(login, password, encoding)`. Characters the encoding cannot represent, or a
+    /// `:` in the login, are an error.
+    ///
+    /// ```
+    /// let auth = aiohttp::BasicAuth::new_with_encoding("jos\u{e9}", "\u{20ac}", "utf-8")?;
+    /// assert_eq!(auth.encode(), "Basic am9zw6k64oKs");
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn new_with_encoding(
+        login: impl Into<String>,
+        password: impl Into<String>,
+        encoding: &str,
+    ) -> Result<Self, ClientError> {
         let login = login.into();
         if login.contains(':') {
             return Err(ClientError::invalid_argument(
@@ -40,11 +57,11 @@ impl BasicAuth {
             ));
         }
         let password = password.into();
-        let header = build_header(&login, &password, "latin1")?;
+        let header = build_header(&login, &password, encoding)?;
         Ok(BasicAuth {
             login,
             password,
-            encoding: "latin1".into(),
+            encoding: encoding.to_string(),
             header,
         })
     }
@@ -54,8 +71,8 @@ impl BasicAuth {
     ///
     /// ```
     /// use aiohttp::BasicAuth;
-    /// let auth = BasicAuth::new("jos\u{e9}", "\u{20ac}")?;
-    /// # let _ = &auth;
+    /// let auth = BasicAuth::new("jos\u{e9}", "pass")?.with_encoding("utf-8")?;
+    /// assert_eq!(auth.encode(), "Basic am9zw6k6cGFzcw==");
     /// # Ok::<(), aiohttp::ClientError>(())
     /// ```
     pub fn with_encoding(self, encoding: &str) -> Result<Self, ClientError> {

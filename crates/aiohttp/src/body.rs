@@ -25,7 +25,7 @@ type ByteStream = BoxStream<'static, Result<Bytes, BoxError>>;
 /// let a = Body::from("text");
 /// let b = Body::form(&[("q", "rust"), ("page", "2")]);
 /// assert_eq!(a.content_length(), Some(4));
-/// assert_eq!(b.content_length(), Some(17));
+/// assert_eq!(b.content_length(), Some(13)); // q=rust&page=2
 /// ```
 pub struct Body {
     pub(crate) kind: BodyKind,

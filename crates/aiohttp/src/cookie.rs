@@ -309,8 +309,8 @@ mod tests {
                 "https://www.example.com/dir/x",
                 &["hostonly", "dom", "root", "sec"],
             ),
-            ("http://example.com/dir/", &["dom", "root"]),
-            ("http://sub.www.example.com/dir", &["dom", "root"]),
+            ("http://example.com/dir/", &["dom"]),
+            ("http://sub.www.example.com/dir", &["dom"]),
             ("http://www.example.com/direct", &["root"]),
             ("http://notexample.com/dir/", &[]),
         ];

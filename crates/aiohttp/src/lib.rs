@@ -77,3 +77,7 @@ where
 {
     ClientSession::new().request(method, url)
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

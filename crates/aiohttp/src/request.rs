@@ -147,6 +147,12 @@ impl<K: AsRef<str>, V: fmt::Display, const N: usize> IntoParams for [(K, V); N] 
     }
 }
 
+impl<K: AsRef<str>, V: fmt::Display, const N: usize> IntoParams for &[(K, V); N] {
+    fn append_to(self, url: &mut Url) {
+        append_pairs(url, self.iter().map(|(k, v)| (k, v)));
+    }
+}
+
 impl<K: AsRef<str>, V: fmt::Display> IntoParams for Vec<(K, V)> {
     fn append_to(self, url: &mut Url) {
         append_pairs(url, self.iter().map(|(k, v)| (k, v)));

@@ -19,10 +19,19 @@
 //!
 //! let raw = RawServer::reply("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
 //! let raw_url = raw.url("/");
-//! # let _ = (url, raw_url);
+//!
+//! // A response cut off in the middle of its body.
+//! let truncated = RawServer::start(|mut conn| async move {
+//!     if conn.read_request().await.is_some() {
+//!         let _ = conn.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
+//!     }
+//! })
+//! .await;
+//! # let _ = (url, raw_url, truncated);
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod accept;
 mod http_server;
@@ -33,3 +42,8 @@ pub use crate::http_server::{
     ConnInfo, HttpServer,
 };
 pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
+
+/// Re-exported for handler signatures: `Fn(Request<Incoming>) -> ...`.
+pub use bytes::Bytes;
+/// Re-exported for handler signatures: `Fn(Request<Incoming>) -> ...`.
+pub use hyper::body::Incoming;

@@ -243,6 +243,16 @@ impl RawConn {
         bounded(timeout, self.stream.shutdown()).await
     }
 
+    /// Closes the connection abruptly: `SO_LINGER` is set to zero so the
+    /// close sends a TCP reset (RST) instead of a FIN, and unread data is
+    /// discarded. The client sees "connection reset by peer".
+    pub fn reset(self) {
+        // If the option cannot be set the close is an ordinary FIN; the
+        // test then sees the connection closed rather than reset.
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        drop(self.stream);
+    }
+
     /// The underlying stream. Bytes already read from it but not yet
     /// consumed are in [`buffered`](Self::buffered).
     pub fn stream_mut(&mut self) -> &mut TcpStream {

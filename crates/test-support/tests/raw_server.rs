@@ -294,3 +294,24 @@ async fn close_connections_then_keep_serving() {
     assert_eq!(server.max_open_connections(), 1);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn reset_sends_rst() {
+    let server = RawServer::start(|mut conn: RawConn| async move {
+        if conn.read_request().await.is_some() {
+            conn.reset();
+        }
+    })
+    .await;
+    let mut client = Client::connect(server.addr()).await;
+    client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let mut out = Vec::new();
+    let res = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(client.stream(), &mut out),
+    )
+    .await
+    .expect("read timed out");
+    let err = res.expect_err("reset");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+}

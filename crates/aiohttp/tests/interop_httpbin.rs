@@ -1,0 +1,230 @@
+//! Interop against a real third-party server: httpbin under gunicorn, started by
+//! `scripts/interop.sh`, which sets `AIOHTTP_HTTPBIN_URL` and runs these with `--ignored`.
+//! Without the variable the tests fail loudly rather than pass without checking anything.
+
+use aiohttp::{BasicAuth, Body, ClientSession};
+use serde_json::Value;
+
+fn base() -> String {
+    std::env::var("AIOHTTP_HTTPBIN_URL")
+        .expect("AIOHTTP_HTTPBIN_URL must point at httpbin; run scripts/interop.sh")
+}
+
+fn url(path: &str) -> String {
+    format!("{}{path}", base().trim_end_matches('/'))
+}
+
+async fn json(b: aiohttp::RequestBuilder) -> Value {
+    let mut resp = b.await.expect("request");
+    assert_eq!(resp.status(), 200, "{resp:?}");
+    resp.json().await.expect("json body")
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn get_with_params_and_headers() {
+    let s = ClientSession::new();
+    let v = json(
+        s.get(url("/get?x=0"))
+            .params([("a", "1"), ("a", "2"), ("sp", "a b")])
+            .header("X-Test", "yes"),
+    )
+    .await;
+    assert_eq!(v["args"]["a"], serde_json::json!(["1", "2"]));
+    assert_eq!(v["args"]["x"], "0");
+    assert_eq!(v["args"]["sp"], "a b");
+    assert_eq!(v["headers"]["X-Test"], "yes");
+    assert_eq!(v["headers"]["Accept-Encoding"], "gzip, deflate, br, zstd");
+    assert!(v["headers"]["User-Agent"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("aiohttp-rs/"));
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn post_json_form_bytes_and_stream() {
+    let s = ClientSession::new();
+    let v = json(
+        s.post(url("/post"))
+            .json(&serde_json::json!({"k": [1, 2], "s": "é"})),
+    )
+    .await;
+    assert_eq!(v["json"], serde_json::json!({"k": [1, 2], "s": "é"}));
+    assert_eq!(v["headers"]["Content-Type"], "application/json");
+
+    let v = json(s.post(url("/post")).data([("a", "1"), ("b", "x y")])).await;
+    assert_eq!(v["form"], serde_json::json!({"a": "1", "b": "x y"}));
+
+    let v = json(s.post(url("/post")).data(b"\x00\x01binary".to_vec())).await;
+    assert_eq!(v["headers"]["Content-Length"], "8");
+    assert_eq!(v["headers"]["Content-Type"], "application/octet-stream");
+
+    let chunks =
+        futures_util::stream::iter((0..10).map(|i| Ok::<_, std::io::Error>(format!("chunk{i};"))));
+    let v = json(
+        s.put(url("/put"))
+            .data(Body::wrap_stream(chunks))
+            .header("Content-Type", "text/plain"),
+    )
+    .await;
+    let want: String = (0..10).map(|i| format!("chunk{i};")).collect();
+    assert_eq!(v["data"], want);
+
+    let v = json(
+        s.patch(url("/patch"))
+            .data("compressed ".repeat(100))
+            .compress(true),
+    )
+    .await;
+    assert_eq!(v["headers"]["Content-Encoding"], "deflate");
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn compressed_responses_are_decoded() {
+    let s = ClientSession::new();
+    for (path, flag) in [
+        ("/gzip", "gzipped"),
+        ("/deflate", "deflated"),
+        ("/brotli", "brotli"),
+    ] {
+        let mut resp = s.get(url(path)).await.expect(path);
+        assert_eq!(resp.status(), 200);
+        assert!(resp.headers().contains_key("content-encoding"), "{path}");
+        let v: Value = resp.json().await.expect(path);
+        assert_eq!(v[flag], true, "{path}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn streamed_and_binary_bodies() {
+    let s = ClientSession::new();
+    let mut resp = s.get(url("/stream/20")).await.expect("stream");
+    let mut lines = 0;
+    loop {
+        let line = resp.content().readline().await.expect("line");
+        if line.is_empty() {
+            break;
+        }
+        let v: Value = serde_json::from_slice(&line).expect("each line is JSON");
+        assert_eq!(v["id"], lines);
+        lines += 1;
+    }
+    assert_eq!(lines, 20);
+
+    let mut resp = s.get(url("/bytes/50000")).await.expect("bytes");
+    let body = resp.read().await.expect("body");
+    assert_eq!(body.len(), 50000);
+
+    let mut resp = s
+        .get(url("/stream-bytes/100000?chunk_size=1000"))
+        .await
+        .expect("stream-bytes");
+    let mut total = 0;
+    let mut chunks = resp.content().iter_chunked(4096);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        total += chunk.expect("chunk").len();
+    }
+    assert_eq!(total, 100000);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn status_codes_and_raise_for_status() {
+    let s = ClientSession::new();
+    let mut resp = s.get(url("/status/418")).await.expect("teapot");
+    assert_eq!(resp.status(), 418);
+    assert!(!resp.ok());
+    assert!(resp.text().await.expect("text").contains("teapot"));
+    let err = s
+        .get(url("/status/503"))
+        .raise_for_status(true)
+        .await
+        .expect_err("503 raises");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    let resp = s.head(url("/get")).await.expect("head");
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn headers_endpoint_sees_session_and_request_headers() {
+    let s = ClientSession::builder()
+        .header("X-Session", "s")
+        .skip_auto_headers(["Accept-Encoding"])
+        .build()
+        .expect("session");
+    let v = json(s.get(url("/headers")).header("X-Request", "r")).await;
+    assert_eq!(v["headers"]["X-Session"], "s");
+    assert_eq!(v["headers"]["X-Request"], "r");
+    assert!(v["headers"].get("Accept-Encoding").is_none());
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn basic_auth_accepted_and_rejected() {
+    let s = ClientSession::new();
+    let v = json(
+        s.get(url("/basic-auth/user/pass"))
+            .auth(BasicAuth::new("user", "pass").expect("auth")),
+    )
+    .await;
+    assert_eq!(v["authenticated"], true);
+    let with_creds = url("/basic-auth/user/pass").replacen("://", "://user:pass@", 1);
+    let v = json(s.get(with_creds.as_str())).await;
+    assert_eq!(v["user"], "user");
+    let resp = s
+        .get(url("/basic-auth/user/pass"))
+        .auth(BasicAuth::new("user", "wrong").expect("auth"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 401);
+    let resp = s
+        .get(url("/hidden-basic-auth/user/pass"))
+        .auth(BasicAuth::new("user", "pass").expect("auth"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn response_headers_are_exposed_raw_and_parsed() {
+    let s = ClientSession::new();
+    let resp = s
+        .get(url("/response-headers"))
+        .params([("X-Custom", "one"), ("X-Custom", "two")])
+        .await
+        .expect("response");
+    let parsed: Vec<&str> = resp
+        .headers()
+        .get_all("x-custom")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert_eq!(parsed, ["one", "two"]);
+    let raw: Vec<(&[u8], &[u8])> = resp
+        .raw_headers()
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-custom"))
+        .map(|(n, v)| (n.as_ref(), v.as_ref()))
+        .collect();
+    assert_eq!(
+        raw,
+        [(&b"X-Custom"[..], &b"one"[..]), (b"X-Custom", b"two")]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn keep_alive_reuses_connections_with_gthread_workers() {
+    let s = ClientSession::new();
+    for _ in 0..10 {
+        let mut resp = s.get(url("/get")).await.expect("get");
+        resp.read().await.expect("body");
+    }
+    let stats = s.connector().pool().stats();
+    assert_eq!(stats.open, 1, "{stats:?}");
+}
