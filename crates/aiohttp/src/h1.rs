@@ -7,12 +7,14 @@
 //! are read; the head is then parsed a second time with `httparse` to recover names, order and
 //! the reason phrase.
 
+use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -21,10 +23,12 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
+use tokio::time::Sleep;
 
 use crate::body::WireBody;
 use crate::connector::{Lease, Transport};
 use crate::error::{ClientError, ErrorKind};
+use crate::timeout::{timeout_error, Bound, Phase, Timeouts};
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
@@ -388,18 +392,36 @@ fn map_hyper_error(e: hyper::Error) -> ClientError {
 
 /// A response body that returns its connection to the pool when read to the end, and closes it
 /// when dropped earlier or broken.
+///
+/// It also enforces the read timeouts: `sock_read` between two pieces of the body, and the
+/// request's total deadline.
 pub(crate) struct LeasedBody {
     incoming: Incoming,
     lease: Option<Lease>,
     keep_alive: bool,
+    sock_read: Option<Duration>,
+    read_timer: Option<Pin<Box<Sleep>>>,
+    total_timer: Option<Pin<Box<Sleep>>>,
+    failed: bool,
 }
 
 impl LeasedBody {
-    pub(crate) fn new(incoming: Incoming, lease: Lease, keep_alive: bool) -> Self {
+    pub(crate) fn new(
+        incoming: Incoming,
+        lease: Lease,
+        keep_alive: bool,
+        timeouts: &Timeouts,
+    ) -> Self {
         let mut body = LeasedBody {
             incoming,
             lease: Some(lease),
             keep_alive,
+            sock_read: timeouts.sock_read,
+            read_timer: timeouts.sock_read.map(|d| Box::pin(tokio::time::sleep(d))),
+            total_timer: timeouts
+                .deadline
+                .map(|d| Box::pin(tokio::time::sleep_until(d))),
+            failed: false,
         };
         if http_body::Body::is_end_stream(&body.incoming) {
             body.finish();
@@ -419,14 +441,19 @@ impl futures_util::Stream for LeasedBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.lease.is_none() && http_body::Body::is_end_stream(&this.incoming) {
+        if this.failed || (this.lease.is_none() && http_body::Body::is_end_stream(&this.incoming)) {
             return Poll::Ready(None);
         }
         loop {
             match http_body::Body::poll_frame(Pin::new(&mut this.incoming), cx) {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) if data.is_empty() => continue,
-                    Ok(data) => return Poll::Ready(Some(Ok(data))),
+                    Ok(data) => {
+                        if let (Some(timer), Some(d)) = (&mut this.read_timer, this.sock_read) {
+                            timer.as_mut().reset(tokio::time::Instant::now() + d);
+                        }
+                        return Poll::Ready(Some(Ok(data)));
+                    }
                     Err(_trailers) => continue,
                 },
                 Poll::Ready(Some(Err(e))) => {
@@ -441,7 +468,32 @@ impl futures_util::Stream for LeasedBody {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let expired = if this
+                        .total_timer
+                        .as_mut()
+                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+                    {
+                        Some(Bound::Total)
+                    } else if this
+                        .read_timer
+                        .as_mut()
+                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
+                    {
+                        Some(Bound::Phase)
+                    } else {
+                        None
+                    };
+                    return match expired {
+                        None => Poll::Pending,
+                        Some(bound) => {
+                            // A timed-out connection is never reused.
+                            this.lease = None;
+                            this.failed = true;
+                            Poll::Ready(Some(Err(timeout_error(Phase::Read, bound))))
+                        }
+                    };
+                }
             }
         }
     }

@@ -41,6 +41,7 @@ mod request;
 mod response;
 mod session;
 mod stream;
+mod timeout;
 
 pub use auth::BasicAuth;
 pub use body::Body;
@@ -54,6 +55,7 @@ pub use request::{IntoParams, IntoUrl, RequestBuilder, RequestInfo, USER_AGENT};
 pub use response::ClientResponse;
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
+pub use timeout::ClientTimeout;
 
 pub use ::cookie::Cookie;
 pub use bytes::Bytes;

@@ -15,6 +15,7 @@ use crate::body::Body;
 use crate::error::{ClientError, ErrorKind};
 use crate::response::ClientResponse;
 use crate::session::{ClientSession, SessionInner};
+use crate::timeout::{ClientTimeout, Timeouts};
 
 /// The `User-Agent` sent unless the caller sets or skips one.
 pub const USER_AGENT: &str = concat!("aiohttp-rs/", env!("CARGO_PKG_VERSION"));
@@ -272,6 +273,7 @@ pub struct RequestBuilder {
     version: Option<Version>,
     raise_for_status: Option<bool>,
     cookies: Vec<(String, String)>,
+    timeout: Option<ClientTimeout>,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -317,6 +319,7 @@ impl RequestBuilder {
             version: None,
             raise_for_status: None,
             cookies: Vec::new(),
+            timeout: None,
         }
     }
 
@@ -557,6 +560,20 @@ impl RequestBuilder {
         self
     }
 
+    /// Timeouts for this request, replacing the session's: a [`ClientTimeout`], or a
+    /// `Duration` for the total.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// use std::time::Duration;
+    /// s.get("http://127.0.0.1:8080/").timeout(Duration::from_secs(2)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn timeout(mut self, timeout: impl Into<ClientTimeout>) -> Self {
+        self.timeout = Some(timeout.into());
+        self
+    }
+
     /// Sends the request and waits for the response head.
     ///
     /// # Errors
@@ -573,10 +590,13 @@ impl RequestBuilder {
         let raise = self
             .raise_for_status
             .unwrap_or(session.inner.raise_for_status);
-        let expect100 = self.expect100;
-        let read_until_eof = self.read_until_eof;
+        let opts = SendOptions {
+            expect100: self.expect100,
+            read_until_eof: self.read_until_eof,
+            timeouts: Timeouts::start(self.timeout.unwrap_or(session.inner.timeout)),
+        };
         let prepared = prepare(&session.inner, self)?;
-        let resp = crate::session::execute(&session, prepared, expect100, read_until_eof).await?;
+        let resp = crate::session::execute(&session, prepared, &opts).await?;
         if raise {
             resp.raise_for_status()?;
         }
@@ -591,6 +611,14 @@ impl IntoFuture for RequestBuilder {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.send())
     }
+}
+
+/// How one request is sent, beside its head and body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendOptions {
+    pub(crate) expect100: bool,
+    pub(crate) read_until_eof: bool,
+    pub(crate) timeouts: Timeouts,
 }
 
 /// A request ready for the wire.

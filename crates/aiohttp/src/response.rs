@@ -12,7 +12,7 @@ use crate::connector::{Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
 use crate::h1::{LeasedBody, Sent};
-use crate::request::RequestInfo;
+use crate::request::{RequestInfo, SendOptions};
 use crate::session::ClientSession;
 use crate::stream::{BodyStream, StreamReader};
 
@@ -120,7 +120,7 @@ impl ClientResponse {
         lease: Lease,
         request_info: RequestInfo,
         session: &ClientSession,
-        read_until_eof: bool,
+        opts: &SendOptions,
     ) -> Result<ClientResponse, ClientError> {
         let Sent {
             response,
@@ -154,14 +154,15 @@ impl ClientResponse {
         };
         let reusable =
             !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
-        let content = if !read_until_eof && !has_framing(&parts.headers) {
+        let content = if !opts.read_until_eof && !has_framing(&parts.headers) {
             // No length and no chunking: without read_until_eof the body is empty, and the
             // connection (whose end would have delimited it) is closed.
             drop(lease);
             drop(incoming);
             StreamReader::empty()
         } else {
-            let mut body: BodyStream = Box::pin(LeasedBody::new(incoming, lease, reusable));
+            let mut body: BodyStream =
+                Box::pin(LeasedBody::new(incoming, lease, reusable, &opts.timeouts));
             if session.inner.auto_decompress {
                 if let Some(enc) = parts
                     .headers

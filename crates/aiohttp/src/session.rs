@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Version};
@@ -13,8 +14,9 @@ use crate::body::{self, Body, BodyKind, WireBody};
 use crate::connector::{ConnectionKey, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::{BoxError, ClientError, ErrorKind};
-use crate::request::{IntoUrl, Prepared, RequestBuilder};
+use crate::request::{IntoUrl, Prepared, RequestBuilder, SendOptions};
 use crate::response::ClientResponse;
+use crate::timeout::{ClientTimeout, Phase};
 
 type JsonSerializer = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync;
 
@@ -49,6 +51,7 @@ pub(crate) struct SessionInner {
     pub(crate) raise_for_status: bool,
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,
+    pub(crate) timeout: ClientTimeout,
     closed: AtomicBool,
     detached: AtomicBool,
 }
@@ -333,6 +336,9 @@ pub struct ClientSessionBuilder {
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
+    timeout: Option<ClientTimeout>,
+    read_timeout: Option<Duration>,
+    conn_timeout: Option<Duration>,
     error: Option<ClientError>,
 }
 
@@ -543,6 +549,40 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Timeouts for every request (default: 300 s total, 30 s to open a connection).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = aiohttp::ClientTimeout { sock_read: Some(Duration::from_secs(10)), ..Default::default() };
+    /// let _ = aiohttp::ClientSession::builder().timeout(t);
+    /// ```
+    pub fn timeout(mut self, timeout: ClientTimeout) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The seed's `read_timeout`: a cumulative limit on the request, its redirects and reading
+    /// the body (the `total` of [`ClientTimeout`]).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().read_timeout(std::time::Duration::from_secs(60));
+    /// ```
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// The seed's `conn_timeout`: the limit on getting a connection, pool wait included (the
+    /// `connect` of [`ClientTimeout`]).
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().conn_timeout(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn conn_timeout(mut self, timeout: Duration) -> Self {
+        self.conn_timeout = Some(timeout);
+        self
+    }
+
     /// Builds the session.
     ///
     /// # Errors
@@ -585,6 +625,16 @@ impl ClientSessionBuilder {
                 raise_for_status: self.raise_for_status,
                 cookie_jar: jar,
                 auto_decompress: self.auto_decompress.unwrap_or(true),
+                timeout: {
+                    let mut t = self.timeout.unwrap_or_default();
+                    if let Some(d) = self.read_timeout {
+                        t.total = Some(d);
+                    }
+                    if let Some(d) = self.conn_timeout {
+                        t.connect = Some(d);
+                    }
+                    t
+                },
                 closed: AtomicBool::new(false),
                 detached: AtomicBool::new(false),
             }),
@@ -623,8 +673,7 @@ fn wire_body(p: &mut Prepared) -> WireBody {
 pub(crate) async fn execute(
     session: &ClientSession,
     mut prepared: Prepared,
-    expect100: bool,
-    read_until_eof: bool,
+    opts: &SendOptions,
 ) -> Result<ClientResponse, ClientError> {
     let url = prepared.url.clone();
     let key = ConnectionKey::from_url(&url).ok_or_else(|| {
@@ -634,7 +683,12 @@ pub(crate) async fn execute(
     let connector = &*session.inner.connector;
     let mut fresh = false;
     loop {
-        let mut lease = crate::connector::acquire(connector, &key, fresh)
+        let timeouts = &opts.timeouts;
+        let mut lease = timeouts
+            .run(
+                Phase::Connect,
+                crate::connector::acquire(connector, &key, fresh, timeouts.sock_connect),
+            )
             .await
             .map_err(|e| e.with_url(&url))?;
         // A reused connection may have been closed by the server while idle; keep a copy of a
@@ -654,10 +708,15 @@ pub(crate) async fn execute(
             version: prepared.version,
             headers: &prepared.headers,
         };
-        let exchange = crate::h1::exchange(&mut lease, head, body, expect100).await;
+        let exchange = timeouts
+            .run(Phase::Read, async {
+                Ok(crate::h1::exchange(&mut lease, head, body, opts.expect100).await)
+            })
+            .await
+            .map_err(|e| e.with_url(&url))?;
         match exchange {
             Ok(sent) => {
-                return ClientResponse::new(sent, lease, request_info, session, read_until_eof);
+                return ClientResponse::new(sent, lease, request_info, session, opts);
             }
             Err(e) if e.retryable => {
                 if let Some(body) = replay {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::{ConnShared, ConnectionKey, Connector};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::H1Conn;
+use crate::timeout::{timeout_error, Bound, Phase};
 
 /// Pool settings shared by every connector (aiohttp's `BaseConnector` arguments).
 ///
@@ -349,6 +350,7 @@ pub(crate) async fn acquire(
     connector: &dyn Connector,
     key: &ConnectionKey,
     fresh: bool,
+    sock_connect: Option<std::time::Duration>,
 ) -> Result<Lease, ClientError> {
     let pool = &connector.pool().inner;
     if pool.closed.load(Ordering::Acquire) {
@@ -375,8 +377,16 @@ pub(crate) async fn acquire(
         pool: pool.clone(),
         armed: true,
     };
-    let transport = connector.create_connection(key).await?;
-    let conn = H1Conn::handshake(transport).await?;
+    let open = async {
+        let transport = connector.create_connection(key).await?;
+        H1Conn::handshake(transport).await
+    };
+    let conn = match sock_connect {
+        None => open.await?,
+        Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
+            timeout_error(Phase::Connect, Bound::Phase).with_address(key.host(), key.port())
+        })??,
+    };
     slot.armed = false;
     Ok(Lease::new(pool.clone(), key.clone(), conn, false))
 }
