@@ -26,7 +26,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Sleep;
 
 use crate::body::WireBody;
-use crate::connector::{Lease, Transport};
+use crate::connector::{ConnShared, Lease, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::timeout::{timeout_error, Bound, Phase, Timeouts};
 
@@ -397,7 +397,8 @@ fn map_hyper_error(e: hyper::Error) -> ClientError {
 /// request's total deadline.
 pub(crate) struct LeasedBody {
     incoming: Incoming,
-    lease: Option<Lease>,
+    shared: Arc<ConnShared>,
+    ended: bool,
     keep_alive: bool,
     sock_read: Option<Duration>,
     read_timer: Option<Pin<Box<Sleep>>>,
@@ -408,13 +409,14 @@ pub(crate) struct LeasedBody {
 impl LeasedBody {
     pub(crate) fn new(
         incoming: Incoming,
-        lease: Lease,
+        shared: Arc<ConnShared>,
         keep_alive: bool,
         timeouts: &Timeouts,
     ) -> Self {
         let mut body = LeasedBody {
             incoming,
-            lease: Some(lease),
+            shared,
+            ended: false,
             keep_alive,
             sock_read: timeouts.sock_read,
             read_timer: timeouts.sock_read.map(|d| Box::pin(tokio::time::sleep(d))),
@@ -430,8 +432,22 @@ impl LeasedBody {
     }
 
     fn finish(&mut self) {
-        if let Some(mut lease) = self.lease.take() {
-            lease.set_reusable(self.keep_alive);
+        self.ended = true;
+        self.shared.finish(self.keep_alive);
+    }
+
+    fn fail(&mut self) {
+        self.ended = true;
+        self.failed = true;
+        self.shared.close();
+    }
+}
+
+impl Drop for LeasedBody {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Dropped before its end: the connection cannot be reused.
+            self.shared.close();
         }
     }
 }
@@ -441,7 +457,7 @@ impl futures_util::Stream for LeasedBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.failed || (this.lease.is_none() && http_body::Body::is_end_stream(&this.incoming)) {
+        if this.failed || (this.ended && http_body::Body::is_end_stream(&this.incoming)) {
             return Poll::Ready(None);
         }
         loop {
@@ -457,8 +473,7 @@ impl futures_util::Stream for LeasedBody {
                     Err(_trailers) => continue,
                 },
                 Poll::Ready(Some(Err(e))) => {
-                    // Dropping the lease un-marked closes the broken connection.
-                    this.lease = None;
+                    this.fail();
                     return Poll::Ready(Some(Err(ClientError::payload(
                         "response payload is not completed",
                     )
@@ -488,14 +503,27 @@ impl futures_util::Stream for LeasedBody {
                         None => Poll::Pending,
                         Some(bound) => {
                             // A timed-out connection is never reused.
-                            this.lease = None;
-                            this.failed = true;
+                            this.fail();
                             Poll::Ready(Some(Err(timeout_error(Phase::Read, bound))))
                         }
                     };
                 }
             }
         }
+    }
+}
+
+/// The reason phrase of a status line, byte for byte: UTF-8 when it is valid UTF-8, otherwise
+/// latin-1 (every byte one character), so a legacy phrase is never lost.
+fn reason_phrase(head: &[u8]) -> String {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // "HTTP/1.1 200 Reason": the reason starts after the second space.
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let reason = parts.nth(2).unwrap_or_default();
+    match std::str::from_utf8(reason) {
+        Ok(s) => s.to_string(),
+        Err(_) => reason.iter().map(|&b| char::from(b)).collect(),
     }
 }
 
@@ -507,7 +535,7 @@ fn parse_raw_head(head: &[u8]) -> RawHead {
     config.allow_obsolete_multiline_headers_in_responses(true);
     match config.parse_response(&mut resp, head) {
         Ok(httparse::Status::Complete(_)) => RawHead {
-            reason: resp.reason.map(str::to_string),
+            reason: Some(reason_phrase(head)),
             headers: resp
                 .headers
                 .iter()
@@ -543,6 +571,10 @@ mod tests {
         assert!(head.ends_with(b"\r\n\r\n"));
         let raw = parse_raw_head(&head);
         assert_eq!(raw.reason.as_deref(), Some("Fine"));
+        let latin = parse_raw_head(b"HTTP/1.1 200 Caf\xe9 cr\xe8me\r\n\r\n");
+        assert_eq!(latin.reason.as_deref(), Some("Caf\u{e9} cr\u{e8}me"));
+        let empty = parse_raw_head(b"HTTP/1.1 404\r\n\r\n");
+        assert_eq!(empty.reason.as_deref(), Some(""));
         let names: Vec<&[u8]> = raw.headers.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, vec![&b"X-A"[..], b"x-a"]);
         assert!(!st.active);

@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Version};
 use url::Url;
 
-use crate::connector::{Connection, Lease};
+use crate::connector::{ConnShared, Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
 use crate::h1::{LeasedBody, Sent};
@@ -149,20 +149,25 @@ impl ClientResponse {
                 .update_cookies(&cookies, Some(&request_info.url));
         }
         let (content_type, charset) = parse_content_type(&parts.headers);
+        let shared = ConnShared::holding(lease);
         let connection = Connection {
-            shared: lease.shared.clone(),
+            shared: shared.clone(),
         };
         let reusable =
             !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
-        let content = if !opts.read_until_eof && !has_framing(&parts.headers) {
-            // No length and no chunking: without read_until_eof the body is empty, and the
-            // connection (whose end would have delimited it) is closed.
-            drop(lease);
+        // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
+        // the end of the connection delimits the body.
+        let close_delimited =
+            !has_framing(&parts.headers) && !http_body::Body::is_end_stream(&incoming);
+        let content = if !opts.read_until_eof && close_delimited {
+            // Without read_until_eof such a body is empty, and the connection (whose end would
+            // have delimited it) is closed.
+            shared.close();
             drop(incoming);
             StreamReader::empty()
         } else {
             let mut body: BodyStream =
-                Box::pin(LeasedBody::new(incoming, lease, reusable, &opts.timeouts));
+                Box::pin(LeasedBody::new(incoming, shared, reusable, &opts.timeouts));
             if session.inner.auto_decompress {
                 if let Some(enc) = parts
                     .headers
@@ -214,7 +219,8 @@ impl ClientResponse {
         self.status
     }
 
-    /// The reason phrase as the server sent it (the canonical one if the head had none).
+    /// The reason phrase as the server sent it (empty if it sent none, as aiohttp); a phrase
+    /// that is not UTF-8 is read as latin-1.
     ///
     /// ```no_run
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.reason()); }

@@ -12,11 +12,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) use pool::{acquire, Lease};
+
 pub use pool::{Pool, PoolConfig, PoolStats};
 pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
 
@@ -229,14 +230,16 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// A connection in use by a response: its addresses and whether it is still open.
+/// The connection under a response (aiohttp's `Connection`): its addresses, and control over
+/// what happens to it.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), aiohttp::ClientError> {
 /// let session = aiohttp::ClientSession::new();
 /// let resp = session.get("http://127.0.0.1:8080/").await?;
 /// if let Some(conn) = resp.connection() {
-///     println!("{:?} -> {:?}", conn.transport().0, conn.transport().1);
+///     let (local, peer) = conn.transport();
+///     println!("{local:?} -> {peer:?}");
 /// }
 /// # Ok(()) }
 /// ```
@@ -245,16 +248,82 @@ pub struct Connection {
     pub(crate) shared: Arc<ConnShared>,
 }
 
-#[derive(Debug)]
+/// State shared by a response's body and its [`Connection`] handles.
 pub(crate) struct ConnShared {
-    pub(crate) local_addr: Option<SocketAddr>,
-    pub(crate) peer_addr: Option<SocketAddr>,
-    pub(crate) reused: bool,
-    pub(crate) done: AtomicBool,
+    local_addr: Option<SocketAddr>,
+    peer_addr: Option<SocketAddr>,
+    reused: bool,
+    done: AtomicBool,
+    lease: Mutex<Option<Lease>>,
+    detached: Mutex<Option<crate::h1::H1Conn>>,
+}
+
+impl fmt::Debug for ConnShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnShared")
+            .field("local_addr", &self.local_addr)
+            .field("peer_addr", &self.peer_addr)
+            .field("reused", &self.reused)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl ConnShared {
+    pub(crate) fn new(
+        local_addr: Option<SocketAddr>,
+        peer_addr: Option<SocketAddr>,
+        reused: bool,
+    ) -> Self {
+        ConnShared {
+            local_addr,
+            peer_addr,
+            reused,
+            done: AtomicBool::new(false),
+            lease: Mutex::new(None),
+            detached: Mutex::new(None),
+        }
+    }
+
+    /// Wraps a lease: the body finishes it, handles may close or detach it.
+    pub(crate) fn holding(lease: Lease) -> Arc<Self> {
+        let shared = Arc::new(lease.shared_info());
+        *lock(&shared.lease) = Some(lease);
+        shared
+    }
+
+    fn take(&self) -> Option<Lease> {
+        let lease = lock(&self.lease).take();
+        self.done.store(true, Ordering::Release);
+        lease
+    }
+
+    /// The exchange is over: pool the connection if `reusable`, else close it.
+    pub(crate) fn finish(&self, reusable: bool) {
+        if let Some(mut lease) = self.take() {
+            lease.set_reusable(reusable);
+        }
+    }
+
+    /// Closes the connection unless it was already handed back.
+    pub(crate) fn close(&self) {
+        drop(self.take());
+    }
+
+    fn detach(&self) {
+        if let Some(conn) = self.take().and_then(Lease::detach) {
+            *lock(&self.detached) = Some(conn);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Connection {
-    /// Whether the response is done with this connection (returned to the pool or closed).
+    /// Whether the response is done with this connection (returned to the pool, closed or
+    /// detached).
     ///
     /// ```no_run
     /// # async fn run(resp: aiohttp::ClientResponse) {
@@ -287,5 +356,40 @@ impl Connection {
     /// ```
     pub fn is_reused(&self) -> bool {
         self.shared.reused
+    }
+
+    /// Closes the connection now; the rest of the body is lost.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// if let Some(c) = resp.connection() { c.close(); }
+    /// # }
+    /// ```
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Gives the connection back: pooled if its response was read to the end (which happens by
+    /// itself), closed otherwise.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// if let Some(c) = resp.connection() { c.release(); }
+    /// # }
+    /// ```
+    pub fn release(&self) {
+        self.shared.close();
+    }
+
+    /// Takes the connection out of the pool's accounting: it no longer counts against the
+    /// limits and is never pooled, but stays open while the response or this handle lives.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// if let Some(c) = resp.connection() { c.detach(); }
+    /// # }
+    /// ```
+    pub fn detach(&self) {
+        self.shared.detach();
     }
 }

@@ -1,18 +1,23 @@
-//! The connection pool: idle keep-alive connections per key, leases for connections in use, and
-//! the accounting (open, idle, in use) that connection limits are enforced on.
+//! The connection pool: connection limits, FIFO waiters, idle keep-alive connections per key,
+//! and leases for connections in use.
 //!
-//! Every connection in use is owned by exactly one [`Lease`]. The lease goes back into the pool
-//! only when the response body was read to its end and the connection may be kept alive; in
-//! every other case (a partly read body, an error, a cancelled request, `force_close`) dropping
-//! the lease closes the socket. All counters change under one mutex, and every change has a
-//! matching undo in a `Drop`, so a cancelled future cannot leak a count.
+//! Design, in three sentences. Every open connection (connecting, in use, or idle) holds one
+//! slot of `limit` and one of `limit_per_host` for its key, counted under one mutex; a request
+//! that finds neither an idle connection nor a free slot queues a waiter, and whenever capacity
+//! frees (a release, a close, an error, a cancellation) the queue is scanned in FIFO order and
+//! the first waiters that can proceed are handed an idle connection or a reserved slot — so a
+//! waiter for a host whose own limit is full never blocks a waiter for another host, and an idle
+//! connection of another host is closed to make room under `limit`. Reservations travel as
+//! values whose `Drop` gives the capacity back (a [`Lease`] for a connection, a `Reservation` for
+//! a slot being connected), so a request future dropped at any await cannot leak a count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{ConnShared, ConnectionKey, Connector};
@@ -51,7 +56,7 @@ impl Default for PoolConfig {
     }
 }
 
-/// A snapshot of the pool's counters.
+/// A snapshot of the pool's counters (all keys, or one key).
 ///
 /// ```
 /// let pool = aiohttp::Pool::new(aiohttp::PoolConfig::default());
@@ -59,15 +64,17 @@ impl Default for PoolConfig {
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
-    /// Open connections (idle + in use).
+    /// Open connections: being connected, in use, or idle.
     pub open: usize,
     /// Connections waiting in the pool for reuse.
     pub idle: usize,
     /// Connections (or connection attempts) held by requests.
     pub in_use: usize,
+    /// Requests queued for a connection.
+    pub waiting: usize,
 }
 
-/// Idle connections and the accounting of a connector.
+/// Idle connections, limits and waiters of a connector.
 ///
 /// ```
 /// let pool = aiohttp::Pool::new(aiohttp::PoolConfig { force_close: true, ..Default::default() });
@@ -78,7 +85,7 @@ pub struct Pool {
     inner: Arc<PoolInner>,
 }
 
-struct PoolInner {
+pub(crate) struct PoolInner {
     config: PoolConfig,
     closed: AtomicBool,
     state: Mutex<State>,
@@ -87,15 +94,36 @@ struct PoolInner {
 #[derive(Default)]
 struct State {
     idle: HashMap<ConnectionKey, Vec<Idle>>,
-    open: usize,
-    idle_count: usize,
-    in_use: usize,
+    keys: HashMap<ConnectionKey, PoolStats>,
+    total: PoolStats,
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
     reaper_running: bool,
 }
 
 struct Idle {
     conn: H1Conn,
     since: Instant,
+}
+
+struct Waiter {
+    id: u64,
+    key: ConnectionKey,
+    fresh: bool,
+    tx: oneshot::Sender<Grant>,
+}
+
+/// What a waiter is handed: a pooled connection, or a reserved slot to open one in.
+enum Grant {
+    Idle(Lease),
+    Slot(Reservation),
+}
+
+/// Values whose `Drop` locks the pool; they must be dropped after the lock is released.
+#[derive(Default)]
+struct Deferred {
+    grants: Vec<Grant>,
+    conns: Vec<H1Conn>,
 }
 
 impl fmt::Debug for Pool {
@@ -134,23 +162,30 @@ impl Pool {
         &self.inner.config
     }
 
-    /// The counters: open, idle and in-use connections.
+    /// The counters over all keys.
     ///
     /// ```
     /// let pool = aiohttp::Pool::new(aiohttp::PoolConfig::default());
     /// assert_eq!(pool.stats().in_use, 0);
     /// ```
     pub fn stats(&self) -> PoolStats {
-        let st = self.inner.lock();
-        PoolStats {
-            open: st.open,
-            idle: st.idle_count,
-            in_use: st.in_use,
-        }
+        self.inner.lock().total
+    }
+
+    /// The counters of one key.
+    ///
+    /// ```
+    /// let pool = aiohttp::Pool::new(aiohttp::PoolConfig::default());
+    /// let url = aiohttp::Url::parse("http://a.test/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// assert_eq!(pool.stats_for(&key).open, 0);
+    /// ```
+    pub fn stats_for(&self, key: &ConnectionKey) -> PoolStats {
+        self.inner.lock().keys.get(key).copied().unwrap_or_default()
     }
 
     /// Closes every idle connection and refuses new ones; connections in use close when their
-    /// responses are done.
+    /// responses are done, and queued requests fail.
     ///
     /// ```
     /// let pool = aiohttp::Pool::new(aiohttp::PoolConfig::default());
@@ -159,14 +194,28 @@ impl Pool {
     /// ```
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        let drained: Vec<Idle> = {
+        let (idle, waiters) = {
             let mut st = self.inner.lock();
-            let drained: Vec<Idle> = st.idle.drain().flat_map(|(_, v)| v).collect();
-            st.open -= drained.len();
-            st.idle_count = 0;
-            drained
+            let idle: Vec<(ConnectionKey, Idle)> = st
+                .idle
+                .drain()
+                .flat_map(|(k, v)| v.into_iter().map(move |i| (k.clone(), i)))
+                .collect();
+            for (key, _) in &idle {
+                st.count(key, |c| {
+                    c.idle -= 1;
+                    c.open -= 1;
+                });
+            }
+            let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
+            for w in &waiters {
+                st.count(&w.key, |c| c.waiting -= 1);
+            }
+            (idle, waiters)
         };
-        drop(drained);
+        // Dropping a waiter's sender wakes it with an error; dropping a connection closes it.
+        drop(waiters);
+        drop(idle);
     }
 
     /// Whether [`close`](Self::close) was called.
@@ -179,24 +228,143 @@ impl Pool {
     }
 }
 
+impl State {
+    /// Applies `f` to the counters of `key` and to the totals alike.
+    fn count(&mut self, key: &ConnectionKey, f: impl Fn(&mut PoolStats)) {
+        f(&mut self.total);
+        let entry = self.keys.entry(key.clone()).or_default();
+        f(entry);
+        if *entry == PoolStats::default() {
+            self.keys.remove(key);
+        }
+    }
+
+    fn can_open(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
+        let total_ok = config.limit == 0 || self.total.open < config.limit;
+        total_ok && self.host_ok(config, key)
+    }
+
+    fn host_ok(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
+        config.limit_per_host == 0
+            || self.keys.get(key).map_or(0, |c| c.open) < config.limit_per_host
+    }
+
+    /// Closes the longest-idle connection of any key, to make room under the total limit.
+    fn evict_idle(&mut self, deferred: &mut Deferred) -> bool {
+        let oldest = self
+            .idle
+            .iter()
+            .filter_map(|(k, v)| v.first().map(|i| (k.clone(), i.since)))
+            .min_by_key(|(_, since)| *since);
+        let Some((key, _)) = oldest else {
+            return false;
+        };
+        if let Some(list) = self.idle.get_mut(&key) {
+            let idle = list.remove(0);
+            if list.is_empty() {
+                self.idle.remove(&key);
+            }
+            deferred.conns.push(idle.conn);
+            self.count(&key, |c| {
+                c.idle -= 1;
+                c.open -= 1;
+            });
+            return true;
+        }
+        false
+    }
+}
+
 impl PoolInner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the counters half-updated (every update is
-        // a single statement), so a poisoned lock is still consistent.
+        // Every update is a few plain statements that cannot panic halfway, so a poisoned lock
+        // still holds consistent counters.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn take_idle(&self, key: &ConnectionKey) -> Option<H1Conn> {
-        let mut st = self.lock();
-        let list = st.idle.get_mut(key)?;
-        // Most recently used first: it is the least likely to have been closed by the server.
-        let idle = list.pop()?;
-        if list.is_empty() {
-            st.idle.remove(key);
+    /// An idle connection of `key`, or a reserved slot, if either is available now.
+    fn try_grant(
+        self: &Arc<Self>,
+        st: &mut State,
+        key: &ConnectionKey,
+        fresh: bool,
+        deferred: &mut Deferred,
+    ) -> Option<Grant> {
+        if !fresh && !self.config.force_close {
+            while let Some(idle) = st.idle.get_mut(key).and_then(Vec::pop) {
+                if st.idle.get(key).is_some_and(Vec::is_empty) {
+                    st.idle.remove(key);
+                }
+                if idle.conn.is_closed() {
+                    st.count(key, |c| {
+                        c.idle -= 1;
+                        c.open -= 1;
+                    });
+                    deferred.conns.push(idle.conn);
+                    continue;
+                }
+                st.count(key, |c| {
+                    c.idle -= 1;
+                    c.in_use += 1;
+                });
+                return Some(Grant::Idle(Lease::new(
+                    self.clone(),
+                    key.clone(),
+                    idle.conn,
+                    true,
+                )));
+            }
         }
-        st.idle_count -= 1;
-        st.in_use += 1;
-        Some(idle.conn)
+        let room = st.can_open(&self.config, key)
+            || (st.host_ok(&self.config, key) && st.evict_idle(deferred));
+        if !room {
+            return None;
+        }
+        st.count(key, |c| {
+            c.open += 1;
+            c.in_use += 1;
+        });
+        Some(Grant::Slot(Reservation {
+            pool: self.clone(),
+            key: key.clone(),
+            armed: true,
+        }))
+    }
+
+    /// Hands freed capacity to the waiters that can use it, oldest first.
+    fn wake_waiters(self: &Arc<Self>, st: &mut State, deferred: &mut Deferred) {
+        let mut i = 0;
+        while i < st.waiters.len() {
+            let (key, fresh) = {
+                let w = &st.waiters[i];
+                (w.key.clone(), w.fresh)
+            };
+            let Some(grant) = self.try_grant(st, &key, fresh, deferred) else {
+                i += 1;
+                continue;
+            };
+            let Some(waiter) = st.waiters.remove(i) else {
+                break;
+            };
+            st.count(&key, |c| c.waiting -= 1);
+            if let Err(grant) = waiter.tx.send(grant) {
+                // The waiter is gone; its grant returns the capacity once the lock is free.
+                deferred.grants.push(grant);
+            }
+        }
+    }
+
+    /// Runs `f` under the lock, then wakes waiters and drops what must not drop under it.
+    fn update(self: &Arc<Self>, f: impl FnOnce(&mut State, &mut Deferred)) {
+        let mut deferred = Deferred::default();
+        {
+            let mut st = self.lock();
+            f(&mut st, &mut deferred);
+            if !st.waiters.is_empty() {
+                self.wake_waiters(&mut st, &mut deferred);
+            }
+        }
+        drop(deferred);
     }
 
     fn release(self: &Arc<Self>, key: ConnectionKey, conn: H1Conn, reusable: bool) {
@@ -204,27 +372,62 @@ impl PoolInner {
             && !self.config.force_close
             && !self.closed.load(Ordering::Acquire)
             && !conn.is_closed();
-        let mut st = self.lock();
-        st.in_use -= 1;
-        if !keep {
-            st.open -= 1;
-            drop(st);
-            drop(conn);
-            return;
-        }
-        st.idle.entry(key).or_default().push(Idle {
-            conn,
-            since: Instant::now(),
-        });
-        st.idle_count += 1;
-        if let Some(ttl) = self.config.keepalive_timeout {
-            if !st.reaper_running {
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let mut spawn_reaper = false;
+        self.update(|st, deferred| {
+            if keep {
+                st.count(&key, |c| {
+                    c.in_use -= 1;
+                    c.idle += 1;
+                });
+                st.idle.entry(key.clone()).or_default().push(Idle {
+                    conn,
+                    since: Instant::now(),
+                });
+                if self.config.keepalive_timeout.is_some() && !st.reaper_running {
                     st.reaper_running = true;
-                    handle.spawn(reap(Arc::downgrade(self), ttl));
+                    spawn_reaper = true;
+                }
+            } else {
+                st.count(&key, |c| {
+                    c.in_use -= 1;
+                    c.open -= 1;
+                });
+                deferred.conns.push(conn);
+            }
+        });
+        if spawn_reaper {
+            if let Some(ttl) = self.config.keepalive_timeout {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        handle.spawn(reap(Arc::downgrade(self), ttl));
+                    }
+                    Err(_) => self.lock().reaper_running = false,
                 }
             }
         }
+    }
+
+    fn release_slot(self: &Arc<Self>, key: &ConnectionKey) {
+        self.update(|st, _| {
+            st.count(key, |c| {
+                c.in_use -= 1;
+                c.open -= 1;
+            });
+        });
+    }
+
+    fn detach(self: &Arc<Self>, key: &ConnectionKey) {
+        self.release_slot(key);
+    }
+
+    fn remove_waiter(self: &Arc<Self>, id: u64) {
+        self.update(|st, _| {
+            if let Some(pos) = st.waiters.iter().position(|w| w.id == id) {
+                if let Some(w) = st.waiters.remove(pos) {
+                    st.count(&w.key, |c| c.waiting -= 1);
+                }
+            }
+        });
     }
 }
 
@@ -234,29 +437,34 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
         let next = {
             let Some(pool) = pool.upgrade() else { return };
             let now = Instant::now();
-            let mut st = pool.lock();
-            let mut expired = Vec::new();
             let mut next: Option<Instant> = None;
-            st.idle.retain(|_, list| {
-                list.retain_mut(|idle| {
-                    let deadline = idle.since + ttl;
-                    if deadline <= now || idle.conn.is_closed() {
-                        expired.push(idle.since);
-                        false
-                    } else {
-                        next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                        true
+            pool.update(|st, deferred| {
+                let mut expired = Vec::new();
+                for (key, list) in st.idle.iter_mut() {
+                    let mut i = 0;
+                    while i < list.len() {
+                        let deadline = list[i].since + ttl;
+                        if deadline <= now || list[i].conn.is_closed() {
+                            deferred.conns.push(list.remove(i).conn);
+                            expired.push(key.clone());
+                        } else {
+                            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                            i += 1;
+                        }
                     }
-                });
-                !list.is_empty()
+                }
+                st.idle.retain(|_, list| !list.is_empty());
+                for key in &expired {
+                    st.count(key, |c| {
+                        c.idle -= 1;
+                        c.open -= 1;
+                    });
+                }
+                if next.is_none() {
+                    st.reaper_running = false;
+                }
             });
-            st.idle_count -= expired.len();
-            st.open -= expired.len();
-            if next.is_none() {
-                st.reaper_running = false;
-            }
             next
-            // Expired connections were dropped by `retain_mut`, closing their sockets.
         };
         match next {
             Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -265,18 +473,32 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
     }
 }
 
-/// A reserved slot for a connection being opened; undone if the attempt fails or is cancelled.
-struct Slot {
+/// A reserved slot for a connection being opened; gives it back unless turned into a lease.
+struct Reservation {
     pool: Arc<PoolInner>,
+    key: ConnectionKey,
     armed: bool,
 }
 
-impl Drop for Slot {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if self.armed {
-            let mut st = self.pool.lock();
-            st.in_use -= 1;
-            st.open -= 1;
+            self.pool.release_slot(&self.key);
+        }
+    }
+}
+
+/// Removes a queued waiter when its request is cancelled.
+struct WaiterGuard<'a> {
+    pool: &'a Arc<PoolInner>,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.remove_waiter(self.id);
         }
     }
 }
@@ -287,7 +509,7 @@ pub(crate) struct Lease {
     key: ConnectionKey,
     pool: Arc<PoolInner>,
     reusable: bool,
-    pub(crate) shared: Arc<ConnShared>,
+    reused: bool,
 }
 
 impl fmt::Debug for Lease {
@@ -301,81 +523,80 @@ impl fmt::Debug for Lease {
 
 impl Lease {
     fn new(pool: Arc<PoolInner>, key: ConnectionKey, conn: H1Conn, reused: bool) -> Self {
-        let shared = Arc::new(ConnShared {
-            local_addr: conn.local_addr,
-            peer_addr: conn.peer_addr,
-            reused,
-            done: AtomicBool::new(false),
-        });
         Lease {
             conn: Some(conn),
             key,
             pool,
-            reusable: false,
-            shared,
+            // An idle connection handed to a waiter goes back to the pool if the waiter is gone.
+            reusable: reused,
+            reused,
         }
     }
 
     pub(crate) fn conn(&mut self) -> &mut H1Conn {
-        // The connection is only taken out in `drop`.
+        // The connection is only taken out by `drop` and `detach`, which consume the lease.
         self.conn
             .as_mut()
             .expect("lease holds its connection until dropped")
     }
 
     pub(crate) fn is_reused(&self) -> bool {
-        self.shared.reused
+        self.reused
     }
 
-    /// Marks the exchange as complete: dropping the lease then pools the connection.
+    /// Whether dropping the lease pools the connection (true only once an exchange completed
+    /// cleanly and the connection may be kept alive).
     pub(crate) fn set_reusable(&mut self, reusable: bool) {
         self.reusable = reusable;
+    }
+
+    /// The addresses and state shared with the response's [`Connection`](super::Connection).
+    pub(crate) fn shared_info(&self) -> ConnShared {
+        let conn = self.conn.as_ref();
+        ConnShared::new(
+            conn.and_then(|c| c.local_addr),
+            conn.and_then(|c| c.peer_addr),
+            self.reused,
+        )
+    }
+
+    /// Leaves the pool's accounting and hands the connection to the caller.
+    pub(crate) fn detach(mut self) -> Option<H1Conn> {
+        let conn = self.conn.take();
+        if conn.is_some() {
+            self.pool.detach(&self.key);
+        }
+        conn
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.shared.done.store(true, Ordering::Release);
         if let Some(conn) = self.conn.take() {
             self.pool.release(self.key.clone(), conn, self.reusable);
         }
     }
 }
 
-/// Takes an idle connection for `key` (unless `fresh`) or opens a new one through the connector.
-///
-/// # Cancel safety
-/// Dropping the future at any await releases whatever was reserved.
-pub(crate) async fn acquire(
+/// Turns a grant into a usable lease: reuse the idle connection, or connect in the slot.
+async fn fulfil(
     connector: &dyn Connector,
     key: &ConnectionKey,
-    fresh: bool,
-    sock_connect: Option<std::time::Duration>,
+    grant: Grant,
+    sock_connect: Option<Duration>,
 ) -> Result<Lease, ClientError> {
-    let pool = &connector.pool().inner;
-    if pool.closed.load(Ordering::Acquire) {
-        return Err(ClientError::new(
-            ErrorKind::ClientConnectionError,
-            "the connector is closed",
-        ));
-    }
-    if !pool.config.force_close && !fresh {
-        while let Some(conn) = pool.take_idle(key) {
-            // Leased at once, so a cancellation during `ready()` still settles the counters.
-            let mut lease = Lease::new(pool.clone(), key.clone(), conn, true);
-            if !lease.conn().is_closed() && lease.conn().ready().await {
+    let mut reservation = match grant {
+        Grant::Idle(mut lease) => {
+            lease.set_reusable(false);
+            if lease.conn().ready().await {
                 return Ok(lease);
             }
+            // Dead after all: dropping the lease closes it; open a new one in its place.
+            let pool = lease.pool.clone();
+            drop(lease);
+            return Box::pin(acquire_inner(connector, &pool, key, true, sock_connect)).await;
         }
-    }
-    {
-        let mut st = pool.lock();
-        st.open += 1;
-        st.in_use += 1;
-    }
-    let mut slot = Slot {
-        pool: pool.clone(),
-        armed: true,
+        Grant::Slot(r) => r,
     };
     let open = async {
         let transport = connector.create_connection(key).await?;
@@ -387,6 +608,75 @@ pub(crate) async fn acquire(
             timeout_error(Phase::Connect, Bound::Phase).with_address(key.host(), key.port())
         })??,
     };
-    slot.armed = false;
-    Ok(Lease::new(pool.clone(), key.clone(), conn, false))
+    reservation.armed = false;
+    Ok(Lease::new(
+        reservation.pool.clone(),
+        key.clone(),
+        conn,
+        false,
+    ))
+}
+
+/// Takes an idle connection for `key` (unless `fresh`), or opens a new one when the limits
+/// allow, or waits in FIFO order until one of those becomes possible.
+///
+/// # Cancel safety
+/// Dropping the future at any await gives back whatever was reserved and leaves the queue.
+pub(crate) async fn acquire(
+    connector: &dyn Connector,
+    key: &ConnectionKey,
+    fresh: bool,
+    sock_connect: Option<Duration>,
+) -> Result<Lease, ClientError> {
+    let pool = connector.pool().inner.clone();
+    acquire_inner(connector, &pool, key, fresh, sock_connect).await
+}
+
+async fn acquire_inner(
+    connector: &dyn Connector,
+    pool: &Arc<PoolInner>,
+    key: &ConnectionKey,
+    fresh: bool,
+    sock_connect: Option<Duration>,
+) -> Result<Lease, ClientError> {
+    let closed = || ClientError::new(ErrorKind::ClientConnectionError, "the connector is closed");
+    if pool.closed.load(Ordering::Acquire) {
+        return Err(closed());
+    }
+    let mut deferred = Deferred::default();
+    let queued = {
+        let mut st = pool.lock();
+        match pool.try_grant(&mut st, key, fresh, &mut deferred) {
+            Some(grant) => Ok(grant),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                let id = st.next_waiter;
+                st.next_waiter += 1;
+                st.waiters.push_back(Waiter {
+                    id,
+                    key: key.clone(),
+                    fresh,
+                    tx,
+                });
+                st.count(key, |c| c.waiting += 1);
+                Err((id, rx))
+            }
+        }
+    };
+    drop(deferred);
+    let grant = match queued {
+        Ok(grant) => grant,
+        Err((id, rx)) => {
+            let mut guard = WaiterGuard {
+                pool,
+                id,
+                armed: true,
+            };
+            let grant = rx.await.map_err(|_| closed())?;
+            // Granted: the waker already took the waiter out of the queue.
+            guard.armed = false;
+            grant
+        }
+    };
+    fulfil(connector, key, grant, sock_connect).await
 }
