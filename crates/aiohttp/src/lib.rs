@@ -46,8 +46,9 @@ mod timeout;
 pub use auth::BasicAuth;
 pub use body::Body;
 pub use connector::{
-    BoxFuture, Connection, ConnectionKey, Connector, Family, Io, Pool, PoolConfig, PoolStats,
-    TcpConnector, TcpConnectorBuilder, Transport,
+    AsyncResolver, BoxFuture, Connection, ConnectionKey, Connector, Family, Io, Pool, PoolConfig,
+    PoolStats, Resolver, TcpConnector, TcpConnectorBuilder, ThreadedResolver, Transport,
+    UnixConnector,
 };
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};

@@ -4,8 +4,10 @@
 //! [`create_connection`](Connector::create_connection) and owns a [`Pool`] of idle keep-alive
 //! connections keyed by [`ConnectionKey`]. [`TcpConnector`] is the default.
 
+mod dns;
 mod pool;
 mod tcp;
+mod unix;
 
 use std::fmt;
 use std::future::Future;
@@ -18,8 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub(crate) use pool::{acquire, Lease};
 
+pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};
 pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
+pub use unix::UnixConnector;
 
 use crate::error::ClientError;
 

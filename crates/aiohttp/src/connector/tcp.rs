@@ -1,11 +1,16 @@
-//! `TcpConnector`: connections over TCP, with the system resolver.
+//! `TcpConnector`: connections over TCP, with a DNS cache and Happy Eyeballs.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::Future;
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::dns::{interleave, DnsCache, Resolver, ThreadedResolver};
 use super::{BoxFuture, ConnectionKey, Connector, Pool, PoolConfig, Transport};
 use crate::error::{ClientError, ErrorKind};
 
@@ -26,7 +31,7 @@ pub enum Family {
 }
 
 impl Family {
-    fn admits(self, ip: &IpAddr) -> bool {
+    pub(crate) fn admits(self, ip: &IpAddr) -> bool {
         match self {
             Family::Any => true,
             Family::Ipv4 => ip.is_ipv4(),
@@ -35,7 +40,7 @@ impl Family {
     }
 }
 
-/// The default connector: HTTP over TCP, pooled.
+/// The default connector: HTTP over TCP, pooled, with a DNS cache.
 ///
 /// ```
 /// let connector = aiohttp::TcpConnector::builder().limit(10).force_close(true).build()?;
@@ -48,21 +53,20 @@ pub struct TcpConnector {
     pool: Pool,
     family: Family,
     local_addr: Option<SocketAddr>,
+    dns: DnsCache,
+    happy_eyeballs_delay: Option<Duration>,
+    interleave: usize,
 }
 
 impl TcpConnector {
-    /// A connector with aiohttp's defaults (limit 100, keep-alive 30 s).
+    /// A connector with aiohttp's defaults (limit 100, keep-alive 30 s, DNS cache 10 s).
     ///
     /// ```
     /// use aiohttp::Connector;
     /// assert_eq!(aiohttp::TcpConnector::new().limit(), 100);
     /// ```
     pub fn new() -> Self {
-        TcpConnector {
-            pool: Pool::new(PoolConfig::default()),
-            family: Family::Any,
-            local_addr: None,
-        }
+        TcpConnectorBuilder::default().build_unchecked()
     }
 
     /// A builder for the connector's options.
@@ -94,22 +98,33 @@ impl TcpConnector {
         self.local_addr
     }
 
-    async fn resolve(&self, key: &ConnectionKey) -> Result<Vec<SocketAddr>, ClientError> {
-        let host = key.host();
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, key.port())]);
-        }
-        let found = tokio::net::lookup_host((host, key.port()))
-            .await
-            .map_err(|e| {
-                ClientError::new(
-                    ErrorKind::ClientConnectorDNSError,
-                    format!("cannot resolve host {host}"),
-                )
-                .with_address(host, key.port())
-                .with_source(e)
-            })?;
-        Ok(found.collect())
+    /// Whether resolved addresses are cached.
+    ///
+    /// ```
+    /// assert!(aiohttp::TcpConnector::new().use_dns_cache());
+    /// ```
+    pub fn use_dns_cache(&self) -> bool {
+        self.dns.enabled()
+    }
+
+    /// The cached `((host, port), addresses)` entries that have not expired.
+    ///
+    /// ```
+    /// assert!(aiohttp::TcpConnector::new().cached_hosts().is_empty());
+    /// ```
+    pub fn cached_hosts(&self) -> Vec<((String, u16), Vec<SocketAddr>)> {
+        self.dns.cached_hosts()
+    }
+
+    /// Forgets the cached addresses of one `(host, port)`, or of every host with `None`.
+    ///
+    /// ```
+    /// let c = aiohttp::TcpConnector::new();
+    /// c.clear_dns_cache(Some(("example.com", 80)));
+    /// c.clear_dns_cache(None);
+    /// ```
+    pub fn clear_dns_cache(&self, which: Option<(&str, u16)>) {
+        self.dns.clear(which);
     }
 
     async fn connect_one(&self, addr: SocketAddr) -> io::Result<TcpStream> {
@@ -124,6 +139,53 @@ impl TcpConnector {
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    /// Tries every address; with Happy Eyeballs (RFC 8305) a new attempt starts each `delay`
+    /// or as soon as the previous one fails, and the first to connect wins.
+    async fn connect_any(&self, addrs: &[SocketAddr]) -> Result<TcpStream, Option<io::Error>> {
+        let ordered = match self.happy_eyeballs_delay {
+            Some(_) => interleave(addrs, self.interleave),
+            None => addrs.to_vec(),
+        };
+        let mut last_err = None;
+        let Some(delay) = self.happy_eyeballs_delay else {
+            for addr in ordered {
+                match self.connect_one(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            return Err(last_err);
+        };
+        type Attempt<'a> = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send + 'a>>;
+        let mut pending = ordered.into_iter();
+        let mut running: FuturesUnordered<Attempt<'_>> = FuturesUnordered::new();
+        if let Some(addr) = pending.next() {
+            running.push(Box::pin(self.connect_one(addr)));
+        }
+        while !running.is_empty() {
+            let timer = tokio::time::sleep(delay);
+            tokio::pin!(timer);
+            tokio::select! {
+                res = running.next() => match res {
+                    Some(Ok(stream)) => return Ok(stream),
+                    Some(Err(e)) => {
+                        last_err = Some(e);
+                        if let Some(addr) = pending.next() {
+                            running.push(Box::pin(self.connect_one(addr)));
+                        }
+                    }
+                    None => break,
+                },
+                () = &mut timer => {
+                    if let Some(addr) = pending.next() {
+                        running.push(Box::pin(self.connect_one(addr)));
+                    }
+                }
+            }
+        }
+        Err(last_err)
     }
 }
 
@@ -146,35 +208,28 @@ impl Connector for TcpConnector {
                 )
                 .with_address(key.host(), key.port()));
             }
-            let addrs: Vec<SocketAddr> = self
-                .resolve(key)
-                .await?
-                .into_iter()
-                .filter(|a| self.family.admits(&a.ip()))
-                .collect();
-            let mut last_err = None;
-            for addr in &addrs {
-                match self.connect_one(*addr).await {
-                    Ok(stream) => {
-                        let peer = stream.peer_addr().ok();
-                        let local = stream.local_addr().ok();
-                        return Ok(Transport::new(stream).with_addresses(peer, local));
-                    }
-                    Err(e) => last_err = Some(e),
+            let addrs = self
+                .dns
+                .resolve(key.host(), key.port(), self.family)
+                .await?;
+            match self.connect_any(&addrs).await {
+                Ok(stream) => {
+                    let peer = stream.peer_addr().ok();
+                    let local = stream.local_addr().ok();
+                    Ok(Transport::new(stream).with_addresses(peer, local))
+                }
+                Err(e) => {
+                    let err = ClientError::new(
+                        ErrorKind::ClientConnectorError,
+                        format!("cannot connect to host {}:{}", key.host(), key.port()),
+                    )
+                    .with_address(key.host(), key.port());
+                    Err(match e {
+                        Some(e) => err.with_source(e),
+                        None => err,
+                    })
                 }
             }
-            let err = match last_err {
-                Some(e) => ClientError::new(
-                    ErrorKind::ClientConnectorError,
-                    format!("cannot connect to host {}:{}", key.host(), key.port()),
-                )
-                .with_source(e),
-                None => ClientError::new(
-                    ErrorKind::ClientConnectorDNSError,
-                    format!("no address of the requested family for {}", key.host()),
-                ),
-            };
-            Err(err.with_address(key.host(), key.port()))
         })
     }
 
@@ -191,16 +246,38 @@ impl Connector for TcpConnector {
 ///     .limit(50)
 ///     .limit_per_host(5)
 ///     .keepalive_timeout(Some(Duration::from_secs(5)))
+///     .ttl_dns_cache(Some(Duration::from_secs(60)))
 ///     .build()?;
 /// # Ok::<(), aiohttp::ClientError>(())
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct TcpConnectorBuilder {
     config: PoolConfig,
     keepalive_set: bool,
     family: Family,
     local_addr: Option<SocketAddr>,
+    use_dns_cache: bool,
+    ttl_dns_cache: Option<Duration>,
+    resolver: Option<Arc<dyn Resolver>>,
+    happy_eyeballs_delay: Option<Duration>,
+    interleave: usize,
+}
+
+impl Default for TcpConnectorBuilder {
+    fn default() -> Self {
+        TcpConnectorBuilder {
+            config: PoolConfig::default(),
+            keepalive_set: false,
+            family: Family::Any,
+            local_addr: None,
+            use_dns_cache: true,
+            ttl_dns_cache: Some(Duration::from_secs(10)),
+            resolver: None,
+            happy_eyeballs_delay: Some(Duration::from_millis(250)),
+            interleave: 1,
+        }
+    }
 }
 
 impl TcpConnectorBuilder {
@@ -265,6 +342,58 @@ impl TcpConnectorBuilder {
         self
     }
 
+    /// Cache resolved addresses (default true).
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().use_dns_cache(false);
+    /// ```
+    pub fn use_dns_cache(mut self, on: bool) -> Self {
+        self.use_dns_cache = on;
+        self
+    }
+
+    /// How long cached addresses are used (default 10 s; `None` = forever). A fixed TTL, as
+    /// aiohttp, whatever the records say.
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().ttl_dns_cache(None);
+    /// ```
+    pub fn ttl_dns_cache(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl_dns_cache = ttl;
+        self
+    }
+
+    /// The resolver (default [`ThreadedResolver`]: the system's, off the async threads).
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().resolver(aiohttp::ThreadedResolver::new());
+    /// ```
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// The Happy Eyeballs stagger between connection attempts (default 250 ms; `None` tries
+    /// addresses one after another).
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().happy_eyeballs_delay(None);
+    /// ```
+    pub fn happy_eyeballs_delay(mut self, delay: Option<Duration>) -> Self {
+        self.happy_eyeballs_delay = delay;
+        self
+    }
+
+    /// How many addresses of the first family are tried before one of the other (default 1).
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().interleave(2);
+    /// ```
+    pub fn interleave(mut self, n: usize) -> Self {
+        self.interleave = n.max(1);
+        self
+    }
+
     /// Builds the connector.
     ///
     /// # Errors
@@ -284,14 +413,24 @@ impl TcpConnectorBuilder {
                 "keepalive_timeout cannot be set if force_close is true",
             ));
         }
+        Ok(self.build_unchecked())
+    }
+
+    fn build_unchecked(self) -> TcpConnector {
         let mut config = self.config;
         if config.force_close {
             config.keepalive_timeout = None;
         }
-        Ok(TcpConnector {
+        let resolver = self
+            .resolver
+            .unwrap_or_else(|| Arc::new(ThreadedResolver::new()));
+        TcpConnector {
             pool: Pool::new(config),
             family: self.family,
             local_addr: self.local_addr,
-        })
+            dns: DnsCache::new(resolver, self.use_dns_cache, self.ttl_dns_cache),
+            happy_eyeballs_delay: self.happy_eyeballs_delay,
+            interleave: self.interleave,
+        }
     }
 }

@@ -1,0 +1,349 @@
+//! Name resolution: the [`Resolver`] trait, the system resolver run off the async threads
+//! ([`ThreadedResolver`]), an asynchronous one on hickory ([`AsyncResolver`]), and the DNS
+//! cache of [`TcpConnector`](super::TcpConnector) with a fixed TTL and shared in-flight lookups.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::{FutureExt, Shared};
+use tokio::time::Instant;
+
+use super::{BoxFuture, Family};
+use crate::error::{ClientError, ErrorKind};
+
+/// Turns a host name into socket addresses (aiohttp's `AbstractResolver`).
+///
+/// ```
+/// use aiohttp::{BoxFuture, ClientError, Family, Resolver};
+/// use std::net::SocketAddr;
+///
+/// /// Every name resolves to loopback.
+/// #[derive(Debug)]
+/// struct Loopback;
+///
+/// impl Resolver for Loopback {
+///     fn resolve<'a>(&'a self, _host: &'a str, port: u16, _family: Family)
+///         -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>> {
+///         Box::pin(async move { Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]) })
+///     }
+/// }
+/// let c = aiohttp::TcpConnector::builder().resolver(Loopback).build()?;
+/// # Ok::<(), aiohttp::ClientError>(())
+/// ```
+pub trait Resolver: Send + Sync + fmt::Debug + 'static {
+    /// The addresses of `host`, in preference order, restricted to `family`.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        family: Family,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>>;
+}
+
+fn dns_error(host: &str, port: u16, source: impl Into<crate::error::BoxError>) -> ClientError {
+    ClientError::new(
+        ErrorKind::ClientConnectorDNSError,
+        format!("cannot resolve host {host}"),
+    )
+    .with_address(host, port)
+    .with_source(source)
+}
+
+fn no_addresses(host: &str, port: u16) -> ClientError {
+    ClientError::new(
+        ErrorKind::ClientConnectorDNSError,
+        format!("no address of the requested family for {host}"),
+    )
+    .with_address(host, port)
+}
+
+/// The operating system's resolver (`getaddrinfo`), run on tokio's blocking threads so it never
+/// stalls the async ones (aiohttp's `ThreadedResolver`, its default).
+///
+/// ```
+/// let _ = aiohttp::TcpConnector::builder().resolver(aiohttp::ThreadedResolver::new());
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThreadedResolver;
+
+impl ThreadedResolver {
+    /// The resolver.
+    ///
+    /// ```
+    /// let _ = aiohttp::ThreadedResolver::new();
+    /// ```
+    pub fn new() -> Self {
+        ThreadedResolver
+    }
+}
+
+impl Resolver for ThreadedResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        family: Family,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>> {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| dns_error(host, port, e))?
+                .filter(|a| family.admits(&a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(no_addresses(host, port));
+            }
+            Ok(found)
+        })
+    }
+}
+
+/// An asynchronous DNS resolver on `hickory-resolver`, configured from the system
+/// (`/etc/resolv.conf`, `/etc/hosts`) — aiohttp's `AsyncResolver`.
+///
+/// ```no_run
+/// let resolver = aiohttp::AsyncResolver::from_system_conf()?;
+/// let c = aiohttp::TcpConnector::builder().resolver(resolver).build()?;
+/// # Ok::<(), aiohttp::ClientError>(())
+/// ```
+#[derive(Clone)]
+pub struct AsyncResolver {
+    inner: hickory_resolver::TokioResolver,
+}
+
+impl fmt::Debug for AsyncResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResolver").finish_non_exhaustive()
+    }
+}
+
+impl AsyncResolver {
+    /// A resolver using the system's name servers and hosts file.
+    ///
+    /// # Errors
+    /// The system configuration cannot be read.
+    ///
+    /// ```no_run
+    /// let _ = aiohttp::AsyncResolver::from_system_conf()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn from_system_conf() -> Result<Self, ClientError> {
+        let inner = hickory_resolver::TokioResolver::builder_tokio()
+            .and_then(|b| b.build())
+            .map_err(|e| {
+                ClientError::invalid_argument("cannot configure the DNS resolver").with_source(e)
+            })?;
+        Ok(AsyncResolver { inner })
+    }
+}
+
+impl Resolver for AsyncResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        family: Family,
+    ) -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>> {
+        Box::pin(async move {
+            let lookup = self
+                .inner
+                .lookup_ip(host)
+                .await
+                .map_err(|e| dns_error(host, port, e))?;
+            let found: Vec<SocketAddr> = lookup
+                .iter()
+                .filter(|ip| family.admits(ip))
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+            if found.is_empty() {
+                return Err(no_addresses(host, port));
+            }
+            Ok(found)
+        })
+    }
+}
+
+type Lookup = Shared<BoxFuture<'static, Result<Arc<Vec<SocketAddr>>, (ErrorKind, String)>>>;
+
+#[derive(Default)]
+struct CacheState {
+    entries: HashMap<(String, u16), (Arc<Vec<SocketAddr>>, Option<Instant>)>,
+    in_flight: HashMap<(String, u16), Lookup>,
+}
+
+/// The DNS cache: fixed TTL as aiohttp (not the records' own), one query for concurrent
+/// lookups of the same host.
+pub(crate) struct DnsCache {
+    resolver: Arc<dyn Resolver>,
+    enabled: bool,
+    ttl: Option<Duration>,
+    state: Mutex<CacheState>,
+}
+
+impl fmt::Debug for DnsCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DnsCache")
+            .field("resolver", &self.resolver)
+            .field("enabled", &self.enabled)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl DnsCache {
+    pub(crate) fn new(resolver: Arc<dyn Resolver>, enabled: bool, ttl: Option<Duration>) -> Self {
+        DnsCache {
+            resolver,
+            enabled,
+            ttl,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The addresses of `host:port`: an IP literal as is, else from the cache or the resolver.
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> Result<Arc<Vec<SocketAddr>>, ClientError> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if !family.admits(&ip) {
+                return Err(no_addresses(host, port));
+            }
+            return Ok(Arc::new(vec![SocketAddr::new(ip, port)]));
+        }
+        if !self.enabled {
+            return self
+                .resolver
+                .resolve(host, port, family)
+                .await
+                .map(Arc::new);
+        }
+        let key = (host.to_string(), port);
+        let lookup = {
+            let mut st = self.lock();
+            if let Some((addrs, expires)) = st.entries.get(&key) {
+                if expires.is_none_or(|e| Instant::now() < e) {
+                    tracing::trace!(host, "DNS cache hit");
+                    return Ok(addrs.clone());
+                }
+                st.entries.remove(&key);
+            }
+            match st.in_flight.get(&key) {
+                Some(l) => l.clone(),
+                None => {
+                    tracing::trace!(host, "DNS cache miss");
+                    let resolver = self.resolver.clone();
+                    let (h, p) = key.clone();
+                    let fut: BoxFuture<'static, _> = Box::pin(async move {
+                        resolver
+                            .resolve(&h, p, family)
+                            .await
+                            .map(Arc::new)
+                            .map_err(|e| (e.kind(), e.to_string()))
+                    });
+                    let shared = fut.shared();
+                    st.in_flight.insert(key.clone(), shared.clone());
+                    shared
+                }
+            }
+        };
+        let result = lookup.await;
+        let mut st = self.lock();
+        st.in_flight.remove(&key);
+        match result {
+            Ok(addrs) => {
+                let expires = self.ttl.map(|t| Instant::now() + t);
+                st.entries.insert(key, (addrs.clone(), expires));
+                Ok(addrs)
+            }
+            Err((kind, message)) => Err(ClientError::new(kind, message).with_address(host, port)),
+        }
+    }
+
+    pub(crate) fn cached_hosts(&self) -> Vec<((String, u16), Vec<SocketAddr>)> {
+        let now = Instant::now();
+        self.lock()
+            .entries
+            .iter()
+            .filter(|(_, (_, exp))| exp.is_none_or(|e| now < e))
+            .map(|(k, (addrs, _))| (k.clone(), addrs.to_vec()))
+            .collect()
+    }
+
+    pub(crate) fn clear(&self, which: Option<(&str, u16)>) {
+        let mut st = self.lock();
+        match which {
+            Some((h, p)) => {
+                st.entries.remove(&(h.to_string(), p));
+            }
+            None => st.entries.clear(),
+        }
+    }
+}
+
+/// RFC 8305 section 4: alternate address families, starting with the family of the first
+/// address; `interleave` addresses of the first family before each one of the other.
+pub(crate) fn interleave(addrs: &[SocketAddr], interleave: usize) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let first_v6 = first.is_ipv6();
+    let (mut a, mut b): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|x| x.is_ipv6() == first_v6);
+    a.reverse();
+    b.reverse();
+    let n = interleave.max(1);
+    let mut out = Vec::with_capacity(addrs.len());
+    while !a.is_empty() || !b.is_empty() {
+        for _ in 0..n {
+            if let Some(x) = a.pop() {
+                out.push(x);
+            }
+        }
+        if let Some(x) = b.pop() {
+            out.push(x);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn interleave_table() {
+        let v6a = sa("[::1]:1");
+        let v6b = sa("[::2]:1");
+        let v4a = sa("1.1.1.1:1");
+        let v4b = sa("2.2.2.2:1");
+        let cases = [
+            (vec![], 1, vec![]),
+            (vec![v4a, v4b], 1, vec![v4a, v4b]),
+            (vec![v6a, v6b, v4a, v4b], 1, vec![v6a, v4a, v6b, v4b]),
+            (vec![v4a, v6a, v6b, v4b], 1, vec![v4a, v6a, v4b, v6b]),
+            (vec![v6a, v6b, v4a, v4b], 2, vec![v6a, v6b, v4a, v4b]),
+            (vec![v6a, v4a, v4b], 1, vec![v6a, v4a, v4b]),
+        ];
+        for (input, n, want) in cases {
+            assert_eq!(interleave(&input, n), want, "{input:?} x{n}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Each timeout of `ClientTimeout` triggered for real against slow local servers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aiohttp::{ClientSession, ClientTimeout, ErrorKind, TcpConnector};
+use test_support::{full, HttpServer, RawServer};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+fn with_timeout(t: ClientTimeout) -> ClientSession {
+    ClientSession::builder()
+        .timeout(t)
+        .build()
+        .expect("session")
+}
+
+/// Answers after `head_delay`; then sends the body in `parts` pieces `gap` apart.
+async fn slow_server(head_delay: Duration, parts: usize, gap: Duration) -> RawServer {
+    RawServer::start(move |mut c| async move {
+        while c.read_request().await.is_some() {
+            c.sleep(head_delay).await;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {parts}\r\n\r\n");
+            if c.write(head).await.is_err() {
+                return;
+            }
+            for _ in 0..parts {
+                c.sleep(gap).await;
+                if c.write("x").await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sock_read_expires_while_waiting_for_the_head() {
+    let server = slow_server(MS(1500), 1, Duration::ZERO).await;
+    let s = with_timeout(ClientTimeout {
+        sock_read: Some(MS(200)),
+        ..ClientTimeout::none()
+    });
+    let started = tokio::time::Instant::now();
+    let err = s.get(server.url("/")).await.expect_err("head too late");
+    assert_eq!(err.kind(), ErrorKind::SocketTimeoutError, "{err:?}");
+    assert!(err.is_timeout() && err.is_server_connection_error());
+    assert!(started.elapsed() < MS(1000));
+    let stats = s.connector().pool().stats();
+    assert_eq!(
+        (stats.open, stats.in_use, stats.idle),
+        (0, 0, 0),
+        "never pooled"
+    );
+}
+
+#[tokio::test]
+async fn sock_read_expires_while_the_body_trickles() {
+    let server = slow_server(Duration::ZERO, 3, MS(600)).await;
+    let s = with_timeout(ClientTimeout {
+        sock_read: Some(MS(200)),
+        ..ClientTimeout::none()
+    });
+    let mut resp = s.get(server.url("/")).await.expect("head in time");
+    let err = resp.read().await.expect_err("body stalls");
+    assert_eq!(err.kind(), ErrorKind::SocketTimeoutError, "{err:?}");
+    assert_eq!(s.connector().pool().stats().open, 0, "never pooled");
+}
+
+#[tokio::test]
+async fn sock_read_is_per_read_not_cumulative() {
+    // Five pieces 100 ms apart take 500 ms in all, but no single wait exceeds 300 ms.
+    let server = slow_server(Duration::ZERO, 5, MS(100)).await;
+    let s = with_timeout(ClientTimeout {
+        sock_read: Some(MS(300)),
+        ..ClientTimeout::none()
+    });
+    let mut resp = s.get(server.url("/")).await.expect("head");
+    assert_eq!(resp.read().await.expect("body").as_ref(), b"xxxxx");
+}
+
+#[tokio::test]
+async fn total_covers_the_body_and_is_a_server_timeout() {
+    let server = slow_server(Duration::ZERO, 20, MS(100)).await;
+    let s = with_timeout(ClientTimeout {
+        total: Some(MS(500)),
+        sock_read: Some(MS(1000)),
+        ..ClientTimeout::none()
+    });
+    let started = tokio::time::Instant::now();
+    let mut resp = s.get(server.url("/")).await.expect("head");
+    let err = resp.read().await.expect_err("total expires");
+    assert_eq!(err.kind(), ErrorKind::ServerTimeoutError, "{err:?}");
+    assert!(err.is_timeout() && !err.is_socket_timeout());
+    let took = started.elapsed();
+    assert!(took >= MS(450) && took < MS(1500), "{took:?}");
+}
+
+#[tokio::test]
+async fn connect_includes_the_wait_for_a_pool_slot() {
+    let server = HttpServer::start(|_r| async {
+        tokio::time::sleep(MS(1500)).await;
+        http::Response::new(full("late"))
+    })
+    .await;
+    let s = ClientSession::builder()
+        .connector(TcpConnector::builder().limit(1).build().expect("connector"))
+        .build()
+        .expect("session");
+    let busy = tokio::spawn(s.get(server.url("/")).send());
+    assert!(
+        server
+            .wait_for_open_connections(1, Duration::from_secs(5))
+            .await
+    );
+    let err = s
+        .get(server.url("/"))
+        .timeout(ClientTimeout {
+            connect: Some(MS(200)),
+            ..ClientTimeout::none()
+        })
+        .await
+        .expect_err("no slot in time");
+    assert_eq!(err.kind(), ErrorKind::ConnectionTimeoutError, "{err:?}");
+    assert_eq!(
+        s.connector().pool().stats().waiting,
+        0,
+        "the waiter left the queue"
+    );
+    busy.abort();
+}
+
+/// A listener whose accept queue is full, so a connection attempt hangs.
+fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(0).expect("listen");
+    let listener: std::net::TcpListener = socket.into();
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match std::net::TcpStream::connect_timeout(&addr, MS(100)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    (listener, fillers, addr)
+}
+
+#[tokio::test]
+async fn sock_connect_bounds_opening_a_connection() {
+    let (_l, _f, hole) = black_hole();
+    let s = with_timeout(ClientTimeout {
+        sock_connect: Some(MS(200)),
+        ..ClientTimeout::none()
+    });
+    let started = tokio::time::Instant::now();
+    let err = s
+        .get(format!("http://{hole}/"))
+        .await
+        .expect_err("connect hangs");
+    assert_eq!(err.kind(), ErrorKind::ConnectionTimeoutError, "{err:?}");
+    assert_eq!(err.port(), Some(hole.port()));
+    assert!(started.elapsed() < MS(1500));
+    let stats = s.connector().pool().stats();
+    assert_eq!((stats.open, stats.in_use), (0, 0));
+}
+
+#[tokio::test]
+async fn none_disables_every_timeout() {
+    let server = slow_server(MS(400), 2, MS(300)).await;
+    let s = with_timeout(ClientTimeout::none());
+    let mut resp = s.get(server.url("/")).await.expect("no timeout");
+    assert_eq!(resp.read().await.expect("body").as_ref(), b"xx");
+    // Zero means disabled too, as in aiohttp.
+    let zero = ClientTimeout {
+        total: Some(Duration::ZERO),
+        sock_read: Some(Duration::ZERO),
+        ..ClientTimeout::none()
+    };
+    let mut resp = s
+        .get(server.url("/"))
+        .timeout(zero)
+        .await
+        .expect("zero = none");
+    assert_eq!(resp.read().await.expect("body").as_ref(), b"xx");
+}
+
+#[tokio::test]
+async fn request_timeout_overrides_the_session_and_seed_names_map() {
+    let server = slow_server(MS(600), 1, Duration::ZERO).await;
+    let s = ClientSession::builder()
+        .read_timeout(MS(200))
+        .build()
+        .expect("session");
+    let err = s
+        .get(server.url("/"))
+        .await
+        .expect_err("session read_timeout");
+    assert!(err.is_timeout(), "{err:?}");
+    let mut resp = s
+        .get(server.url("/"))
+        .timeout(ClientTimeout::none())
+        .await
+        .expect("per-request override");
+    assert_eq!(resp.read().await.expect("body").as_ref(), b"x");
+
+    let busy_server = HttpServer::start(|_r| async {
+        tokio::time::sleep(MS(1500)).await;
+        http::Response::new(full("late"))
+    })
+    .await;
+    let s = ClientSession::builder()
+        .connector(TcpConnector::builder().limit(1).build().expect("connector"))
+        .conn_timeout(MS(200))
+        .build()
+        .expect("session");
+    let busy = tokio::spawn(s.get(busy_server.url("/")).send());
+    assert!(
+        busy_server
+            .wait_for_open_connections(1, Duration::from_secs(5))
+            .await
+    );
+    let err = s.get(busy_server.url("/")).await.expect_err("conn_timeout");
+    assert_eq!(err.kind(), ErrorKind::ConnectionTimeoutError, "{err:?}");
+    busy.abort();
+}
