@@ -465,3 +465,61 @@ async fn connection_close_drops_the_socket_now() {
     );
     assert_eq!(s.connector().pool().stats().open, 0);
 }
+
+#[tokio::test]
+async fn connector_connect_counts_against_the_limit_until_released() {
+    let server = HttpServer::echo().await;
+    let s = ClientSession::builder()
+        .connector(TcpConnector::builder().limit(1).build().expect("connector"))
+        .build()
+        .expect("session");
+    let url = aiohttp::Url::parse(&server.url("/")).expect("url");
+    let key = ConnectionKey::from_url(&url).expect("key");
+    let conn = s.connector().connect(&key).await.expect("connect");
+    assert!(conn.transport().1.is_some());
+    assert_eq!(s.connector().pool().stats_for(&key).in_use, 1);
+    // The only slot is taken: a request waits until the handle is released.
+    let waiting = tokio::spawn(s.get(server.url("/")).send());
+    while s.connector().pool().stats().waiting < 1 {
+        tokio::task::yield_now().await;
+    }
+    conn.release();
+    assert!(conn.closed());
+    let resp = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served after release")
+        .expect("task")
+        .expect("response");
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn unreachable_address_is_a_connector_error() {
+    // Port 0 cannot be connected to: the kernel refuses at once.
+    let err = ClientSession::new()
+        .get("http://127.0.0.1:0/")
+        .await
+        .expect_err("unreachable");
+    assert!(err.is_client_connector_error(), "{err:?}");
+    assert_eq!(err.port(), Some(0));
+}
+
+#[tokio::test]
+async fn async_resolver_reads_the_hosts_file() {
+    let server = HttpServer::echo().await;
+    let resolver = aiohttp::AsyncResolver::from_system_conf().expect("system resolver config");
+    let s = session(
+        TcpConnector::builder()
+            .resolver(resolver)
+            .family(Family::Ipv4)
+            .build()
+            .expect("connector"),
+    );
+    // "localhost" is answered from /etc/hosts; no query leaves the machine.
+    let mut r = s
+        .get(format!("http://localhost:{}/", server.addr().port()))
+        .await
+        .expect("localhost via hickory");
+    assert_eq!(r.status(), 200);
+    r.read().await.expect("body");
+}

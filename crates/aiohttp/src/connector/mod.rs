@@ -234,6 +234,33 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+impl dyn Connector {
+    /// Gets a connection for `key` the way a request does (aiohttp's `BaseConnector.connect`):
+    /// an idle pooled one, or a new one when the limits allow, or after waiting in FIFO order.
+    /// The connection counts against the limits until it is closed, released or detached, or
+    /// the handle is dropped.
+    ///
+    /// # Errors
+    /// The connector is closed, or opening a connection failed.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), aiohttp::ClientError> {
+    /// let session = aiohttp::ClientSession::new();
+    /// let url = aiohttp::Url::parse("http://127.0.0.1:8080/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// let conn = session.connector().connect(&key).await?;
+    /// println!("{:?}", conn.transport());
+    /// conn.release();
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(&self, key: &ConnectionKey) -> Result<Connection, ClientError> {
+        let lease = acquire(self, key, false, None).await?;
+        Ok(Connection {
+            shared: ConnShared::holding(lease),
+        })
+    }
+}
+
 /// The connection under a response (aiohttp's `Connection`): its addresses, and control over
 /// what happens to it.
 ///
@@ -247,6 +274,9 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// Dropping the last handle of a connection from [`connect`](Connector::connect) releases it
+/// (the lease inside is dropped with the shared state).
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub(crate) shared: Arc<ConnShared>,
