@@ -1,33 +1,55 @@
-//! Cookie jars: the [`AbstractCookieJar`] trait, a [`CookieJar`] with RFC 6265 domain, path,
-//! Secure and expiry matching, and [`DummyCookieJar`], which stores nothing.
+//! Cookie jars: the [`AbstractCookieJar`] trait, a [`CookieJar`] with RFC 6265 storage and
+//! matching (on `cookie_store`, with the public suffix list shipped in the crate), and
+//! [`DummyCookieJar`], which stores nothing.
 
+use std::cmp::Reverse;
 use std::fmt;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use cookie::time::OffsetDateTime;
-use cookie::Cookie;
-use url::Url;
+use cookie::time::{Duration, OffsetDateTime};
+use cookie::{Cookie, Expiration, SameSite};
+use cookie_store::{CookieDomain, CookieExpiration, CookiePath, CookieStore};
+use serde_json::{json, Value};
+use url::{Host, Origin, Url};
+
+use crate::error::ClientError;
+use crate::request::IntoUrl;
 
 /// What a session needs from a cookie jar (aiohttp's `AbstractCookieJar`).
+///
+/// The session calls [`update_cookies`](Self::update_cookies) with the `Set-Cookie`s of every
+/// response (redirects included) and [`filter_cookies`](Self::filter_cookies) before every
+/// request, so a custom jar decides what is stored and what is sent.
 ///
 /// ```
 /// use aiohttp::{AbstractCookieJar, CookieJar, Cookie, Url};
 /// let jar = CookieJar::new();
 /// let url = Url::parse("http://example.com/").unwrap();
 /// jar.update_cookies(&[Cookie::new("a", "1")], Some(&url));
-/// assert_eq!(jar.filter_cookies(&url), vec![("a".to_string(), "1".to_string())]);
+/// let sent: Vec<String> = jar.filter_cookies(&url).iter().map(|c| c.to_string()).collect();
+/// assert_eq!(sent.len(), 1);
+/// assert_eq!(jar.filter_cookies(&url)[0].name_value(), ("a", "1"));
 /// ```
 pub trait AbstractCookieJar: Send + Sync + fmt::Debug + 'static {
-    /// Stores cookies received from `response_url`; `None` stores them as shared cookies sent
+    /// Stores cookies received from `response_url`; `None` stores them as shared cookies, sent
     /// to every host.
     fn update_cookies(&self, cookies: &[Cookie<'static>], response_url: Option<&Url>);
 
-    /// The `(name, value)` pairs to send to `request_url`, most specific path first.
-    fn filter_cookies(&self, request_url: &Url) -> Vec<(String, String)>;
+    /// The cookies to send to `request_url`, most specific path first. Only name and value go
+    /// on the wire; the attributes (domain, path, secure, ...) are those stored.
+    fn filter_cookies(&self, request_url: &Url) -> Vec<Cookie<'static>>;
+
+    /// Every unexpired cookie stored, with its attributes. A host-only cookie has its domain
+    /// set to the host that sent it; a shared cookie has no domain.
+    fn cookies(&self) -> Vec<Cookie<'static>>;
 
     /// Removes every cookie.
     fn clear(&self);
+
+    /// Removes the cookies of `domain` and of its subdomains.
+    fn clear_domain(&self, domain: &str);
 
     /// How many cookies are stored (expired ones excluded).
     fn len(&self) -> usize;
@@ -38,46 +60,116 @@ pub trait AbstractCookieJar: Send + Sync + fmt::Debug + 'static {
     }
 }
 
+/// The public suffix list (publicsuffix.org), shipped with the crate and parsed once.
+static PUBLIC_SUFFIX_LIST: &[u8] = include_bytes!("../data/public_suffix_list.dat");
+
+fn public_suffixes() -> Option<&'static publicsuffix::List> {
+    static LIST: OnceLock<Option<publicsuffix::List>> = OnceLock::new();
+    LIST.get_or_init(|| publicsuffix::List::from_bytes(PUBLIC_SUFFIX_LIST).ok())
+        .as_ref()
+}
+
+/// Whether `domain` (lowercase ASCII) is a public suffix such as `com` or `co.uk`. Fails closed:
+/// without a list every domain counts as one.
+fn is_public_suffix(domain: &str) -> bool {
+    use publicsuffix::Psl;
+    match public_suffixes() {
+        Some(list) => list
+            .suffix(domain.as_bytes())
+            .filter(publicsuffix::Suffix::is_known)
+            .is_some_and(|s| s.as_bytes() == domain.as_bytes()),
+        None => true,
+    }
+}
+
+/// A cookie stored without a URL: sent to every host.
 #[derive(Debug, Clone)]
-struct Stored {
-    name: String,
-    value: String,
-    /// Empty for shared cookies.
-    domain: String,
-    host_only: bool,
-    path: String,
-    secure: bool,
+struct Shared {
+    cookie: Cookie<'static>,
     expires: Option<OffsetDateTime>,
 }
 
-impl Stored {
+impl Shared {
     fn expired(&self, now: OffsetDateTime) -> bool {
         self.expires.is_some_and(|e| e <= now)
     }
 }
 
-/// An in-memory cookie jar following RFC 6265's storage and matching rules.
-///
-/// Cookies from IP-address hosts are refused unless [`unsafe_`](Self::unsafe_) is set, as in
-/// aiohttp.
-///
-/// ```
-/// let jar = aiohttp::CookieJar::new().unsafe_(true);
-/// # use aiohttp::AbstractCookieJar;
-/// assert!(jar.is_empty());
-/// ```
-#[derive(Default)]
-pub struct CookieJar {
-    cookies: Mutex<Vec<Stored>>,
+/// RFC 6265 section 5.3 step 3: Max-Age wins over Expires; `None` for a session cookie.
+fn expiry_of(c: &Cookie<'_>, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    match c.max_age() {
+        Some(age) if age <= Duration::ZERO => Some(OffsetDateTime::UNIX_EPOCH),
+        // A Max-Age too large to add to the clock never expires.
+        Some(age) => now.checked_add(age),
+        None => c.expires_datetime(),
+    }
+}
+
+struct State {
+    store: CookieStore,
+    shared: Vec<Shared>,
     unsafe_: bool,
+    secure_origins: Vec<Origin>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            store: CookieStore::new(),
+            shared: Vec::new(),
+            unsafe_: false,
+            secure_origins: Vec::new(),
+        }
+    }
+}
+
+/// Whether a host is a domain name (cookies from IP addresses need `unsafe_`).
+fn is_domain_host(url: &Url) -> bool {
+    matches!(url.host(), Some(Host::Domain(_)))
+}
+
+/// A cookie jar with RFC 6265 storage and matching rules (aiohttp's `CookieJar`).
+///
+/// * Domain matching, with host-only cookies (no `Domain` attribute) sent back to their host
+///   only; a `Domain` that is a public suffix (`com`, `co.uk`, `github.io`, ...) is refused.
+/// * Path matching, longer paths first.
+/// * `Secure` cookies only over https, or to the origins given to
+///   [`treat_as_secure_origin`](Self::treat_as_secure_origin).
+/// * `Expires` and `Max-Age`; expired cookies are dropped, and a cookie set already expired
+///   deletes the stored one.
+/// * Cookies from hosts given as IP addresses are refused unless [`unsafe_`](Self::unsafe_).
+///
+/// The jar is a cheap handle: clones share the same storage, so one can be handed to a session
+/// and kept to [`save`](Self::save) it later.
+///
+/// ```
+/// use aiohttp::{AbstractCookieJar, Cookie, CookieJar, Url};
+/// let jar = CookieJar::new();
+/// let from = Url::parse("http://www.example.com/app/login").unwrap();
+/// jar.update_cookies(
+///     &[
+///         Cookie::parse("sid=1; Domain=example.com; Path=/").unwrap(),
+///         Cookie::parse("bad=1; Domain=com").unwrap(),
+///     ],
+///     Some(&from),
+/// );
+/// assert_eq!(jar.len(), 1);
+/// let to = Url::parse("http://api.example.com/").unwrap();
+/// assert_eq!(jar.filter_cookies(&to)[0].name(), "sid");
+/// ```
+#[derive(Clone, Default)]
+pub struct CookieJar {
+    state: Arc<Mutex<State>>,
 }
 
 impl fmt::Debug for CookieJar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
         f.debug_struct("CookieJar")
-            .field("len", &self.len())
-            .field("unsafe", &self.unsafe_)
-            .finish()
+            .field("len", &state.store.iter_unexpired().count())
+            .field("shared", &state.shared.len())
+            .field("unsafe", &state.unsafe_)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,152 +184,420 @@ impl CookieJar {
         CookieJar::default()
     }
 
-    /// Accept cookies from hosts given as IP addresses (refused by default).
+    /// Accept cookies from hosts given as IP addresses (refused by default, as RFC 6265's
+    /// domain matching does not work for them).
     ///
     /// ```
-    /// let _jar = aiohttp::CookieJar::new().unsafe_(true);
+    /// use aiohttp::{AbstractCookieJar, Cookie, Url};
+    /// let jar = aiohttp::CookieJar::new().unsafe_(true);
+    /// let url = Url::parse("http://127.0.0.1:8080/").unwrap();
+    /// jar.update_cookies(&[Cookie::new("a", "1")], Some(&url));
+    /// assert_eq!(jar.len(), 1);
     /// ```
-    pub fn unsafe_(mut self, allow: bool) -> Self {
-        self.unsafe_ = allow;
+    pub fn unsafe_(self, allow: bool) -> Self {
+        self.lock().unsafe_ = allow;
         self
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Stored>> {
-        self.cookies.lock().unwrap_or_else(|p| p.into_inner())
+    /// Origins that get `Secure` cookies over plain http, such as a local development server
+    /// (aiohttp's `treat_as_secure_origin`). Only the origin (scheme, host, port) of each URL
+    /// counts.
+    ///
+    /// # Errors
+    /// A URL that does not parse.
+    ///
+    /// ```
+    /// use aiohttp::{AbstractCookieJar, Cookie, Url};
+    /// let jar = aiohttp::CookieJar::new().treat_as_secure_origin(["http://localhost:8080"])?;
+    /// let url = Url::parse("http://localhost:8080/").unwrap();
+    /// jar.update_cookies(&[Cookie::parse("s=1; Secure").unwrap()], Some(&url));
+    /// assert_eq!(jar.filter_cookies(&url).len(), 1);
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn treat_as_secure_origin<I, U>(self, origins: I) -> Result<Self, ClientError>
+    where
+        I: IntoIterator<Item = U>,
+        U: IntoUrl,
+    {
+        let origins = origins
+            .into_iter()
+            .map(|u| u.into_url().map(|u| u.origin()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.lock().secure_origins.extend(origins);
+        Ok(self)
+    }
+
+    /// Whether cookies from IP-address hosts are accepted.
+    ///
+    /// ```
+    /// assert!(!aiohttp::CookieJar::new().is_unsafe());
+    /// ```
+    pub fn is_unsafe(&self) -> bool {
+        self.lock().unsafe_
+    }
+
+    /// The stored cookies, as [`AbstractCookieJar::cookies`] (so `for c in &jar` works).
+    ///
+    /// ```
+    /// use aiohttp::{AbstractCookieJar, Cookie};
+    /// let jar = aiohttp::CookieJar::new();
+    /// jar.update_cookies(&[Cookie::new("a", "1")], None);
+    /// for c in &jar {
+    ///     println!("{}={} domain={:?} path={:?}", c.name(), c.value(), c.domain(), c.path());
+    /// }
+    /// ```
+    pub fn iter(&self) -> std::vec::IntoIter<Cookie<'static>> {
+        AbstractCookieJar::cookies(self).into_iter()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes every unexpired cookie to `path` as JSON, readable and writable by the owner only
+    /// (mode 0600 on Unix). Session cookies (without an expiry) are saved as well.
+    ///
+    /// The format, version 1:
+    ///
+    /// ```json
+    /// {"version": 1, "cookies": [
+    ///   {"name": "sid", "value": "abc", "domain": "example.com", "host_only": true,
+    ///    "path": "/", "secure": true, "http_only": true, "same_site": "Lax",
+    ///    "expires": 1767225600}
+    /// ]}
+    /// ```
+    ///
+    /// `domain` is the host (for a host-only cookie) or the `Domain` attribute, `null` for a
+    /// shared cookie; `expires` is in Unix seconds, `null` for a session cookie; `same_site` is
+    /// `"Strict"`, `"Lax"`, `"None"` or `null`.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    ///
+    /// ```no_run
+    /// let jar = aiohttp::CookieJar::new();
+    /// jar.save("cookies.json")?;
+    /// let restored = aiohttp::CookieJar::new();
+    /// restored.load("cookies.json")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let doc = self.to_json();
+        let text = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
+        write_private(path.as_ref(), &text)
+    }
+
+    /// Replaces the jar's cookies with those saved by [`save`](Self::save); expired ones are
+    /// skipped.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not JSON in the documented format, or holds a cookie with an
+    /// invalid name, domain or path (`InvalidData`). The jar is unchanged on error.
+    ///
+    /// ```no_run
+    /// let jar = aiohttp::CookieJar::new();
+    /// jar.load("cookies.json")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn load(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let text = std::fs::read(path)?;
+        let doc: Value = serde_json::from_slice(&text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let (store, shared) = from_json(&doc, OffsetDateTime::now_utc())
+            .map_err(|msg| io::Error::new(io::ErrorKind::InvalidData, msg))?;
+        let mut state = self.lock();
+        state.store = store;
+        state.shared = shared;
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        let state = self.lock();
+        let now = OffsetDateTime::now_utc();
+        let mut cookies = Vec::new();
+        for c in state.store.iter_unexpired() {
+            let (domain, host_only) = match &c.domain {
+                CookieDomain::HostOnly(d) => (d.clone(), true),
+                CookieDomain::Suffix(d) => (d.clone(), false),
+                CookieDomain::NotPresent | CookieDomain::Empty => continue,
+            };
+            let expires = match &c.expires {
+                CookieExpiration::AtUtc(t) => Some(t.unix_timestamp()),
+                CookieExpiration::SessionEnd => None,
+            };
+            cookies.push(json!({
+                "name": c.name(),
+                "value": c.value(),
+                "domain": domain,
+                "host_only": host_only,
+                "path": String::from(&c.path),
+                "secure": c.secure().unwrap_or(false),
+                "http_only": c.http_only().unwrap_or(false),
+                "same_site": c.same_site().map(|s| s.to_string()),
+                "expires": expires,
+            }));
+        }
+        for s in state.shared.iter().filter(|s| !s.expired(now)) {
+            cookies.push(json!({
+                "name": s.cookie.name(),
+                "value": s.cookie.value(),
+                "domain": null,
+                "host_only": false,
+                "path": "/",
+                "secure": s.cookie.secure().unwrap_or(false),
+                "http_only": s.cookie.http_only().unwrap_or(false),
+                "same_site": s.cookie.same_site().map(|s| s.to_string()),
+                "expires": s.expires.map(OffsetDateTime::unix_timestamp),
+            }));
+        }
+        json!({"version": 1, "cookies": cookies})
     }
 }
 
-/// RFC 6265 section 5.1.4: the directory of the request path.
-fn default_path(url: &Url) -> String {
-    let path = url.path();
-    if !path.starts_with('/') {
-        return "/".into();
+/// Writes `bytes` to `path`, creating it with mode 0600 and tightening an existing file to it.
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    match path.rfind('/') {
-        Some(0) | None => "/".into(),
-        Some(i) => path[..i].to_string(),
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
-/// RFC 6265 section 5.1.3.
-fn domain_matches(host: &str, domain: &str) -> bool {
-    if host == domain {
-        return true;
+fn from_json(doc: &Value, now: OffsetDateTime) -> Result<(CookieStore, Vec<Shared>), String> {
+    if doc.get("version").and_then(Value::as_u64) != Some(1) {
+        return Err("not a cookie file of version 1".into());
     }
-    host.len() > domain.len()
-        && host.ends_with(domain)
-        && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-        && host.parse::<IpAddr>().is_err()
+    let entries = doc
+        .get("cookies")
+        .and_then(Value::as_array)
+        .ok_or("no \"cookies\" array")?;
+    let mut stored = Vec::new();
+    let mut shared: Vec<Shared> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let bad = |what: &str| format!("cookie {i}: {what}");
+        let text = |key: &str| e.get(key).and_then(Value::as_str);
+        let flag = |key: &str| e.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let name = text("name").ok_or_else(|| bad("no name"))?;
+        let value = text("value").ok_or_else(|| bad("no value"))?;
+        let mut raw = Cookie::new(name.to_string(), value.to_string());
+        // The name and value must survive a round trip through a header.
+        if Cookie::parse(raw.to_string())
+            .ok()
+            .is_none_or(|c| c.name() != name || c.value() != value)
+        {
+            return Err(bad("invalid name or value"));
+        }
+        raw.set_secure(flag("secure").then_some(true));
+        raw.set_http_only(flag("http_only").then_some(true));
+        raw.set_same_site(match text("same_site") {
+            Some("Strict") => Some(SameSite::Strict),
+            Some("Lax") => Some(SameSite::Lax),
+            Some("None") => Some(SameSite::None),
+            _ => None,
+        });
+        let expires = match e.get("expires") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_i64()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                    .ok_or_else(|| bad("invalid expires"))?,
+            ),
+        };
+        if expires.is_some_and(|t| t <= now) {
+            continue;
+        }
+        let Some(domain) = text("domain") else {
+            shared.retain(|s| s.cookie.name() != name);
+            shared.push(Shared {
+                cookie: raw,
+                expires,
+            });
+            continue;
+        };
+        // The domain must be a host in canonical form.
+        let url = Url::parse(&format!("https://{domain}/"))
+            .ok()
+            .filter(|u| u.host_str() == Some(domain))
+            .ok_or_else(|| bad("invalid domain"))?;
+        let path = text("path")
+            .and_then(CookiePath::parse)
+            .ok_or_else(|| bad("invalid path"))?;
+        let mut c = cookie_store::Cookie::try_from_raw_cookie(&raw, &url)
+            .map_err(|e| bad(&e.to_string()))?
+            .into_owned();
+        c.domain = if flag("host_only") {
+            CookieDomain::HostOnly(domain.to_string())
+        } else {
+            CookieDomain::Suffix(domain.to_string())
+        };
+        c.path = path;
+        c.expires = expires.map_or(CookieExpiration::SessionEnd, CookieExpiration::AtUtc);
+        stored.push(Ok::<_, String>(c));
+    }
+    let store = CookieStore::from_cookies(stored, false)?;
+    Ok((store, shared))
 }
 
-/// RFC 6265 section 5.1.4.
-fn path_matches(request_path: &str, cookie_path: &str) -> bool {
-    if request_path == cookie_path {
-        return true;
+/// The stored cookie as a `cookie::Cookie` with its attributes.
+fn export(c: &cookie_store::Cookie<'static>) -> Cookie<'static> {
+    let mut out = Cookie::new(c.name().to_string(), c.value().to_string());
+    if let Some(d) = c.domain.as_cow() {
+        out.set_domain(d.into_owned());
     }
-    request_path.starts_with(cookie_path)
-        && (cookie_path.ends_with('/') || request_path[cookie_path.len()..].starts_with('/'))
+    out.set_path(String::from(&c.path));
+    out.set_secure(c.secure().filter(|s| *s));
+    out.set_http_only(c.http_only().filter(|h| *h));
+    out.set_same_site(c.same_site());
+    if let CookieExpiration::AtUtc(t) = &c.expires {
+        out.set_expires(Expiration::DateTime(*t));
+    }
+    out
 }
 
 impl AbstractCookieJar for CookieJar {
     fn update_cookies(&self, cookies: &[Cookie<'static>], response_url: Option<&Url>) {
-        let host = response_url.and_then(Url::host_str).map(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase()
-        });
-        if let Some(h) = &host {
-            if !self.unsafe_ && h.parse::<IpAddr>().is_ok() {
-                return;
-            }
-        }
         let now = OffsetDateTime::now_utc();
-        let mut jar = self.lock();
+        let mut state = self.lock();
+        let Some(url) = response_url else {
+            for c in cookies {
+                state.shared.retain(|s| s.cookie.name() != c.name());
+                let shared = Shared {
+                    cookie: c.clone(),
+                    expires: expiry_of(c, now),
+                };
+                if !shared.expired(now) {
+                    state.shared.push(shared);
+                }
+            }
+            return;
+        };
+        if url.host().is_none() || (!state.unsafe_ && !is_domain_host(url)) {
+            return;
+        }
         for c in cookies {
-            let (domain, host_only) = match (&host, c.domain()) {
-                (None, _) => (String::new(), false),
-                (Some(h), Some(d)) if !d.trim_start_matches('.').is_empty() => {
-                    let d = d.trim_start_matches('.').to_ascii_lowercase();
-                    if !domain_matches(h, &d) {
+            let mut c = c.clone();
+            // RFC 6265 section 5.3 step 5: a Domain that is a public suffix is ignored when it is
+            // the host itself (the cookie becomes host-only) and refused otherwise.
+            if let Ok(CookieDomain::Suffix(d)) = CookieDomain::try_from(&c) {
+                if is_public_suffix(&d) {
+                    if url.host_str() == Some(d.as_str()) {
+                        c.unset_domain();
+                    } else {
+                        tracing::debug!(name = c.name(), domain = %d, "cookie for a public suffix refused");
                         continue;
                     }
-                    (d, false)
                 }
-                (Some(h), _) => (h.clone(), true),
-            };
-            let path = match c.path() {
-                Some(p) if p.starts_with('/') => p.to_string(),
-                _ => response_url.map_or_else(|| "/".to_string(), default_path),
-            };
-            let expires = match c.max_age() {
-                Some(age) => Some(now + age),
-                None => c.expires_datetime(),
-            };
-            let stored = Stored {
-                name: c.name().to_string(),
-                value: c.value().to_string(),
-                domain,
-                host_only,
-                path,
-                secure: c.secure().unwrap_or(false),
-                expires,
-            };
-            jar.retain(|s| {
-                !(s.name == stored.name && s.domain == stored.domain && s.path == stored.path)
-            });
-            if !stored.expired(now) {
-                jar.push(stored);
+            }
+            if let Err(e) = state.store.insert_raw(&c, url) {
+                tracing::debug!(name = c.name(), error = %e, "cookie not stored");
             }
         }
     }
 
-    fn filter_cookies(&self, request_url: &Url) -> Vec<(String, String)> {
-        let jar = self.lock();
-        if jar.is_empty() {
-            return Vec::new();
-        }
-        let host = request_url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let secure = matches!(request_url.scheme(), "https" | "wss");
-        let path = request_url.path();
+    fn filter_cookies(&self, request_url: &Url) -> Vec<Cookie<'static>> {
+        let state = self.lock();
+        let secure_ok = matches!(request_url.scheme(), "https" | "wss")
+            || state.secure_origins.contains(&request_url.origin());
+        let mut found: Vec<&cookie_store::Cookie<'static>> =
+            if state.unsafe_ || is_domain_host(request_url) {
+                state
+                    .store
+                    .iter_unexpired()
+                    .filter(|c| c.domain.matches(request_url) && c.path.matches(request_url))
+                    .filter(|c| secure_ok || c.secure() != Some(true))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        // RFC 6265 section 5.4: longer paths first (the sort is stable).
+        found.sort_by_key(|c| Reverse(c.path.len()));
+        let mut out: Vec<Cookie<'static>> = found.into_iter().map(export).collect();
         let now = OffsetDateTime::now_utc();
-        let mut found: Vec<&Stored> = jar
-            .iter()
-            .filter(|s| !s.expired(now))
-            .filter(|s| {
-                s.domain.is_empty()
-                    || if s.host_only {
-                        s.domain == host
-                    } else {
-                        domain_matches(&host, &s.domain)
-                    }
-            })
-            .filter(|s| !s.secure || secure)
-            .filter(|s| path_matches(path, &s.path))
-            .collect();
-        // RFC 6265 section 5.4: longer paths first; the sort is stable, so older cookies stay first.
-        found.sort_by_key(|s| std::cmp::Reverse(s.path.len()));
-        found
-            .into_iter()
-            .map(|s| (s.name.clone(), s.value.clone()))
-            .collect()
+        for s in &state.shared {
+            if s.expired(now) || (!secure_ok && s.cookie.secure() == Some(true)) {
+                continue;
+            }
+            if !out.iter().any(|c| c.name() == s.cookie.name()) {
+                out.push(Cookie::new(
+                    s.cookie.name().to_string(),
+                    s.cookie.value().to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn cookies(&self) -> Vec<Cookie<'static>> {
+        let state = self.lock();
+        let now = OffsetDateTime::now_utc();
+        let mut out: Vec<Cookie<'static>> = state.store.iter_unexpired().map(export).collect();
+        out.extend(
+            state
+                .shared
+                .iter()
+                .filter(|s| !s.expired(now))
+                .map(|s| s.cookie.clone()),
+        );
+        out
     }
 
     fn clear(&self) {
-        self.lock().clear();
+        let mut state = self.lock();
+        state.store.clear();
+        state.shared.clear();
+    }
+
+    fn clear_domain(&self, domain: &str) {
+        let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+        if domain.is_empty() {
+            return;
+        }
+        let suffix = format!(".{domain}");
+        let mut state = self.lock();
+        let doomed: Vec<(String, String, String)> = state
+            .store
+            .iter_any()
+            .filter_map(|c| {
+                let d = c.domain.as_cow()?;
+                (d == domain.as_str() || d.ends_with(&suffix))
+                    .then(|| (d.into_owned(), String::from(&c.path), c.name().to_string()))
+            })
+            .collect();
+        for (d, p, n) in doomed {
+            state.store.remove(&d, &p, &n);
+        }
     }
 
     fn len(&self) -> usize {
+        let state = self.lock();
         let now = OffsetDateTime::now_utc();
-        self.lock().iter().filter(|s| !s.expired(now)).count()
+        state.store.iter_unexpired().count()
+            + state.shared.iter().filter(|s| !s.expired(now)).count()
     }
 }
 
-/// A jar that stores nothing (aiohttp's `DummyCookieJar`).
+impl IntoIterator for &CookieJar {
+    type Item = Cookie<'static>;
+    type IntoIter = std::vec::IntoIter<Cookie<'static>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// A jar that stores nothing (aiohttp's `DummyCookieJar`): no cookie is kept from responses,
+/// none is added to requests (a request's own cookies are still sent).
 ///
 /// ```
 /// use aiohttp::{AbstractCookieJar, Cookie};
@@ -261,10 +621,14 @@ impl DummyCookieJar {
 
 impl AbstractCookieJar for DummyCookieJar {
     fn update_cookies(&self, _cookies: &[Cookie<'static>], _response_url: Option<&Url>) {}
-    fn filter_cookies(&self, _request_url: &Url) -> Vec<(String, String)> {
+    fn filter_cookies(&self, _request_url: &Url) -> Vec<Cookie<'static>> {
+        Vec::new()
+    }
+    fn cookies(&self) -> Vec<Cookie<'static>> {
         Vec::new()
     }
     fn clear(&self) {}
+    fn clear_domain(&self, _domain: &str) {}
     fn len(&self) -> usize {
         0
     }
@@ -285,42 +649,119 @@ mod tests {
     fn names(jar: &CookieJar, u: &str) -> Vec<String> {
         jar.filter_cookies(&url(u))
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|c| c.name().to_string())
             .collect()
     }
 
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
     #[test]
-    fn matching_table() {
+    fn public_suffix_list_is_shipped_and_parses() {
+        assert!(public_suffixes().is_some());
+        for (d, want) in [
+            ("com", true),
+            ("co.uk", true),
+            ("github.io", true),
+            ("kawasaki.jp", false),
+            ("anything.kawasaki.jp", true),
+            ("example.com", false),
+            ("example.co.uk", false),
+            ("city.kawasaki.jp", false),
+            ("localhost", false),
+        ] {
+            assert_eq!(is_public_suffix(d), want, "{d}");
+        }
+    }
+
+    #[test]
+    fn domain_path_and_secure_matching_table() {
         let jar = CookieJar::new();
         let from = url("http://www.example.com/dir/page");
         jar.update_cookies(
             &[
                 parse("hostonly=1"),
                 parse("dom=1; Domain=example.com"),
+                parse("dotdom=1; Domain=.EXAMPLE.com"),
                 parse("root=1; Path=/"),
+                parse("deep=1; Path=/dir/sub"),
                 parse("sec=1; Secure; Path=/"),
                 parse("other=1; Domain=other.com"),
+                parse("sub=1; Domain=sub.www.example.com"),
+                parse("psl=1; Domain=com"),
             ],
             Some(&from),
         );
-        let cases: [(&str, &[&str]); 6] = [
-            ("http://www.example.com/dir/x", &["hostonly", "dom", "root"]),
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "http://www.example.com/dir/x",
+                &["hostonly", "dom", "dotdom", "root"],
+            ),
             (
                 "https://www.example.com/dir/x",
-                &["hostonly", "dom", "root", "sec"],
+                &["hostonly", "dom", "dotdom", "root", "sec"],
             ),
-            ("http://example.com/dir/", &["dom"]),
-            ("http://sub.www.example.com/dir", &["dom"]),
-            ("http://www.example.com/direct", &["root"]),
+            (
+                "http://www.example.com/dir/sub/x",
+                &["hostonly", "dom", "dotdom", "root", "deep"],
+            ),
+            // default path of /dir/page is /dir: not a prefix of /directory
+            ("http://www.example.com/directory", &["root"]),
+            ("http://example.com/dir/", &["dom", "dotdom"]),
+            ("http://sub.www.example.com/dir", &["dom", "dotdom"]),
             ("http://notexample.com/dir/", &[]),
+            ("http://other.com/", &[]),
+            ("http://www.example.org/", &[]),
         ];
         for (u, want) in cases {
-            let mut got = names(&jar, u);
-            got.sort();
-            let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-            want.sort();
-            assert_eq!(got, want, "{u}");
+            let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+            assert_eq!(sorted(names(&jar, u)), sorted(want), "{u}");
         }
+        assert_eq!(jar.len(), 6);
+    }
+
+    #[test]
+    fn longer_paths_are_sent_first() {
+        let jar = CookieJar::new();
+        let from = url("http://h.test/");
+        jar.update_cookies(
+            &[
+                parse("a=root; Path=/"),
+                parse("a=deep; Path=/x/y"),
+                parse("b=mid; Path=/x"),
+            ],
+            Some(&from),
+        );
+        let got: Vec<String> = jar
+            .filter_cookies(&url("http://h.test/x/y/z"))
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect();
+        assert_eq!(got, ["a=deep", "b=mid", "a=root"]);
+    }
+
+    #[test]
+    fn public_suffix_domain_is_refused_unless_it_is_the_host() {
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[
+                parse("a=1; Domain=co.uk"),
+                parse("b=1; Domain=example.co.uk"),
+            ],
+            Some(&url("http://www.example.co.uk/")),
+        );
+        assert_eq!(names(&jar, "http://www.example.co.uk/"), ["b"]);
+        assert!(names(&jar, "http://other.co.uk/").is_empty());
+        // A public suffix that is itself the host: the cookie becomes host-only.
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse("c=1; Domain=github.io")],
+            Some(&url("http://github.io/")),
+        );
+        assert_eq!(names(&jar, "http://github.io/"), ["c"]);
+        assert!(names(&jar, "http://user.github.io/").is_empty());
     }
 
     #[test]
@@ -330,12 +771,24 @@ mod tests {
         jar.update_cookies(&[parse("a=1"), parse("b=1; Max-Age=0")], Some(&from));
         assert_eq!(names(&jar, "http://a.test/"), ["a"]);
         jar.update_cookies(&[parse("a=2")], Some(&from));
-        assert_eq!(jar.filter_cookies(&from), vec![("a".into(), "2".into())]);
+        let sent = jar.filter_cookies(&from);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].value(), "2");
+        jar.update_cookies(&[parse("c=1; Max-Age=3600")], Some(&from));
+        assert_eq!(jar.len(), 2);
         jar.update_cookies(
             &[parse("a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT")],
             Some(&from),
         );
-        assert!(jar.is_empty());
+        jar.update_cookies(&[parse("c=; Max-Age=-5")], Some(&from));
+        assert!(jar.is_empty(), "{:?}", jar.cookies());
+        // A Max-Age far beyond the calendar neither panics nor expires.
+        jar.update_cookies(
+            &[parse(&format!("big=1; Max-Age={}", i64::MAX))],
+            Some(&from),
+        );
+        jar.update_cookies(&[parse(&format!("big=1; Max-Age={}", i64::MAX))], None);
+        assert_eq!(jar.len(), 2);
     }
 
     #[test]
@@ -348,21 +801,169 @@ mod tests {
         jar.update_cookies(&[parse("a=1")], Some(&ip));
         assert_eq!(names(&jar, "http://127.0.0.1:8080/x"), ["a"]);
         assert!(names(&jar, "http://127.0.0.2:8080/x").is_empty());
-        jar.update_cookies(&[parse("shared=1")], None);
-        assert_eq!(names(&jar, "http://anything.test/"), ["shared"]);
+        let v6 = url("http://[::1]:8080/");
+        jar.update_cookies(&[parse("v6=1")], Some(&v6));
+        assert_eq!(names(&jar, "http://[::1]:9/"), ["v6"]);
+        jar.update_cookies(&[parse("shared=1"), parse("a=shared")], None);
+        assert_eq!(
+            sorted(names(&jar, "http://anything.test/")),
+            ["a", "shared"]
+        );
+        // A jar cookie of the same name wins over the shared one.
+        let sent = jar.filter_cookies(&url("http://127.0.0.1:8080/"));
+        let pairs: Vec<(&str, &str)> = sent.iter().map(Cookie::name_value).collect();
+        assert_eq!(pairs, [("a", "1"), ("shared", "1")]);
         jar.clear();
         assert_eq!(jar.len(), 0);
     }
 
     #[test]
-    fn default_path_table() {
-        for (u, want) in [
-            ("http://h/", "/"),
-            ("http://h/a", "/"),
-            ("http://h/a/b", "/a"),
-            ("http://h/a/b/", "/a/b"),
-        ] {
-            assert_eq!(default_path(&url(u)), want, "{u}");
+    fn secure_cookies_need_https_or_a_secure_origin() {
+        let jar = CookieJar::new();
+        let local = url("http://localhost:8080/");
+        jar.update_cookies(&[parse("s=1; Secure"), parse("p=1")], Some(&local));
+        jar.update_cookies(&[parse("shared_s=1; Secure")], None);
+        assert_eq!(names(&jar, "http://localhost:8080/"), ["p"]);
+        assert_eq!(
+            sorted(names(&jar, "https://localhost:8080/")),
+            ["p", "s", "shared_s"]
+        );
+        let jar = jar
+            .treat_as_secure_origin(["http://localhost:8080/ignored/path"])
+            .expect("origin");
+        assert_eq!(
+            sorted(names(&jar, "http://localhost:8080/")),
+            ["p", "s", "shared_s"]
+        );
+        // Cookies ignore ports, the secure origin does not.
+        assert_eq!(names(&jar, "http://localhost:8081/"), ["p"]);
+    }
+
+    #[test]
+    fn malformed_input_is_ignored() {
+        let jar = CookieJar::new();
+        let from = url("http://a.test/");
+        jar.update_cookies(
+            &[
+                parse("x=1; Domain=b.test"),
+                parse("y=1; Domain=..."),
+                parse("z=1; Path=relative"),
+                parse("w=1; Domain=a.test."),
+            ],
+            Some(&from),
+        );
+        // The relative Path falls back to the default path.
+        assert!(names(&jar, "http://a.test/").contains(&"z".to_string()));
+        assert!(!names(&jar, "http://b.test/").contains(&"x".to_string()));
+    }
+
+    #[test]
+    fn clear_domain_removes_the_domain_and_its_subdomains() {
+        let jar = CookieJar::new();
+        jar.update_cookies(&[parse("a=1")], Some(&url("http://example.com/")));
+        jar.update_cookies(&[parse("b=1")], Some(&url("http://www.example.com/")));
+        jar.update_cookies(&[parse("c=1")], Some(&url("http://notexample.com/")));
+        jar.update_cookies(&[parse("d=1")], None);
+        jar.clear_domain(".Example.com");
+        let mut left: Vec<String> = jar.iter().map(|c| c.name().to_string()).collect();
+        left.sort();
+        assert_eq!(left, ["c", "d"]);
+    }
+
+    #[test]
+    fn iteration_exposes_attributes() {
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse(
+                "a=1; Domain=example.com; Path=/p; Secure; HttpOnly; SameSite=Lax; Max-Age=60",
+            )],
+            Some(&url("https://www.example.com/")),
+        );
+        let all: Vec<Cookie<'static>> = (&jar).into_iter().collect();
+        assert_eq!(all.len(), 1);
+        let c = &all[0];
+        assert_eq!(c.name_value(), ("a", "1"));
+        assert_eq!(c.domain(), Some("example.com"));
+        assert_eq!(c.path(), Some("/p"));
+        assert_eq!(c.secure(), Some(true));
+        assert_eq!(c.http_only(), Some(true));
+        assert_eq!(c.same_site(), Some(SameSite::Lax));
+        assert!(c.expires_datetime().is_some());
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_attribute() {
+        let jar = CookieJar::new();
+        let from = url("https://www.example.com/a/b");
+        jar.update_cookies(
+            &[
+                parse("host=1"),
+                parse("dom=2; Domain=example.com; Path=/; Secure; HttpOnly; Max-Age=3600"),
+                parse("gone=3; Max-Age=0"),
+            ],
+            Some(&from),
+        );
+        jar.update_cookies(&[parse("shared=4")], None);
+        let doc = jar.to_json();
+        let (store, shared) = from_json(&doc, OffsetDateTime::now_utc()).expect("parses");
+        let copy = CookieJar::new();
+        {
+            let mut s = copy.lock();
+            s.store = store;
+            s.shared = shared;
         }
+        assert_eq!(copy.to_json(), doc);
+        // Host-only survives: the host cookie is not sent to a sibling host.
+        assert_eq!(
+            sorted(names(&copy, "https://www.example.com/a/")),
+            ["dom", "host", "shared"]
+        );
+        assert_eq!(
+            sorted(names(&copy, "https://api.example.com/a/")),
+            ["dom", "shared"]
+        );
+        assert_eq!(names(&copy, "http://api.example.com/"), ["shared"]);
+        let entry = doc["cookies"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == "dom"))
+            .expect("dom saved");
+        assert_eq!(entry["host_only"], false);
+        assert_eq!(entry["secure"], true);
+        assert_eq!(entry["http_only"], true);
+        assert!(entry["expires"].as_i64().is_some());
+    }
+
+    #[test]
+    fn loading_rejects_malformed_files() {
+        let now = OffsetDateTime::now_utc();
+        let bad = [
+            json!({"cookies": []}),
+            json!({"version": 1}),
+            json!({"version": 1, "cookies": [{"value": "1", "domain": "a.test", "path": "/"}]}),
+            json!({"version": 1, "cookies": [{"name": "a", "value": "1", "domain": "a b", "path": "/"}]}),
+            json!({"version": 1, "cookies": [{"name": "a", "value": "1", "domain": "A.test", "path": "/"}]}),
+            json!({"version": 1, "cookies": [{"name": "a", "value": "1", "domain": "a.test", "path": "x"}]}),
+            json!({"version": 1, "cookies": [{"name": "a;b", "value": "1", "domain": "a.test", "path": "/"}]}),
+            json!({"version": 1, "cookies": [{"name": "a", "value": "1", "domain": "a.test", "path": "/", "expires": "soon"}]}),
+        ];
+        for (i, doc) in bad.iter().enumerate() {
+            assert!(from_json(doc, now).is_err(), "case {i}");
+        }
+        let expired = json!({"version": 1, "cookies": [
+            {"name": "a", "value": "1", "domain": "a.test", "path": "/", "expires": 1}
+        ]});
+        let (store, shared) = from_json(&expired, now).expect("parses");
+        assert_eq!(store.iter_any().count() + shared.len(), 0);
+    }
+
+    #[test]
+    fn dummy_jar_stores_nothing() {
+        let jar = DummyCookieJar::new();
+        let u = url("http://a.test/");
+        jar.update_cookies(&[parse("a=1")], Some(&u));
+        jar.update_cookies(&[parse("b=1")], None);
+        assert!(jar.filter_cookies(&u).is_empty());
+        assert!(jar.cookies().is_empty());
+        assert!(jar.is_empty());
     }
 }

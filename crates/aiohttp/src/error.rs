@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use url::Url;
 
 use crate::request::RequestInfo;
+use crate::response::ClientResponse;
 
 /// A boxed error from a lower layer (I/O, hyper, decoding), kept in the `source()` chain.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -165,6 +166,7 @@ struct Inner {
     response: Option<ResponseDetails>,
     address: Option<(String, u16)>,
     fingerprint: Option<(Vec<u8>, Vec<u8>)>,
+    history: Vec<ClientResponse>,
     source: Option<BoxError>,
 }
 
@@ -197,6 +199,7 @@ impl ClientError {
                 response: None,
                 address: None,
                 fingerprint: None,
+                history: Vec::new(),
                 source: None,
             }),
         }
@@ -225,6 +228,11 @@ impl ClientError {
 
     pub(crate) fn with_response(mut self, details: ResponseDetails) -> Self {
         self.inner.response = Some(details);
+        self
+    }
+
+    pub(crate) fn with_history(mut self, history: Vec<ClientResponse>) -> Self {
+        self.inner.history = history;
         self
     }
 
@@ -307,6 +315,22 @@ impl ClientError {
             .response
             .as_ref()
             .and_then(|r| r.request_info.as_ref())
+    }
+
+    /// The responses of a `TooManyRedirects`, earliest first: every redirect received, the
+    /// one not followed last. Empty for other errors.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) {
+    /// if let Err(e) = s.get("http://127.0.0.1:8080/loop").max_redirects(2).await {
+    ///     for r in e.history() {
+    ///         println!("{} {:?}", r.url(), r.headers().get("location"));
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn history(&self) -> &[ClientResponse] {
+        &self.inner.history
     }
 
     /// Host and port of a `ClientConnectorError` (or of a fingerprint mismatch).
@@ -457,6 +481,9 @@ impl fmt::Debug for ClientError {
         }
         if let Some(a) = &self.inner.address {
             d.field("address", a);
+        }
+        if !self.inner.history.is_empty() {
+            d.field("history", &self.inner.history.len());
         }
         if let Some(s) = &self.inner.source {
             d.field("source", s);

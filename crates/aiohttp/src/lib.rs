@@ -21,6 +21,7 @@
 //! # Map of the crate
 //! - `session`: [`ClientSession`] and its builder — defaults, headers, auth, cookies.
 //! - `request`: [`RequestBuilder`], [`RequestInfo`], and the pure step building the head.
+//! - `redirect`: the redirect decision (pure) and the loop following redirects.
 //! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
@@ -37,6 +38,7 @@ mod cookie;
 mod decode;
 mod error;
 mod h1;
+mod redirect;
 mod request;
 mod response;
 mod session;
@@ -47,7 +49,7 @@ pub use auth::BasicAuth;
 pub use body::Body;
 pub use connector::{
     AsyncResolver, BoxFuture, Connection, ConnectionKey, Connector, Family, Io, Pool, PoolConfig,
-    PoolStats, Resolver, TcpConnector, TcpConnectorBuilder, ThreadedResolver, Transport,
+    PoolStats, Resolver, Ssl, TcpConnector, TcpConnectorBuilder, ThreadedResolver, Transport,
     UnixConnector,
 };
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
@@ -61,6 +63,8 @@ pub use timeout::ClientTimeout;
 pub use ::cookie::Cookie;
 pub use bytes::Bytes;
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+/// The rustls crate this one is built with, for [`TcpConnectorBuilder::ssl_context`].
+pub use rustls;
 pub use url::Url;
 
 /// One request on a private session that closes itself once the response is dropped
@@ -84,3 +88,20 @@ where
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// Entry points for the micro-benchmarks in `crates/bench`; not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    /// Runs the pure step that turns a request and its session's defaults into the head to send
+    /// (URL checks, header merging, auto headers, cookies, body framing; no I/O) and returns the
+    /// headers it would send.
+    ///
+    /// # Errors
+    /// Whatever sending the request would report before any I/O.
+    pub fn prepare_head(
+        req: crate::RequestBuilder,
+    ) -> Result<crate::HeaderMap, crate::ClientError> {
+        let session = req.session.clone();
+        crate::request::prepare(&session.inner, req).map(|p| p.headers)
+    }
+}

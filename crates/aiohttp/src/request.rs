@@ -23,7 +23,13 @@ pub const USER_AGENT: &str = concat!("aiohttp-rs/", env!("CARGO_PKG_VERSION"));
 /// The `Accept-Encoding` sent unless the caller sets or skips one.
 pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
 
+/// How many redirects a request follows unless told otherwise.
+pub(crate) const DEFAULT_MAX_REDIRECTS: usize = 10;
+
 /// Anything that names a URL: `&str`, `String`, `&Url`, `Url`.
+///
+/// Strings may also be relative references, resolved against a session's `base_url` with
+/// [`into_url_with_base`](Self::into_url_with_base).
 ///
 /// ```
 /// use aiohttp::IntoUrl;
@@ -37,6 +43,29 @@ pub trait IntoUrl {
     /// # Errors
     /// A malformed URL: an `InvalidUrlClientError`.
     fn into_url(self) -> Result<Url, ClientError>;
+
+    /// Resolves against `base` (RFC 3986 reference resolution): a relative reference such as
+    /// `"users/1"` or `"/users/1"` is joined to it, an absolute URL wins. The default keeps
+    /// [`into_url`](Self::into_url), for types that are always absolute.
+    ///
+    /// # Errors
+    /// A malformed URL: an `InvalidUrlClientError`.
+    ///
+    /// ```
+    /// use aiohttp::{IntoUrl, Url};
+    /// let base = Url::parse("http://example.com/api/v1/").unwrap();
+    /// assert_eq!("users".into_url_with_base(&base)?.as_str(), "http://example.com/api/v1/users");
+    /// assert_eq!("/health".into_url_with_base(&base)?.as_str(), "http://example.com/health");
+    /// assert_eq!("http://other.test/".into_url_with_base(&base)?.as_str(), "http://other.test/");
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    fn into_url_with_base(self, base: &Url) -> Result<Url, ClientError>
+    where
+        Self: Sized,
+    {
+        let _ = base;
+        self.into_url()
+    }
 }
 
 fn parse_url(s: &str) -> Result<Url, ClientError> {
@@ -49,9 +78,23 @@ fn parse_url(s: &str) -> Result<Url, ClientError> {
     })
 }
 
+fn join_url(base: &Url, s: &str) -> Result<Url, ClientError> {
+    base.join(s).map_err(|e| {
+        ClientError::new(
+            ErrorKind::InvalidUrlClientError,
+            format!("invalid URL {s:?}"),
+        )
+        .with_source(e)
+    })
+}
+
 impl IntoUrl for &str {
     fn into_url(self) -> Result<Url, ClientError> {
         parse_url(self)
+    }
+
+    fn into_url_with_base(self, base: &Url) -> Result<Url, ClientError> {
+        join_url(base, self)
     }
 }
 
@@ -59,11 +102,19 @@ impl IntoUrl for String {
     fn into_url(self) -> Result<Url, ClientError> {
         parse_url(&self)
     }
+
+    fn into_url_with_base(self, base: &Url) -> Result<Url, ClientError> {
+        join_url(base, &self)
+    }
 }
 
 impl IntoUrl for &String {
     fn into_url(self) -> Result<Url, ClientError> {
         parse_url(self)
+    }
+
+    fn into_url_with_base(self, base: &Url) -> Result<Url, ClientError> {
+        join_url(base, self)
     }
 }
 
@@ -274,6 +325,8 @@ pub struct RequestBuilder {
     raise_for_status: Option<bool>,
     cookies: Vec<(String, String)>,
     timeout: Option<ClientTimeout>,
+    allow_redirects: Option<bool>,
+    max_redirects: usize,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -320,6 +373,8 @@ impl RequestBuilder {
             raise_for_status: None,
             cookies: Vec::new(),
             timeout: None,
+            allow_redirects: None,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
         }
     }
 
@@ -561,7 +616,7 @@ impl RequestBuilder {
     }
 
     /// Timeouts for this request, replacing the session's: a [`ClientTimeout`], or a
-    /// `Duration` for the total.
+    /// `Duration` for the total. The total covers every redirect and reading the body.
     ///
     /// ```no_run
     /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
@@ -574,11 +629,41 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends the request and waits for the response head.
+    /// Follow redirects (301, 302, 303, 307, 308). The default is `true` for every method but
+    /// HEAD. With `false` a 3xx response is returned as it is.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.get("http://127.0.0.1:8080/moved").allow_redirects(false).await?;
+    /// println!("{:?}", resp.headers().get("location"));
+    /// # Ok(()) }
+    /// ```
+    pub fn allow_redirects(mut self, allow: bool) -> Self {
+        self.allow_redirects = Some(allow);
+        self
+    }
+
+    /// The most redirects to follow (default 10); a redirect beyond them is a
+    /// `TooManyRedirects` error carrying the responses seen. `0` follows none.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// match s.get("http://127.0.0.1:8080/loop").max_redirects(3).await {
+    ///     Err(e) if e.is_too_many_redirects() => println!("{} hops", e.history().len()),
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+
+    /// Sends the request, follows redirects, and waits for the final response head.
     ///
     /// # Errors
     /// Anything in [`ClientError`]'s tree: invalid arguments before sending, connection
-    /// failures, a malformed response, `raise_for_status`.
+    /// failures, a malformed response, a rejected redirect, `raise_for_status`.
     ///
     /// ```no_run
     /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
@@ -586,21 +671,60 @@ impl RequestBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn send(self) -> Result<ClientResponse, ClientError> {
-        let session = self.session.clone();
-        let raise = self
-            .raise_for_status
-            .unwrap_or(session.inner.raise_for_status);
-        let opts = SendOptions {
-            expect100: self.expect100,
-            read_until_eof: self.read_until_eof,
-            timeouts: Timeouts::start(self.timeout.unwrap_or(session.inner.timeout)),
-        };
-        let prepared = prepare(&session.inner, self)?;
-        let resp = crate::session::execute(&session, prepared, &opts).await?;
-        if raise {
-            resp.raise_for_status()?;
+        crate::redirect::send(self).await
+    }
+
+    /// Splits the builder into the request's plan (what is sent, hop after hop) and how it is
+    /// exchanged. Checks the arguments and the URL; no I/O.
+    pub(crate) fn into_plan(self) -> Result<(Plan, Exchange), ClientError> {
+        if let Some(e) = self.error {
+            return Err(e);
         }
-        Ok(resp)
+        let session = &self.session.inner;
+        let url = self
+            .url
+            .ok_or_else(|| ClientError::new(ErrorKind::InvalidUrlClientError, "no URL"))?;
+        check_http_url(&url)?;
+        let (url, url_auth) = split_credentials(url)?;
+        if url_auth.is_some() && self.auth.is_some() {
+            return Err(ClientError::invalid_argument(
+                "cannot combine the auth argument with credentials encoded in the URL",
+            ));
+        }
+        let body = match self.payload {
+            Payload::None => None,
+            Payload::Data(b) => Some(b),
+            Payload::Json(bytes) => Some(Body::from(bytes?).with_content_type("application/json")),
+        };
+        let exchange = Exchange {
+            opts: SendOptions {
+                expect100: self.expect100,
+                read_until_eof: self.read_until_eof,
+                timeouts: Timeouts::start(self.timeout.unwrap_or(session.timeout)),
+            },
+            raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),
+            allow_redirects: self.allow_redirects.unwrap_or(self.method != Method::HEAD),
+            max_redirects: self.max_redirects,
+        };
+        let plan = Plan {
+            origin: url.origin(),
+            method: self.method,
+            url,
+            headers: self.headers,
+            skip_auto_headers: self.skip_auto_headers,
+            dropped: Vec::new(),
+            body,
+            replay: None,
+            sent_body: false,
+            auth: self.auth.or(url_auth),
+            compress: self.compress,
+            chunked: self.chunked,
+            expect100: self.expect100,
+            version: self.version.unwrap_or(session.version),
+            cookies: self.cookies,
+            no_secure_cookies: false,
+        };
+        Ok((plan, exchange))
     }
 }
 
@@ -619,6 +743,16 @@ pub(crate) struct SendOptions {
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
     pub(crate) timeouts: Timeouts,
+}
+
+/// How a request is exchanged: the options of every hop (one total deadline for all of them)
+/// and the redirect and status policies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange {
+    pub(crate) opts: SendOptions,
+    pub(crate) raise_for_status: bool,
+    pub(crate) allow_redirects: bool,
+    pub(crate) max_redirects: usize,
 }
 
 /// A request ready for the wire.
@@ -653,199 +787,355 @@ fn methods_without_body(m: &Method) -> bool {
     )
 }
 
-/// Builds the head: URL checks, credentials, header merging, auto headers, body framing.
-/// No I/O, so every rule is table-tested below.
-pub(crate) fn prepare(
-    session: &SessionInner,
-    req: RequestBuilder,
-) -> Result<Prepared, ClientError> {
-    if let Some(e) = req.error {
-        return Err(e);
-    }
-    if session.is_closed() {
-        return Err(ClientError::invalid_argument("the session is closed"));
-    }
-    let mut url = req
-        .url
-        .ok_or_else(|| ClientError::new(ErrorKind::InvalidUrlClientError, "no URL"))?;
+/// An http(s) URL with a host.
+fn check_http_url(url: &Url) -> Result<(), ClientError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ClientError::new(
             ErrorKind::NonHttpUrlClientError,
             format!("unsupported URL scheme {:?}", url.scheme()),
         )
-        .with_url(&url));
+        .with_url(url));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(
-            ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host")
-                .with_url(&url),
+            ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(url),
         );
     }
-    let real_url = url.clone();
-    url.set_fragment(None);
+    Ok(())
+}
 
-    let url_auth = if !url.username().is_empty() || url.password().is_some() {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
+/// Removes the credentials of an http(s) URL and returns them as Basic auth.
+pub(crate) fn split_credentials(mut url: Url) -> Result<(Url, Option<BasicAuth>), ClientError> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok((url, None));
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = BasicAuth::new(decode(url.username()), decode(url.password().unwrap_or("")))?;
+    // Both setters only fail for URLs that cannot have credentials (not http(s) ones).
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok((url, Some(auth)))
+}
+
+/// Where the body of the last exchange stands, for a redirect that would send it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyState {
+    /// No body was sent.
+    Empty,
+    /// A copy is kept (an in-memory body).
+    Replayable,
+    /// The body was a stream and is spent.
+    Consumed,
+}
+
+/// A redirect to apply to a [`Plan`]: the outcome of `redirect::decide`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NextHop {
+    /// The method of the next request.
+    pub(crate) method: Method,
+    /// The absolute target, fragment included.
+    pub(crate) url: Url,
+    /// Send the same body again (otherwise it is dropped).
+    pub(crate) keep_body: bool,
+    /// Headers no longer sent, whether they came from the request or the session.
+    pub(crate) drop_headers: Vec<HeaderName>,
+    /// The target is another origin: the request's credentials and cookies stay behind.
+    pub(crate) cross_origin: bool,
+    /// https to http: no `Secure` cookie goes along from now on.
+    pub(crate) downgrade: bool,
+}
+
+/// The request as it goes from hop to hop. [`Plan::head`] builds the head of the next exchange
+/// (URL, credentials, headers, cookies, framing) and [`Plan::follow`] applies a redirect.
+pub(crate) struct Plan {
+    /// The origin of the first URL: the session's `auth` is sent to it only.
+    origin: url::Origin,
+    pub(crate) method: Method,
+    /// The URL of the next exchange (fragment included, credentials removed).
+    pub(crate) url: Url,
+    headers: HeaderMap,
+    skip_auto_headers: Vec<HeaderName>,
+    /// Session headers no longer sent.
+    dropped: Vec<HeaderName>,
+    body: Option<Body>,
+    /// A copy of the body sent last.
+    replay: Option<Body>,
+    sent_body: bool,
+    auth: Option<BasicAuth>,
+    compress: bool,
+    chunked: Option<usize>,
+    pub(crate) expect100: bool,
+    version: Version,
+    cookies: Vec<(String, String)>,
+    no_secure_cookies: bool,
+}
+
+impl fmt::Debug for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    /// What became of the body sent by the last [`head`](Self::head).
+    pub(crate) fn body_state(&self) -> BodyState {
+        match (self.sent_body, &self.replay) {
+            (false, _) => BodyState::Empty,
+            (true, Some(_)) => BodyState::Replayable,
+            (true, None) => BodyState::Consumed,
+        }
+    }
+
+    /// Applies a redirect: new method and URL, the body kept or dropped, and on another origin
+    /// no credential or cookie of the request (URL credentials of the target are its own).
+    pub(crate) fn follow(&mut self, next: NextHop) -> Result<(), ClientError> {
+        let (url, url_auth) = split_credentials(next.url)?;
+        for name in &next.drop_headers {
+            self.headers.remove(name);
+            if !self.dropped.contains(name) {
+                self.dropped.push(name.clone());
+            }
+        }
+        if next.cross_origin {
+            self.auth = None;
+            self.cookies.clear();
+        }
+        if let Some(auth) = url_auth {
+            self.headers.remove(header::AUTHORIZATION);
+            self.dropped.push(header::AUTHORIZATION);
+            self.auth = Some(auth);
+        }
+        self.no_secure_cookies |= next.downgrade;
+        if next.keep_body {
+            self.body = self.replay.take();
+        } else {
+            self.body = None;
+            self.replay = None;
+            self.compress = false;
+            self.chunked = None;
+            self.expect100 = false;
+        }
+        self.sent_body = false;
+        self.method = next.method;
+        self.url = url;
+        Ok(())
+    }
+
+    /// Builds the head of the next exchange and hands over the body (keeping a copy when it
+    /// can be replayed). No I/O, so every rule is table-tested below.
+    pub(crate) fn head(&mut self, session: &SessionInner) -> Result<Prepared, ClientError> {
+        if session.is_closed() {
+            return Err(ClientError::invalid_argument("the session is closed"));
+        }
+        let real_url = self.url.clone();
+        let mut url = self.url.clone();
+        url.set_fragment(None);
+
+        // The session's credentials go to the first request's origin only (and, with a
+        // base_url, only to the base's origin).
+        let session_auth = if url.origin() == self.origin
+            && session
+                .base_url
+                .as_ref()
+                .is_none_or(|b| b.origin() == url.origin())
+        {
+            session.auth.as_ref()
+        } else {
+            None
         };
-        let auth = BasicAuth::new(decode(url.username()), decode(url.password().unwrap_or("")))?;
-        // Both setters only fail for URLs that cannot have credentials, which were rejected above.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        Some(auth)
-    } else {
-        None
-    };
-    if url_auth.is_some() && req.auth.is_some() {
-        return Err(ClientError::invalid_argument(
-            "cannot combine the auth argument with credentials encoded in the URL",
-        ));
-    }
-    let auth = req.auth.or(url_auth).or_else(|| session.auth.clone());
-    if auth.is_some() && req.headers.contains_key(header::AUTHORIZATION) {
-        return Err(ClientError::invalid_argument(
-            "cannot combine an Authorization header with the auth argument or URL credentials",
-        ));
-    }
+        let auth = self.auth.as_ref().or(session_auth);
 
-    let version = req.version.unwrap_or(session.version);
-    let method = req.method;
-
-    // Session headers first; a request header replaces every session value of its name.
-    let mut headers = HeaderMap::with_capacity(session.headers.len() + req.headers.len() + 6);
-    let host = host_header(&url)?;
-    let skipped = |name: &HeaderName| {
-        req.skip_auto_headers.contains(name) || session.skip_auto_headers.contains(name)
-    };
-    if !skipped(&header::HOST)
-        && !req.headers.contains_key(header::HOST)
-        && !session.headers.contains_key(header::HOST)
-    {
-        headers.insert(header::HOST, host);
-    }
-    for (name, value) in &session.headers {
-        if !req.headers.contains_key(name) {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    for (name, value) in &req.headers {
-        headers.append(name.clone(), value.clone());
-    }
-    let auto: [(HeaderName, &'static str); 3] = [
-        (header::ACCEPT, "*/*"),
-        (header::ACCEPT_ENCODING, ACCEPT_ENCODING),
-        (header::USER_AGENT, USER_AGENT),
-    ];
-    for (name, value) in auto {
-        if !headers.contains_key(&name) && !skipped(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-    }
-    if let Some(auth) = &auth {
-        let value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
-            ClientError::invalid_argument("credentials do not fit in a header").with_source(e)
-        })?;
-        headers.insert(header::AUTHORIZATION, value);
-    }
-
-    // Cookies: the jar's for this URL, then the request's own, after any explicit Cookie header.
-    let mut cookie_pairs = session.cookie_jar.filter_cookies(&url);
-    cookie_pairs.extend(req.cookies);
-    if !cookie_pairs.is_empty() {
-        let mut line = headers
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_default();
-        for (name, value) in cookie_pairs {
-            if !line.is_empty() {
-                line.push_str("; ");
-            }
-            line.push_str(&name);
-            line.push('=');
-            line.push_str(&value);
-        }
-        let value = HeaderValue::from_str(&line).map_err(|e| {
-            ClientError::invalid_argument("cookie does not fit in a header").with_source(e)
-        })?;
-        headers.insert(header::COOKIE, value);
-    }
-
-    let body = match req.payload {
-        Payload::None => None,
-        Payload::Data(b) => Some(b),
-        Payload::Json(bytes) => Some(Body::from(bytes?).with_content_type("application/json")),
-    };
-    if let Some(body) = &body {
-        if let Some(ct) = body.content_type {
-            if !headers.contains_key(header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-            }
-        }
-    }
-
-    let explicit_length = headers.contains_key(header::CONTENT_LENGTH);
-    if req.compress {
-        if headers.contains_key(header::CONTENT_ENCODING) {
+        // Session headers first; a request header replaces every session value of its name.
+        let session_headers: Vec<(&HeaderName, &HeaderValue)> = session
+            .headers
+            .iter()
+            .filter(|(n, _)| !self.headers.contains_key(*n) && !self.dropped.contains(n))
+            .collect();
+        if auth.is_some()
+            && (self.headers.contains_key(header::AUTHORIZATION)
+                || session_headers
+                    .iter()
+                    .any(|(n, _)| *n == header::AUTHORIZATION))
+        {
             return Err(ClientError::invalid_argument(
-                "compress can not be set if Content-Encoding header is set",
+                "cannot combine an Authorization header with the auth argument or URL credentials",
             ));
         }
-        headers.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static("deflate"),
-        );
-    }
-    let chunked = req.chunked.is_some()
-        || req.compress
-        || headers
-            .get(header::TRANSFER_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked && explicit_length {
-        return Err(ClientError::invalid_argument(
-            "chunked can not be set if Content-Length header is set",
-        ));
-    }
-    if chunked {
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-    } else if !explicit_length {
-        match body.as_ref().map(Body::content_length) {
-            Some(Some(n)) if n > 0 || !methods_without_body(&method) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            Some(Some(_)) => {}
-            Some(None) => {
-                headers.insert(
-                    header::TRANSFER_ENCODING,
-                    HeaderValue::from_static("chunked"),
-                );
-            }
-            None if !methods_without_body(&method) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-            }
-            None => {}
+        let mut headers = HeaderMap::with_capacity(session_headers.len() + self.headers.len() + 6);
+        let skipped = |name: &HeaderName| {
+            self.skip_auto_headers.contains(name) || session.skip_auto_headers.contains(name)
+        };
+        if !skipped(&header::HOST)
+            && !self.headers.contains_key(header::HOST)
+            && !session_headers.iter().any(|(n, _)| *n == header::HOST)
+        {
+            headers.insert(header::HOST, host_header(&url)?);
         }
-    }
-    if req.expect100 && !headers.contains_key(header::EXPECT) {
-        headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
-    }
+        for (name, value) in session_headers {
+            headers.append(name.clone(), value.clone());
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        let auto: [(HeaderName, &'static str); 3] = [
+            (header::ACCEPT, "*/*"),
+            (header::ACCEPT_ENCODING, ACCEPT_ENCODING),
+            (header::USER_AGENT, USER_AGENT),
+        ];
+        for (name, value) in auto {
+            if !headers.contains_key(&name) && !skipped(&name) {
+                headers.insert(name, HeaderValue::from_static(value));
+            }
+        }
+        if let Some(auth) = auth {
+            let value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
+                ClientError::invalid_argument("credentials do not fit in a header").with_source(e)
+            })?;
+            headers.insert(header::AUTHORIZATION, value);
+        }
 
-    Ok(Prepared {
-        method,
-        url,
-        version,
-        headers,
-        body,
-        compress: req.compress,
-        chunked: req.chunked,
-        real_url,
-    })
+        // Cookies: an explicit Cookie header, then the jar's for this URL, then the request's
+        // own; a cookie of a later source replaces those of the same name before it.
+        let mut jar = session.cookie_jar.filter_cookies(&url);
+        if self.no_secure_cookies && url.scheme() != "https" {
+            jar.retain(|c| c.secure() != Some(true));
+        }
+        let explicit: Vec<&str> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if !explicit.is_empty() || !jar.is_empty() || !self.cookies.is_empty() {
+            let line = cookie_line(
+                &explicit,
+                jar.iter().map(|c| (c.name(), c.value())),
+                self.cookies.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            );
+            headers.remove(header::COOKIE);
+            if !line.is_empty() {
+                let value = HeaderValue::from_str(&line).map_err(|e| {
+                    ClientError::invalid_argument("cookie does not fit in a header").with_source(e)
+                })?;
+                headers.insert(header::COOKIE, value);
+            }
+        }
+
+        let body = self.body.take();
+        self.replay = body.as_ref().and_then(Body::try_clone);
+        self.sent_body = body.is_some();
+        if let Some(body) = &body {
+            if let Some(ct) = body.content_type {
+                if !headers.contains_key(header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
+                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+                }
+            }
+        }
+
+        let explicit_length = headers.contains_key(header::CONTENT_LENGTH);
+        if self.compress {
+            if headers.contains_key(header::CONTENT_ENCODING) {
+                return Err(ClientError::invalid_argument(
+                    "compress can not be set if Content-Encoding header is set",
+                ));
+            }
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static("deflate"),
+            );
+        }
+        let chunked = self.chunked.is_some()
+            || self.compress
+            || headers
+                .get(header::TRANSFER_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        if chunked && explicit_length {
+            return Err(ClientError::invalid_argument(
+                "chunked can not be set if Content-Length header is set",
+            ));
+        }
+        let method = self.method.clone();
+        if chunked {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        } else if !explicit_length {
+            match body.as_ref().map(Body::content_length) {
+                Some(Some(n)) if n > 0 || !methods_without_body(&method) => {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+                }
+                Some(Some(_)) => {}
+                Some(None) => {
+                    headers.insert(
+                        header::TRANSFER_ENCODING,
+                        HeaderValue::from_static("chunked"),
+                    );
+                }
+                None if !methods_without_body(&method) => {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+                }
+                None => {}
+            }
+        }
+        if self.expect100 && !headers.contains_key(header::EXPECT) {
+            headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        }
+
+        Ok(Prepared {
+            method,
+            url,
+            version: self.version,
+            headers,
+            body,
+            compress: self.compress,
+            chunked: self.chunked,
+            real_url,
+        })
+    }
+}
+
+/// The `Cookie` line: the pairs of `explicit` header values, then `jar`, then `own`; the
+/// cookies of each source replace the earlier ones of the same name.
+fn cookie_line<'a>(
+    explicit: &[&'a str],
+    jar: impl Iterator<Item = (&'a str, &'a str)>,
+    own: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    // (name, "name=value") in sending order.
+    let mut pairs: Vec<(&str, String)> = explicit
+        .iter()
+        .flat_map(|line| line.split(';'))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let name = item.split_once('=').map_or(item, |(n, _)| n).trim();
+            (name, item.to_string())
+        })
+        .collect();
+    for source in [jar.collect::<Vec<_>>(), own.collect::<Vec<_>>()] {
+        pairs.retain(|(n, _)| !source.iter().any(|(m, _)| m == n));
+        pairs.extend(source.into_iter().map(|(n, v)| (n, format!("{n}={v}"))));
+    }
+    let items: Vec<String> = pairs.into_iter().map(|(_, item)| item).collect();
+    items.join("; ")
+}
+
+/// Builds the head of a request's first exchange: [`RequestBuilder::into_plan`] then
+/// [`Plan::head`]. No I/O.
+pub(crate) fn prepare(
+    session: &SessionInner,
+    req: RequestBuilder,
+) -> Result<Prepared, ClientError> {
+    let (mut plan, _) = req.into_plan()?;
+    plan.head(session)
 }
 
 /// `Host`: the port only when it is not the scheme's default; IPv6 in brackets.
@@ -1151,5 +1441,320 @@ mod tests {
         let p = head(session().get("http://h/p?q=1#top")).expect("prepared");
         assert_eq!(p.url.as_str(), "http://h/p?q=1");
         assert_eq!(p.real_url.fragment(), Some("top"));
+    }
+
+    // ---- redirect hops: what each exchange of a chain sends ----
+
+    fn plan(b: RequestBuilder) -> (ClientSession, Plan) {
+        let s = b.session.clone();
+        let (plan, _) = b.into_plan().expect("plan");
+        (s, plan)
+    }
+
+    /// Sends nothing: builds the head, then applies the redirect `decide` chooses.
+    fn hop(s: &ClientSession, p: &mut Plan, status: u16, location: &'static str) -> Prepared {
+        use crate::redirect::{decide, Decision, Hop, Policy};
+        let head = p.head(&s.inner).expect("head");
+        let loc = HeaderValue::from_static(location);
+        let decision = decide(
+            &Hop {
+                status: http::StatusCode::from_u16(status).expect("status"),
+                method: &p.method,
+                location: Some(&loc),
+                url: &head.url,
+                body: p.body_state(),
+                followed: 0,
+            },
+            &Policy {
+                allow: true,
+                max: 10,
+                requote: true,
+            },
+        )
+        .expect("decides");
+        match decision {
+            Decision::Follow(next) => p.follow(next).expect("follows"),
+            other => panic!("not a redirect: {other:?}"),
+        }
+        head
+    }
+
+    fn get(p: &Prepared, name: &str) -> Option<String> {
+        p.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("?").to_string())
+    }
+
+    fn basic(login: &str, password: &str) -> String {
+        BasicAuth::new(login, password).expect("auth").encode()
+    }
+
+    #[test]
+    fn crossing_origins_drops_every_credential_of_the_request() {
+        let s = ClientSession::builder()
+            .header("Proxy-Authorization", "Basic c2Vzc2lvbg==")
+            .header("X-Session", "kept")
+            .build()
+            .expect("session");
+        let (s, mut p) = plan(
+            s.get("http://a.test/start")
+                .header("Authorization", "Bearer secret")
+                .header("Cookie", "explicit=1")
+                .header("X-Request", "kept")
+                .cookies([("own", "1")]),
+        );
+        let first = hop(&s, &mut p, 302, "/same-origin");
+        assert_eq!(
+            get(&first, "authorization").as_deref(),
+            Some("Bearer secret")
+        );
+        assert_eq!(get(&first, "cookie").as_deref(), Some("explicit=1; own=1"));
+        let same = hop(&s, &mut p, 302, "http://b.test:8080/other");
+        assert_eq!(same.url.as_str(), "http://a.test/same-origin");
+        assert_eq!(
+            get(&same, "authorization").as_deref(),
+            Some("Bearer secret")
+        );
+        assert!(get(&same, "proxy-authorization").is_some());
+        assert_eq!(get(&same, "cookie").as_deref(), Some("explicit=1; own=1"));
+        let other = hop(&s, &mut p, 307, "http://a.test/back");
+        assert_eq!(other.url.as_str(), "http://b.test:8080/other");
+        assert_eq!(get(&other, "host").as_deref(), Some("b.test:8080"));
+        for name in ["authorization", "proxy-authorization", "cookie"] {
+            assert!(get(&other, name).is_none(), "{name} crossed origins");
+        }
+        assert_eq!(get(&other, "x-session").as_deref(), Some("kept"));
+        assert_eq!(get(&other, "x-request").as_deref(), Some("kept"));
+        // Back on the first origin, what was dropped stays dropped.
+        let back = p.head(&s.inner).expect("head");
+        assert_eq!(back.url.as_str(), "http://a.test/back");
+        for name in ["authorization", "proxy-authorization", "cookie"] {
+            assert!(get(&back, name).is_none(), "{name} came back");
+        }
+    }
+
+    #[test]
+    fn session_auth_goes_to_the_first_origin_only() {
+        let s = ClientSession::builder()
+            .auth(BasicAuth::new("session", "pw").expect("auth"))
+            .build()
+            .expect("session");
+        let (s, mut p) = plan(s.get("http://a.test/"));
+        let want = basic("session", "pw");
+        let first = hop(&s, &mut p, 302, "https://a.test/");
+        assert_eq!(get(&first, "authorization"), Some(want.clone()));
+        let upgraded = hop(&s, &mut p, 302, "http://a.test/again");
+        assert!(get(&upgraded, "authorization").is_none(), "scheme change");
+        let again = hop(&s, &mut p, 302, "http://a.test:81/");
+        assert_eq!(get(&again, "authorization"), Some(want));
+        let port = p.head(&s.inner).expect("head");
+        assert!(get(&port, "authorization").is_none(), "port change");
+    }
+
+    #[test]
+    fn request_auth_is_dropped_for_good_and_location_credentials_are_used() {
+        let s = session();
+        let (s, mut p) = plan(
+            s.get("http://a.test/")
+                .auth(BasicAuth::new("req", "pw").expect("auth")),
+        );
+        let first = hop(&s, &mut p, 302, "http://b.test/");
+        assert_eq!(get(&first, "authorization"), Some(basic("req", "pw")));
+        let crossed = hop(&s, &mut p, 302, "http://a.test/");
+        assert!(get(&crossed, "authorization").is_none());
+        let back = hop(&s, &mut p, 302, "http://loc:secret@c.test/in");
+        assert!(get(&back, "authorization").is_none());
+        let with_creds = p.head(&s.inner).expect("head");
+        assert_eq!(with_creds.url.as_str(), "http://c.test/in");
+        assert_eq!(
+            get(&with_creds, "authorization"),
+            Some(basic("loc", "secret"))
+        );
+    }
+
+    #[test]
+    fn dropped_bodies_take_their_headers_and_framing_along() {
+        let s = ClientSession::builder()
+            .header("Content-Language", "en")
+            .build()
+            .expect("session");
+        let (s, mut p) = plan(
+            s.post("http://a.test/form")
+                .data("abc")
+                .header("Content-Type", "x/y")
+                .compress(true)
+                .expect100(true),
+        );
+        let first = hop(&s, &mut p, 307, "/kept");
+        assert_eq!(get(&first, "content-type").as_deref(), Some("x/y"));
+        assert_eq!(get(&first, "content-encoding").as_deref(), Some("deflate"));
+        assert!(first.body.is_some());
+        let kept = hop(&s, &mut p, 303, "/seen");
+        assert_eq!(kept.method, Method::POST);
+        assert_eq!(
+            kept.body
+                .as_ref()
+                .and_then(Body::as_bytes)
+                .map(|b| b.to_vec()),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(get(&kept, "content-type").as_deref(), Some("x/y"));
+        let get_ = p.head(&s.inner).expect("head");
+        assert_eq!(get_.method, Method::GET);
+        assert!(get_.body.is_none());
+        for name in [
+            "content-type",
+            "content-length",
+            "content-encoding",
+            "transfer-encoding",
+            "expect",
+        ] {
+            assert!(
+                get(&get_, name).is_none(),
+                "{name} after the body was dropped"
+            );
+        }
+        assert_eq!(get(&get_, "content-language").as_deref(), Some("en"));
+    }
+
+    #[test]
+    fn streams_are_not_replayable() {
+        let s = session();
+        let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("a")]);
+        let (s, mut p) = plan(s.post("http://a.test/").data(Body::wrap_stream(stream)));
+        assert_eq!(p.body_state(), BodyState::Empty);
+        let _ = p.head(&s.inner).expect("head");
+        assert_eq!(p.body_state(), BodyState::Consumed);
+        let (s, mut p) = plan(session().post("http://a.test/").data("x"));
+        let _ = p.head(&s.inner).expect("head");
+        assert_eq!(p.body_state(), BodyState::Replayable);
+        let _ = s;
+    }
+
+    #[test]
+    fn no_secure_cookie_after_a_downgrade() {
+        use crate::cookie::AbstractCookieJar;
+        let jar = crate::CookieJar::new()
+            .treat_as_secure_origin(["http://a.test"])
+            .expect("origin");
+        jar.update_cookies(
+            &[
+                cookie::Cookie::parse("s=1; Secure").expect("cookie"),
+                cookie::Cookie::parse("p=1").expect("cookie"),
+            ],
+            Some(&Url::parse("https://a.test/").expect("url")),
+        );
+        let s = ClientSession::builder()
+            .cookie_jar(jar)
+            .build()
+            .expect("session");
+        // Declared secure: sent over http.
+        let direct = head(s.get("http://a.test/")).expect("head");
+        assert_eq!(get(&direct, "cookie").as_deref(), Some("s=1; p=1"));
+        let (s, mut p) = plan(s.get("https://a.test/"));
+        let first = hop(&s, &mut p, 302, "http://a.test/");
+        assert_eq!(get(&first, "cookie").as_deref(), Some("s=1; p=1"));
+        let down = hop(&s, &mut p, 302, "https://a.test/up");
+        assert_eq!(get(&down, "cookie").as_deref(), Some("p=1"));
+        let up = p.head(&s.inner).expect("head");
+        assert_eq!(get(&up, "cookie").as_deref(), Some("s=1; p=1"));
+    }
+
+    #[test]
+    fn cookie_line_table() {
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: [(&[&str], Pairs, Pairs, &str); 6] = [
+            (&["a=1"], &[("b", "2")], &[], "a=1; b=2"),
+            (
+                &["a=1; b=hdr"],
+                &[("b", "jar")],
+                &[("c", "own")],
+                "a=1; b=jar; c=own",
+            ),
+            (&["a=hdr"], &[("a", "jar")], &[("a", "own")], "a=own"),
+            (&[], &[("p", "deep"), ("p", "root")], &[], "p=deep; p=root"),
+            (&["x=1", "y=2"], &[], &[], "x=1; y=2"),
+            (&[" ; flag ;"], &[], &[("flag", "1")], "flag=1"),
+        ];
+        for (explicit, jar, own, want) in cases {
+            let got = cookie_line(explicit, jar.iter().copied(), own.iter().copied());
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn session_auth_and_an_authorization_header_conflict() {
+        let s = ClientSession::builder()
+            .auth(BasicAuth::new("u", "p").expect("auth"))
+            .header("Authorization", "Bearer x")
+            .build()
+            .expect("session");
+        let err = head(s.get("http://a.test/")).expect_err("conflict");
+        assert!(err.is_invalid_argument());
+        let s = ClientSession::builder()
+            .auth(BasicAuth::new("u", "p").expect("auth"))
+            .build()
+            .expect("session");
+        let err = head(s.get("http://a.test/").header("Authorization", "Bearer x"))
+            .expect_err("conflict");
+        assert!(err.is_invalid_argument());
+        // A URL's credentials win over the session's, without conflict.
+        let p = head(s.get("http://x:y@a.test/")).expect("head");
+        assert_eq!(get(&p, "authorization"), Some(basic("x", "y")));
+    }
+
+    #[test]
+    fn base_url_resolution_table() {
+        let s = ClientSession::builder()
+            .base_url("http://h.test/api/v1/")
+            .auth(BasicAuth::new("u", "p").expect("auth"))
+            .build()
+            .expect("session");
+        let cases = [
+            ("users", "http://h.test/api/v1/users"),
+            ("users/7?x=1", "http://h.test/api/v1/users/7?x=1"),
+            ("/health", "http://h.test/health"),
+            ("../v2/x", "http://h.test/api/v2/x"),
+            ("", "http://h.test/api/v1/"),
+            ("http://other.test/p", "http://other.test/p"),
+            ("//cdn.test/x", "http://cdn.test/x"),
+        ];
+        for (input, want) in cases {
+            let p = head(s.get(input)).expect(input);
+            assert_eq!(p.url.as_str(), want, "{input}");
+            let authed = get(&p, "authorization").is_some();
+            assert_eq!(authed, want.starts_with("http://h.test/"), "{input}");
+        }
+        let p = head(s.get(Url::parse("http://abs.test/").expect("url"))).expect("url");
+        assert_eq!(p.url.as_str(), "http://abs.test/");
+        for bad in ["http://h.test/api", "ftp://h.test/", "/relative/"] {
+            let err = ClientSession::builder()
+                .base_url(bad)
+                .build()
+                .expect_err(bad);
+            assert!(
+                err.is_invalid_argument() || err.is_invalid_url(),
+                "{bad}: {err}"
+            );
+        }
+        let none = head(session().get("relative/path")).expect_err("no base");
+        assert_eq!(none.kind(), ErrorKind::InvalidUrlClientError);
+    }
+
+    #[test]
+    fn redirect_policy_defaults() {
+        let s = session();
+        let cases = [
+            (s.get("http://h/"), true, DEFAULT_MAX_REDIRECTS),
+            (s.head("http://h/"), false, DEFAULT_MAX_REDIRECTS),
+            (s.head("http://h/").allow_redirects(true), true, 10),
+            (s.post("http://h/").allow_redirects(false), false, 10),
+            (s.options("http://h/").max_redirects(2), true, 2),
+        ];
+        for (b, allow, max) in cases {
+            let (_, exchange) = b.into_plan().expect("plan");
+            assert_eq!(exchange.allow_redirects, allow);
+            assert_eq!(exchange.max_redirects, max);
+        }
     }
 }

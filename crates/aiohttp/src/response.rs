@@ -332,6 +332,24 @@ impl ClientResponse {
         &self.history
     }
 
+    /// The redirect responses, to read their bodies (each was read when it was small, and is
+    /// empty otherwise).
+    ///
+    /// ```no_run
+    /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
+    /// for hop in r.history_mut() {
+    ///     println!("{}: {}", hop.status(), hop.text().await?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn history_mut(&mut self) -> &mut [ClientResponse] {
+        &mut self.history
+    }
+
+    pub(crate) fn set_history(&mut self, history: Vec<ClientResponse>) {
+        self.history = history;
+    }
+
     /// What was sent.
     ///
     /// ```no_run
@@ -487,7 +505,7 @@ impl ClientResponse {
         })
     }
 
-    fn details(&self) -> ResponseDetails {
+    pub(crate) fn details(&self) -> ResponseDetails {
         ResponseDetails {
             status: self.status,
             reason: self.reason.clone(),

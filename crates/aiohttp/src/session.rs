@@ -52,6 +52,8 @@ pub(crate) struct SessionInner {
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,
     pub(crate) timeout: ClientTimeout,
+    pub(crate) base_url: Option<Url>,
+    requote_redirect_url: AtomicBool,
     closed: AtomicBool,
     detached: AtomicBool,
 }
@@ -144,7 +146,11 @@ impl ClientSession {
         <Method as TryFrom<M>>::Error: Into<http::Error>,
         U: IntoUrl,
     {
-        RequestBuilder::new(self.clone(), parse_method(method), url.into_url())
+        let url = match &self.inner.base_url {
+            Some(base) => url.into_url_with_base(base),
+            None => url.into_url(),
+        };
+        RequestBuilder::new(self.clone(), parse_method(method), url)
     }
 
     /// A GET request.
@@ -309,6 +315,41 @@ impl ClientSession {
     pub fn version(&self) -> Version {
         self.inner.version
     }
+
+    /// The URL relative request URLs are resolved against, if any.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().base_url("http://127.0.0.1:8080/api/").build()?;
+    /// assert_eq!(s.base_url().map(|u| u.as_str()), Some("http://127.0.0.1:8080/api/"));
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn base_url(&self) -> Option<&Url> {
+        self.inner.base_url.as_ref()
+    }
+
+    /// Whether redirect targets are requoted (see
+    /// [`ClientSessionBuilder::requote_redirect_url`]).
+    ///
+    /// ```
+    /// assert!(aiohttp::ClientSession::new().requote_redirect_url());
+    /// ```
+    pub fn requote_redirect_url(&self) -> bool {
+        self.inner.requote_redirect_url.load(Ordering::Relaxed)
+    }
+
+    /// Changes [`requote_redirect_url`](Self::requote_redirect_url) for later requests of the
+    /// session and its clones.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::new();
+    /// s.set_requote_redirect_url(false);
+    /// assert!(!s.requote_redirect_url());
+    /// ```
+    pub fn set_requote_redirect_url(&self, requote: bool) {
+        self.inner
+            .requote_redirect_url
+            .store(requote, Ordering::Relaxed);
+    }
 }
 
 /// The keyword arguments of aiohttp's `ClientSession`; errors surface from [`build`](Self::build).
@@ -339,6 +380,8 @@ pub struct ClientSessionBuilder {
     timeout: Option<ClientTimeout>,
     read_timeout: Option<Duration>,
     conn_timeout: Option<Duration>,
+    base_url: Option<Result<Url, ClientError>>,
+    requote_redirect_url: Option<bool>,
     error: Option<ClientError>,
 }
 
@@ -583,10 +626,41 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The base for relative request URLs (aiohttp 3.x's `base_url`): `"users/1"` and
+    /// `"/users/1"` are resolved against it as links are (RFC 3986), an absolute URL is used
+    /// as it is. It must be an http(s) URL whose path ends with `/`. The session's `auth` is
+    /// sent to the base's origin only.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().base_url("http://127.0.0.1:8080/api/").build()?;
+    /// let req = s.get("users"); // http://127.0.0.1:8080/api/users
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn base_url(mut self, url: impl IntoUrl) -> Self {
+        self.base_url = Some(url.into_url());
+        self
+    }
+
+    /// Normalize the percent-escapes of redirect targets (default true, as aiohttp): escaped
+    /// unreserved characters are decoded (`%7E` → `~`) and other escapes uppercased. With
+    /// `false` a `Location` is used as received (characters that cannot be sent at all are
+    /// still percent-encoded).
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().requote_redirect_url(false).build()?;
+    /// assert!(!s.requote_redirect_url());
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn requote_redirect_url(mut self, requote: bool) -> Self {
+        self.requote_redirect_url = Some(requote);
+        self
+    }
+
     /// Builds the session.
     ///
     /// # Errors
-    /// An invalid header name or value given to the builder.
+    /// An invalid header name or value given to the builder; a `base_url` that is not an
+    /// http(s) URL whose path ends with `/`.
     ///
     /// ```
     /// let err = aiohttp::ClientSession::builder().header("X-A", "a\nb").build().unwrap_err();
@@ -595,6 +669,19 @@ impl ClientSessionBuilder {
     pub fn build(mut self) -> Result<ClientSession, ClientError> {
         if let Some(e) = self.error.take() {
             return Err(e);
+        }
+        if let Some(base) = self.base_url.take() {
+            let base = base?;
+            if !matches!(base.scheme(), "http" | "https")
+                || base.host_str().is_none_or(str::is_empty)
+                || !base.path().ends_with('/')
+            {
+                return Err(ClientError::invalid_argument(
+                    "base_url must be an http(s) URL whose path ends with '/'",
+                )
+                .with_url(&base));
+            }
+            self.base_url = Some(Ok(base));
         }
         Ok(self.build_infallible())
     }
@@ -635,6 +722,8 @@ impl ClientSessionBuilder {
                     }
                     t
                 },
+                base_url: self.base_url.and_then(Result::ok),
+                requote_redirect_url: AtomicBool::new(self.requote_redirect_url.unwrap_or(true)),
                 closed: AtomicBool::new(false),
                 detached: AtomicBool::new(false),
             }),

@@ -228,3 +228,226 @@ async fn keep_alive_reuses_connections_with_gthread_workers() {
     let stats = s.connector().pool().stats();
     assert_eq!(stats.open, 1, "{stats:?}");
 }
+
+// ---- redirects, cookies and auth ----
+
+/// The httpbin URL with `localhost` instead of the loopback IP: a domain name, whose cookies a
+/// default jar accepts, and another origin than the IP form.
+fn localhost_url(path: &str) -> String {
+    url(path).replacen("127.0.0.1", "localhost", 1)
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn redirect_chains_of_every_kind() {
+    let s = ClientSession::new();
+    for kind in ["redirect", "relative-redirect", "absolute-redirect"] {
+        let mut resp = s.get(url(&format!("/{kind}/4"))).await.expect(kind);
+        assert_eq!(resp.status(), 200, "{kind}");
+        assert_eq!(resp.url().path(), "/get", "{kind}");
+        assert_eq!(resp.history().len(), 4, "{kind}");
+        assert!(resp.history().iter().all(|r| r.status() == 302), "{kind}");
+        let paths: Vec<&str> = resp.history().iter().map(|r| r.url().path()).collect();
+        assert_eq!(paths[0], format!("/{kind}/4"));
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["url"].as_str().map(|u| u.ends_with("/get")), Some(true));
+    }
+    // Ten redirects are within the default limit, eleven are not.
+    let resp = s.get(url("/redirect/10")).await.expect("10 redirects");
+    assert_eq!(resp.history().len(), 10);
+    let err = s.get(url("/redirect/11")).await.expect_err("11 redirects");
+    assert!(err.is_too_many_redirects(), "{err:?}");
+    assert_eq!(err.history().len(), 11);
+    let err = s
+        .get(url("/redirect/3"))
+        .max_redirects(1)
+        .await
+        .expect_err("limit 1");
+    assert_eq!(err.history().len(), 2);
+    // allow_redirects(false) returns the first 302.
+    let resp = s
+        .get(url("/redirect/2"))
+        .allow_redirects(false)
+        .await
+        .expect("no follow");
+    assert_eq!(resp.status(), 302);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn redirect_to_with_each_status_code() {
+    let s = ClientSession::new();
+    // (status, method after the redirect, body kept)
+    for (status, method, kept) in [
+        (301, "GET", false),
+        (302, "GET", false),
+        (303, "GET", false),
+        (307, "POST", true),
+        (308, "POST", true),
+    ] {
+        let mut resp = s
+            .post(url("/redirect-to"))
+            .params([
+                ("url", "/anything/landed"),
+                ("status_code", &status.to_string()),
+            ])
+            .data([("field", "value")])
+            .await
+            .expect("redirect-to");
+        assert_eq!(resp.status(), 200, "{status}");
+        assert_eq!(resp.history()[0].status().as_u16(), status);
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["method"], method, "{status}");
+        let form = if kept {
+            serde_json::json!({"field": "value"})
+        } else {
+            serde_json::json!({})
+        };
+        assert_eq!(v["form"], form, "{status}");
+    }
+    let err = s
+        .get(url("/redirect-to"))
+        .params([("url", "ftp://files.invalid/x")])
+        .await
+        .expect_err("not http");
+    assert!(
+        err.is_non_http_url() && err.is_redirect_url_error(),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    let s = ClientSession::builder()
+        .cookie_jar(aiohttp::CookieJar::new().unsafe_(true))
+        .build()
+        .expect("session");
+    let mut resp = s.get(url("/cookies/set?ip=1")).await.expect("cookie");
+    resp.read().await.expect("body");
+    // Same origin: the request's auth and cookies are kept.
+    let v = json(
+        s.get(url("/redirect-to"))
+            .params([("url", "/headers")])
+            .auth(BasicAuth::new("user", "pass").expect("auth"))
+            .header("Cookie", "explicit=1"),
+    )
+    .await;
+    assert!(v["headers"].get("Authorization").is_some(), "{v}");
+    assert_eq!(v["headers"]["Cookie"], "explicit=1; ip=1");
+    // Another origin (localhost instead of 127.0.0.1): none of them.
+    let target = localhost_url("/headers");
+    let v = json(
+        s.get(url("/redirect-to"))
+            .params([("url", target.as_str())])
+            .auth(BasicAuth::new("user", "pass").expect("auth"))
+            .header("Cookie", "explicit=1"),
+    )
+    .await;
+    assert!(v["headers"].get("Authorization").is_none(), "{v}");
+    assert!(v["headers"].get("Cookie").is_none(), "{v}");
+    // Same origin again after an auth-protected redirect.
+    let v = json(
+        s.get(url("/redirect-to"))
+            .params([("url", "/basic-auth/user/pass")])
+            .auth(BasicAuth::new("user", "pass").expect("auth")),
+    )
+    .await;
+    assert_eq!(v["authenticated"], true);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn cookies_set_and_delete_through_redirects() {
+    // A domain name: the default jar accepts its cookies.
+    let s = ClientSession::new();
+    let mut resp = s
+        .get(localhost_url("/cookies/set"))
+        .params([("a", "1"), ("b", "2")])
+        .await
+        .expect("set");
+    assert_eq!(resp.history().len(), 1);
+    assert_eq!(resp.history()[0].cookies().len(), 2);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["cookies"], serde_json::json!({"a": "1", "b": "2"}));
+    assert_eq!(s.cookie_jar().len(), 2);
+    let mut resp = s
+        .get(localhost_url("/cookies/delete?a"))
+        .await
+        .expect("delete");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["cookies"], serde_json::json!({"b": "2"}));
+    assert_eq!(s.cookie_jar().len(), 1);
+    // The IP host: refused by the default jar, accepted with unsafe_.
+    let s = ClientSession::new();
+    let mut resp = s.get(url("/cookies/set?a=1")).await.expect("set");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["cookies"], serde_json::json!({}));
+    let s = ClientSession::builder()
+        .cookie_jar(aiohttp::CookieJar::new().unsafe_(true))
+        .build()
+        .expect("session");
+    let mut resp = s.get(url("/cookies/set?a=1")).await.expect("set");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["cookies"], serde_json::json!({"a": "1"}));
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn basic_and_hidden_basic_auth_from_session_and_url() {
+    let s = ClientSession::builder()
+        .auth(BasicAuth::new("user", "pass").expect("auth"))
+        .build()
+        .expect("session");
+    let v = json(s.get(url("/basic-auth/user/pass"))).await;
+    assert_eq!(v["authenticated"], true);
+    let v = json(s.get(url("/hidden-basic-auth/user/pass"))).await;
+    assert_eq!(v["user"], "user");
+    let plain = ClientSession::new();
+    let resp = plain
+        .get(url("/hidden-basic-auth/user/pass"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 404);
+    let resp = plain
+        .get(url("/basic-auth/user/pass"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 401);
+    let err = plain
+        .get(url("/basic-auth/user/pass"))
+        .raise_for_status(true)
+        .await
+        .expect_err("401 raises");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    let utf8 = BasicAuth::new("us\u{e9}r", "p\u{e4}ss")
+        .expect("auth")
+        .with_encoding("utf-8")
+        .expect("utf-8");
+    let v = json(plain.get(url("/basic-auth/us%C3%A9r/p%C3%A4ss")).auth(utf8)).await;
+    assert_eq!(v["authenticated"], true);
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn httpbin_over_a_unix_socket() {
+    let path = std::env::var("AIOHTTP_HTTPBIN_UNIX")
+        .expect("AIOHTTP_HTTPBIN_UNIX must name httpbin's socket; run scripts/interop.sh");
+    let s = ClientSession::builder()
+        .connector(aiohttp::UnixConnector::new(path))
+        .build()
+        .expect("session");
+    for i in 0..3 {
+        let v = json(s.get("http://localhost/get").params([("i", i)])).await;
+        assert_eq!(v["args"]["i"], i.to_string());
+        assert_eq!(v["headers"]["Host"], "localhost");
+    }
+    let v = json(
+        s.post("http://localhost/post")
+            .json(&serde_json::json!({"over": "unix"})),
+    )
+    .await;
+    assert_eq!(v["json"]["over"], "unix");
+    let stats = s.connector().pool().stats();
+    assert_eq!(stats.open, 1, "keep-alive over the socket: {stats:?}");
+}

@@ -168,10 +168,16 @@ impl Resolver for AsyncResolver {
 
 type Lookup = Shared<BoxFuture<'static, Result<Arc<Vec<SocketAddr>>, (ErrorKind, String)>>>;
 
+/// `(host, port)`.
+type HostKey = (String, u16);
+
+/// Resolved addresses and when they expire (`None`: never).
+type Entry = (Arc<Vec<SocketAddr>>, Option<Instant>);
+
 #[derive(Default)]
 struct CacheState {
-    entries: HashMap<(String, u16), (Arc<Vec<SocketAddr>>, Option<Instant>)>,
-    in_flight: HashMap<(String, u16), Lookup>,
+    entries: HashMap<HostKey, Entry>,
+    in_flight: HashMap<HostKey, Lookup>,
 }
 
 /// The DNS cache: fixed TTL as aiohttp (not the records' own), one query for concurrent

@@ -7,6 +7,7 @@
 mod dns;
 mod pool;
 mod tcp;
+mod tls;
 mod unix;
 
 use std::fmt;
@@ -23,6 +24,7 @@ pub(crate) use pool::{acquire, Lease};
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};
 pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
+pub use tls::Ssl;
 pub use unix::UnixConnector;
 
 use crate::error::ClientError;
@@ -118,6 +120,8 @@ pub struct ConnectionKey {
     host: String,
     port: u16,
     tls: bool,
+    ssl: Option<Ssl>,
+    server_hostname: Option<String>,
 }
 
 impl ConnectionKey {
@@ -138,7 +142,55 @@ impl ConnectionKey {
             host,
             port: url.port_or_known_default()?,
             tls: matches!(url.scheme(), "https" | "wss"),
+            ssl: None,
+            server_hostname: None,
         })
+    }
+
+    /// The same key with a per-request TLS choice (connections made with another choice are
+    /// not shared with it).
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://a.test/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// let unverified = key.clone().with_ssl(aiohttp::Ssl::Unverified);
+    /// assert_ne!(key, unverified);
+    /// ```
+    pub fn with_ssl(mut self, ssl: Ssl) -> Self {
+        self.ssl = Some(ssl);
+        self
+    }
+
+    /// The same key with another TLS server name (SNI and certificate host name).
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://127.0.0.1/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap().with_server_hostname("a.test");
+    /// assert_eq!(key.server_hostname(), Some("a.test"));
+    /// ```
+    pub fn with_server_hostname(mut self, name: impl Into<String>) -> Self {
+        self.server_hostname = Some(name.into());
+        self
+    }
+
+    /// The per-request TLS choice, if any (else the connector's applies).
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://a.test/").unwrap();
+    /// assert!(aiohttp::ConnectionKey::from_url(&url).unwrap().ssl().is_none());
+    /// ```
+    pub fn ssl(&self) -> Option<&Ssl> {
+        self.ssl.as_ref()
+    }
+
+    /// The TLS server name override, if any.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://a.test/").unwrap();
+    /// assert!(aiohttp::ConnectionKey::from_url(&url).unwrap().server_hostname().is_none());
+    /// ```
+    pub fn server_hostname(&self) -> Option<&str> {
+        self.server_hostname.as_deref()
     }
 
     /// The host name or IP address (IPv6 without brackets).

@@ -11,6 +11,7 @@ use futures_util::Future;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::dns::{interleave, DnsCache, Resolver, ThreadedResolver};
+use super::tls::{self, Ssl};
 use super::{BoxFuture, ConnectionKey, Connector, Pool, PoolConfig, Transport};
 use crate::error::{ClientError, ErrorKind};
 
@@ -51,6 +52,8 @@ impl Family {
 #[derive(Debug)]
 pub struct TcpConnector {
     pool: Pool,
+    ssl: Ssl,
+    enable_cleanup_closed: bool,
     family: Family,
     local_addr: Option<SocketAddr>,
     dns: DnsCache,
@@ -96,6 +99,60 @@ impl TcpConnector {
     /// ```
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// Whether server certificates are verified (false for [`Ssl::Unverified`] and for a
+    /// fingerprint pin, which replaces chain verification).
+    ///
+    /// ```
+    /// assert!(aiohttp::TcpConnector::new().verify_ssl());
+    /// ```
+    pub fn verify_ssl(&self) -> bool {
+        matches!(self.ssl, Ssl::Verified | Ssl::Config(_))
+    }
+
+    /// The user's rustls configuration, if one was given.
+    ///
+    /// ```
+    /// assert!(aiohttp::TcpConnector::new().ssl_context().is_none());
+    /// ```
+    pub fn ssl_context(&self) -> Option<&Arc<rustls::ClientConfig>> {
+        match &self.ssl {
+            Ssl::Config(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The pinned SHA-256 digest of the server's certificate, if any.
+    ///
+    /// ```
+    /// assert!(aiohttp::TcpConnector::new().fingerprint().is_none());
+    /// ```
+    pub fn fingerprint(&self) -> Option<&[u8]> {
+        match &self.ssl {
+            Ssl::Fingerprint(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The TLS choice for connections whose request does not make its own.
+    ///
+    /// ```
+    /// assert!(matches!(aiohttp::TcpConnector::new().ssl(), aiohttp::Ssl::Verified));
+    /// ```
+    pub fn ssl(&self) -> &Ssl {
+        &self.ssl
+    }
+
+    /// Whether `enable_cleanup_closed` was set. Connections here are always closed by dropping
+    /// their socket (no wait for the peer's TLS close_notify), so no transport lingers either
+    /// way; the option is kept for aiohttp compatibility.
+    ///
+    /// ```
+    /// assert!(!aiohttp::TcpConnector::new().enable_cleanup_closed());
+    /// ```
+    pub fn enable_cleanup_closed(&self) -> bool {
+        self.enable_cleanup_closed
     }
 
     /// Whether resolved addresses are cached.
@@ -201,13 +258,6 @@ impl Connector for TcpConnector {
         key: &'a ConnectionKey,
     ) -> BoxFuture<'a, Result<Transport, ClientError>> {
         Box::pin(async move {
-            if key.is_tls() {
-                return Err(ClientError::new(
-                    ErrorKind::ClientConnectorSSLError,
-                    "https is not supported by this connector yet",
-                )
-                .with_address(key.host(), key.port()));
-            }
             let addrs = self
                 .dns
                 .resolve(key.host(), key.port(), self.family)
@@ -216,7 +266,13 @@ impl Connector for TcpConnector {
                 Ok(stream) => {
                     let peer = stream.peer_addr().ok();
                     let local = stream.local_addr().ok();
-                    Ok(Transport::new(stream).with_addresses(peer, local))
+                    if !key.is_tls() {
+                        return Ok(Transport::new(stream).with_addresses(peer, local));
+                    }
+                    let ssl = key.ssl().unwrap_or(&self.ssl);
+                    let name = key.server_hostname().unwrap_or(key.host());
+                    let tls = tls::handshake(stream, ssl, name, key.host(), key.port()).await?;
+                    Ok(Transport::new(tls).with_addresses(peer, local))
                 }
                 Err(e) => {
                     let err = ClientError::new(
@@ -262,6 +318,11 @@ pub struct TcpConnectorBuilder {
     resolver: Option<Arc<dyn Resolver>>,
     happy_eyeballs_delay: Option<Duration>,
     interleave: usize,
+    ssl: Option<Ssl>,
+    verify_ssl: Option<bool>,
+    fingerprint: Option<Vec<u8>>,
+    ssl_context: Option<Arc<rustls::ClientConfig>>,
+    enable_cleanup_closed: bool,
 }
 
 impl Default for TcpConnectorBuilder {
@@ -276,6 +337,11 @@ impl Default for TcpConnectorBuilder {
             resolver: None,
             happy_eyeballs_delay: Some(Duration::from_millis(250)),
             interleave: 1,
+            ssl: None,
+            verify_ssl: None,
+            fingerprint: None,
+            ssl_context: None,
+            enable_cleanup_closed: false,
         }
     }
 }
@@ -394,10 +460,113 @@ impl TcpConnectorBuilder {
         self
     }
 
+    /// `false` turns certificate verification off. **Dangerous**: anyone between the client and
+    /// the server can then read and change the traffic.
+    ///
+    /// ```
+    /// let c = aiohttp::TcpConnector::builder().verify_ssl(false).build()?;
+    /// assert!(!c.verify_ssl());
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn verify_ssl(mut self, verify: bool) -> Self {
+        self.verify_ssl = Some(verify);
+        self
+    }
+
+    /// Pin the server certificate: its SHA-256 digest must be `sha256` (checked before any
+    /// request byte is sent). A 16- or 20-byte (MD5/SHA-1) digest is rejected by `build`.
+    ///
+    /// ```
+    /// let c = aiohttp::TcpConnector::builder().fingerprint(vec![0u8; 32]).build()?;
+    /// assert_eq!(c.fingerprint().map(<[u8]>::len), Some(32));
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn fingerprint(mut self, sha256: impl Into<Vec<u8>>) -> Self {
+        self.fingerprint = Some(sha256.into());
+        self
+    }
+
+    /// A user's rustls configuration: a custom CA, client certificates for mutual TLS, other
+    /// protocol versions. Its ALPN list is used if it has one, else `http/1.1` is offered.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aiohttp::rustls;
+    /// let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    ///         rustls::crypto::ring::default_provider()))
+    ///     .with_safe_default_protocol_versions()
+    ///     .expect("versions")
+    ///     .with_root_certificates(rustls::RootCertStore::empty())
+    ///     .with_no_client_auth();
+    /// let c = aiohttp::TcpConnector::builder().ssl_context(config).build()?;
+    /// assert!(c.ssl_context().is_some());
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn ssl_context(mut self, config: impl Into<Arc<rustls::ClientConfig>>) -> Self {
+        self.ssl_context = Some(config.into());
+        self
+    }
+
+    /// The TLS choice as one value (the `ssl` argument of aiohttp's connector).
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().ssl(aiohttp::Ssl::Unverified);
+    /// ```
+    pub fn ssl(mut self, ssl: Ssl) -> Self {
+        self.ssl = Some(ssl);
+        self
+    }
+
+    /// aiohttp's `enable_cleanup_closed`; see [`TcpConnector::enable_cleanup_closed`].
+    ///
+    /// ```
+    /// let _ = aiohttp::TcpConnector::builder().enable_cleanup_closed(true);
+    /// ```
+    pub fn enable_cleanup_closed(mut self, on: bool) -> Self {
+        self.enable_cleanup_closed = on;
+        self
+    }
+
+    fn resolve_ssl(&self) -> Result<Ssl, ClientError> {
+        let given = [
+            self.ssl.is_some(),
+            self.verify_ssl == Some(false),
+            self.fingerprint.is_some(),
+            self.ssl_context.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given > 1 {
+            return Err(ClientError::invalid_argument(
+                "verify_ssl, ssl_context, fingerprint and ssl parameters are mutually exclusive",
+            ));
+        }
+        if let Some(ssl) = &self.ssl {
+            if let Ssl::Fingerprint(d) = ssl {
+                return Ssl::fingerprint(d.clone());
+            }
+            return Ok(ssl.clone());
+        }
+        if let Some(d) = &self.fingerprint {
+            return Ssl::fingerprint(d.clone());
+        }
+        if let Some(c) = &self.ssl_context {
+            return Ok(Ssl::Config(c.clone()));
+        }
+        Ok(if self.verify_ssl == Some(false) {
+            Ssl::Unverified
+        } else {
+            Ssl::Verified
+        })
+    }
+
     /// Builds the connector.
     ///
     /// # Errors
-    /// `force_close` together with an explicit `keepalive_timeout` (as aiohttp).
+    /// `force_close` together with an explicit `keepalive_timeout` (as aiohttp); more than one
+    /// of `verify_ssl(false)`, `fingerprint`, `ssl_context` and `ssl`; a fingerprint that is
+    /// not a SHA-256 digest.
     ///
     /// ```
     /// let err = aiohttp::TcpConnector::builder()
@@ -413,7 +582,10 @@ impl TcpConnectorBuilder {
                 "keepalive_timeout cannot be set if force_close is true",
             ));
         }
-        Ok(self.build_unchecked())
+        let ssl = self.resolve_ssl()?;
+        let mut c = self.build_unchecked();
+        c.ssl = ssl;
+        Ok(c)
     }
 
     fn build_unchecked(self) -> TcpConnector {
@@ -426,6 +598,8 @@ impl TcpConnectorBuilder {
             .unwrap_or_else(|| Arc::new(ThreadedResolver::new()));
         TcpConnector {
             pool: Pool::new(config),
+            ssl: Ssl::Verified,
+            enable_cleanup_closed: self.enable_cleanup_closed,
             family: self.family,
             local_addr: self.local_addr,
             dns: DnsCache::new(resolver, self.use_dns_cache, self.ttl_dns_cache),
