@@ -82,7 +82,9 @@ where
     <Method as TryFrom<M>>::Error: Into<http::Error>,
     U: IntoUrl,
 {
-    ClientSession::new().request(method, url)
+    let mut req = ClientSession::new().request(method, url);
+    req.oneshot = true;
+    req
 }
 
 #[cfg(doctest)]

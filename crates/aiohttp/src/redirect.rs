@@ -270,7 +270,7 @@ pub(crate) async fn send(req: RequestBuilder) -> Result<ClientResponse, ClientEr
         let prepared = plan.head(&session.inner)?;
         let opts = SendOptions {
             expect100: plan.expect100,
-            ..exchange.opts
+            ..exchange.opts.clone()
         };
         let mut resp = crate::session::execute(&session, prepared, &opts).await?;
         let hop = Hop {

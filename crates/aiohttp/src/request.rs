@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::auth::BasicAuth;
 use crate::body::Body;
+use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
 use crate::response::ClientResponse;
 use crate::session::{ClientSession, SessionInner};
@@ -327,6 +328,10 @@ pub struct RequestBuilder {
     timeout: Option<ClientTimeout>,
     allow_redirects: Option<bool>,
     max_redirects: usize,
+    ssl: Option<Ssl>,
+    server_hostname: Option<String>,
+    /// Made by [`crate::request`]: the session is private to this request.
+    pub(crate) oneshot: bool,
 }
 
 impl fmt::Debug for RequestBuilder {
@@ -373,6 +378,9 @@ impl RequestBuilder {
             raise_for_status: None,
             cookies: Vec::new(),
             timeout: None,
+            ssl: None,
+            server_hostname: None,
+            oneshot: false,
             allow_redirects: None,
             max_redirects: DEFAULT_MAX_REDIRECTS,
         }
@@ -659,6 +667,59 @@ impl RequestBuilder {
         self
     }
 
+    /// The connector of the private session of a one-shot [`aiohttp::request`](crate::request)
+    /// (the seed's "Basic API"); an error on a request made from a [`ClientSession`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), aiohttp::ClientError> {
+    /// let c = aiohttp::TcpConnector::builder().force_close(true).build()?;
+    /// let resp = aiohttp::request("GET", "http://127.0.0.1:8080/").connector(c).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn connector(mut self, connector: impl crate::Connector) -> Self {
+        if !self.oneshot {
+            self.fail(ClientError::invalid_argument(
+                "a connector can only be given to aiohttp::request; configure it on the session",
+            ));
+            return self;
+        }
+        match ClientSession::builder().connector(connector).build() {
+            Ok(session) => self.session = session,
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// How this request's TLS connection is verified (aiohttp's `ssl=`), instead of the
+    /// connector's choice: `true`/[`Ssl::Verified`], `false`/[`Ssl::Unverified`] (dangerous),
+    /// a rustls configuration, or a SHA-256 pin. Connections made with another choice are not
+    /// shared with this request.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let pin = aiohttp::Ssl::fingerprint(vec![0u8; 32])?;
+    /// s.get("https://127.0.0.1:8443/").ssl(pin).await?;
+    /// s.get("https://self-signed.test/").ssl(false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ssl(mut self, ssl: impl Into<Ssl>) -> Self {
+        self.ssl = Some(ssl.into());
+        self
+    }
+
+    /// The TLS server name (SNI and the name the certificate must carry), when it is not the
+    /// URL's host — e.g. connecting to an IP address for a named service. Part of the pool key.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("https://10.0.0.5/").server_hostname("api.internal").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server_hostname(mut self, name: impl Into<String>) -> Self {
+        self.server_hostname = Some(name.into());
+        self
+    }
+
     /// Sends the request, follows redirects, and waits for the final response head.
     ///
     /// # Errors
@@ -700,6 +761,8 @@ impl RequestBuilder {
             opts: SendOptions {
                 expect100: self.expect100,
                 read_until_eof: self.read_until_eof,
+                ssl: self.ssl,
+                server_hostname: self.server_hostname,
                 timeouts: Timeouts::start(self.timeout.unwrap_or(session.timeout)),
             },
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),
@@ -738,16 +801,20 @@ impl IntoFuture for RequestBuilder {
 }
 
 /// How one request is sent, beside its head and body.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct SendOptions {
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
+    /// The request's own TLS choice, if any (else the connector's).
+    pub(crate) ssl: Option<Ssl>,
+    /// The TLS server name, if not the URL's host.
+    pub(crate) server_hostname: Option<String>,
     pub(crate) timeouts: Timeouts,
 }
 
 /// How a request is exchanged: the options of every hop (one total deadline for all of them)
 /// and the redirect and status policies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Exchange {
     pub(crate) opts: SendOptions,
     pub(crate) raise_for_status: bool,

@@ -765,9 +765,17 @@ pub(crate) async fn execute(
     opts: &SendOptions,
 ) -> Result<ClientResponse, ClientError> {
     let url = prepared.url.clone();
-    let key = ConnectionKey::from_url(&url).ok_or_else(|| {
+    let mut key = ConnectionKey::from_url(&url).ok_or_else(|| {
         ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(&url)
     })?;
+    if key.is_tls() {
+        if let Some(ssl) = &opts.ssl {
+            key = key.with_ssl(ssl.clone());
+        }
+        if let Some(name) = &opts.server_hostname {
+            key = key.with_server_hostname(name.clone());
+        }
+    }
     let request_info = prepared.request_info();
     let connector = &*session.inner.connector;
     let mut fresh = false;

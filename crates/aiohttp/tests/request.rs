@@ -482,3 +482,35 @@ async fn cookies_from_session_request_and_jar() {
         assert!(second.contains(part), "{second}");
     }
 }
+
+#[tokio::test]
+async fn one_shot_request_with_its_own_connector_and_version() {
+    let server = HttpServer::echo().await;
+    let connector = aiohttp::TcpConnector::builder()
+        .force_close(true)
+        .build()
+        .expect("connector");
+    for _ in 0..2 {
+        let mut resp = aiohttp::request("GET", server.url("/"))
+            .connector(
+                aiohttp::TcpConnector::builder()
+                    .force_close(true)
+                    .build()
+                    .expect("c"),
+            )
+            .version(Version::HTTP_10)
+            .cookies([("k", "v")])
+            .await
+            .expect("one-shot");
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["version"], "HTTP/1.0");
+        assert_eq!(header(&v, "cookie"), ["k=v"]);
+    }
+    assert_eq!(server.connections_accepted(), 2);
+    let err = ClientSession::new()
+        .get(server.url("/"))
+        .connector(connector)
+        .await
+        .expect_err("only for aiohttp::request");
+    assert!(err.is_invalid_argument());
+}

@@ -451,3 +451,52 @@ async fn https_and_http_pool_separately_and_share_the_limit() {
     assert_eq!(plain.connections_accepted(), 2);
     assert!(s.connector().pool().stats().open <= 1);
 }
+
+#[tokio::test]
+async fn per_request_ssl_and_server_hostname() {
+    let ca = new_ca("test CA");
+    // The certificate names a service, not the address it is reached at.
+    let server = tls_server(
+        server_config(leaf(Some(&ca), &["api.internal"], false, false)),
+        "127.0.0.1:0",
+    )
+    .await;
+    let url = format!("https://127.0.0.1:{}/named", server.addr.port());
+    let s = session(
+        TcpConnector::builder()
+            .ssl_context(client_config(&ca))
+            .build()
+            .expect("connector"),
+    );
+    let err = s.get(url.clone()).await.expect_err("name mismatch");
+    assert!(err.is_certificate(), "{err:?}");
+    let mut resp = s
+        .get(url.clone())
+        .server_hostname("api.internal")
+        .await
+        .expect("server_hostname override");
+    assert_eq!(resp.text().await.expect("text"), "secure /named");
+
+    // A default connector verifies against the system roots; the request can relax or pin.
+    let plain = ClientSession::new();
+    let err = plain.get(url.clone()).await.expect_err("unknown issuer");
+    assert!(err.is_certificate());
+    let mut resp = plain.get(url.clone()).ssl(false).await.expect("ssl=False");
+    assert_eq!(resp.text().await.expect("text"), "secure /named");
+    let err = plain
+        .get(url.clone())
+        .ssl(aiohttp::Ssl::fingerprint(vec![7u8; 32]).expect("pin"))
+        .await
+        .expect_err("wrong pin");
+    assert!(err.is_server_fingerprint_mismatch());
+    let mut resp = plain
+        .get(url)
+        .ssl(client_config(&ca))
+        .server_hostname("api.internal")
+        .await
+        .expect("per-request config");
+    assert_eq!(resp.text().await.expect("text"), "secure /named");
+    // Unverified, pinned and configured connections never share a pool entry: the unverified
+    // one, still idle, was not reused for the configured request.
+    assert_eq!(plain.connector().pool().stats().idle, 2);
+}

@@ -61,6 +61,29 @@ impl Ssl {
     }
 }
 
+impl From<bool> for Ssl {
+    /// `true` verifies (the default), `false` does not (dangerous).
+    fn from(verify: bool) -> Ssl {
+        if verify {
+            Ssl::Verified
+        } else {
+            Ssl::Unverified
+        }
+    }
+}
+
+impl From<Arc<ClientConfig>> for Ssl {
+    fn from(config: Arc<ClientConfig>) -> Ssl {
+        Ssl::Config(config)
+    }
+}
+
+impl From<ClientConfig> for Ssl {
+    fn from(config: ClientConfig) -> Ssl {
+        Ssl::Config(Arc::new(config))
+    }
+}
+
 impl fmt::Debug for Ssl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
