@@ -165,6 +165,7 @@ impl H1Conn {
             io,
             peer_addr,
             local_addr,
+            ..
         } = transport;
         let capture = Arc::new(Mutex::new(CaptureState::default()));
         let io = CaptureIo {
@@ -258,10 +259,12 @@ pub(crate) struct Sent {
     pub(crate) body_withheld: bool,
 }
 
-/// A failed exchange; `retryable` when a reused connection failed before any response byte.
+/// A failed exchange; `retryable` when a reused connection failed before any response byte,
+/// `unprocessed` when an HTTP/2 server refused the stream (safe to resend whatever the method).
 pub(crate) struct SendError {
     pub(crate) error: ClientError,
     pub(crate) retryable: bool,
+    pub(crate) unprocessed: bool,
 }
 
 /// The parts of a prepared request that go into the head.
@@ -288,7 +291,11 @@ pub(crate) async fn exchange(
         )
         .with_source(e),
         retryable: false,
+        unprocessed: false,
     })?;
+    if lease.is_h2() {
+        return exchange_h2(lease, prepared, body).await;
+    }
     let expect100 = expect100
         || prepared
             .headers
@@ -331,6 +338,60 @@ pub(crate) async fn exchange(
             Err(SendError {
                 error: map_hyper_error(e),
                 retryable,
+                unprocessed: false,
+            })
+        }
+    }
+}
+
+/// Headers that mean something only on one HTTP/1 connection; HTTP/2 forbids them (RFC 9113
+/// §8.2.2), and `Host` is carried by `:authority`.
+const NOT_FOR_H2: [http::header::HeaderName; 6] = [
+    http::header::HOST,
+    http::header::CONNECTION,
+    http::header::TRANSFER_ENCODING,
+    http::header::UPGRADE,
+    http::header::HeaderName::from_static("keep-alive"),
+    http::header::HeaderName::from_static("proxy-connection"),
+];
+
+/// The same exchange on a stream of an HTTP/2 connection.
+async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Result<Sent, SendError> {
+    let target = &head.url[..url::Position::AfterQuery];
+    let uri = http::Uri::try_from(target).map_err(|e| SendError {
+        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL is not a valid URI")
+            .with_source(e),
+        retryable: false,
+        unprocessed: false,
+    })?;
+    let mut req = http::Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = http::Version::HTTP_2;
+    let mut headers = head.headers.clone();
+    for name in &NOT_FOR_H2 {
+        headers.remove(name);
+    }
+    *req.headers_mut() = headers;
+    let Some(stream) = lease.h2_stream() else {
+        return Err(SendError {
+            error: ClientError::new(ErrorKind::ClientConnectionError, "no HTTP/2 stream"),
+            retryable: false,
+            unprocessed: false,
+        });
+    };
+    match crate::h2::send(&mut stream.sender, req).await {
+        Ok((response, raw)) => Ok(Sent {
+            response,
+            raw,
+            body_withheld: false,
+        }),
+        Err(e) => {
+            let unprocessed = crate::h2::not_processed(&e);
+            Err(SendError {
+                error: map_hyper_error(e),
+                retryable: false,
+                unprocessed,
             })
         }
     }

@@ -38,6 +38,7 @@ mod cookie;
 mod decode;
 mod error;
 mod h1;
+mod h2;
 mod redirect;
 mod request;
 mod response;
@@ -105,5 +106,38 @@ pub mod bench_support {
     ) -> Result<crate::HeaderMap, crate::ClientError> {
         let session = req.session.clone();
         crate::request::prepare(&session.inner, req).map(|p| p.headers)
+    }
+
+    /// The redirect decision for one response (no I/O): `status` answering a `method` request
+    /// for `url`, with `location`, after `followed` redirects, under the defaults (follow, at
+    /// most 10, requote). Returns the next URL; `None` for a final response or one past the
+    /// limit.
+    ///
+    /// # Errors
+    /// An unusable `Location` (not http(s), or not a URL).
+    pub fn redirect_decision(
+        status: crate::StatusCode,
+        method: &crate::Method,
+        location: Option<&crate::HeaderValue>,
+        url: &crate::Url,
+        followed: usize,
+    ) -> Result<Option<crate::Url>, crate::ClientError> {
+        let hop = crate::redirect::Hop {
+            status,
+            method,
+            location,
+            url,
+            body: crate::request::BodyState::Empty,
+            followed,
+        };
+        let policy = crate::redirect::Policy {
+            allow: true,
+            max: crate::request::DEFAULT_MAX_REDIRECTS,
+            requote: true,
+        };
+        Ok(match crate::redirect::decide(&hop, &policy)? {
+            crate::redirect::Decision::Follow(next) => Some(next.url),
+            _ => None,
+        })
     }
 }

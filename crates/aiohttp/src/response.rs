@@ -157,8 +157,10 @@ impl ClientResponse {
             !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
         // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
         // the end of the connection delimits the body.
-        let close_delimited =
-            !has_framing(&parts.headers) && !http_body::Body::is_end_stream(&incoming);
+        // (HTTP/2 frames every body, so none is.)
+        let close_delimited = parts.version != Version::HTTP_2
+            && !has_framing(&parts.headers)
+            && !http_body::Body::is_end_stream(&incoming);
         let content = if !opts.read_until_eof && close_delimited {
             // Without read_until_eof such a body is empty, and the connection (whose end would
             // have delimited it) is closed.

@@ -768,6 +768,9 @@ pub(crate) async fn execute(
     let mut key = ConnectionKey::from_url(&url).ok_or_else(|| {
         ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(&url)
     })?;
+    if prepared.version == Version::HTTP_2 {
+        key = key.with_http2();
+    }
     if key.is_tls() {
         if let Some(ssl) = &opts.ssl {
             key = key.with_ssl(ssl.clone());
@@ -778,7 +781,9 @@ pub(crate) async fn execute(
     }
     let request_info = prepared.request_info();
     let connector = &*session.inner.connector;
+    // `fresh`: skip pooled connections; `retried`: the one retry has been used.
     let mut fresh = false;
+    let mut retried = false;
     loop {
         let timeouts = &opts.timeouts;
         let mut lease = timeouts
@@ -790,7 +795,11 @@ pub(crate) async fn execute(
             .map_err(|e| e.with_url(&url))?;
         // A reused connection may have been closed by the server while idle; keep a copy of a
         // replayable body so an idempotent request can be tried once more on a new connection.
-        let replay = if lease.is_reused() && is_idempotent(&prepared.method) {
+        // An HTTP/2 stream the server refuses (or drops with GOAWAY) was not processed and may
+        // be sent again whatever the method.
+        let replay = if !retried
+            && ((lease.is_reused() && is_idempotent(&prepared.method)) || lease.is_h2())
+        {
             match &prepared.body {
                 None => Some(None),
                 Some(b) => b.try_clone().map(Some),
@@ -815,11 +824,18 @@ pub(crate) async fn execute(
             Ok(sent) => {
                 return ClientResponse::new(sent, lease, request_info, session, opts);
             }
-            Err(e) if e.retryable => {
+            Err(e) if e.retryable || e.unprocessed => {
                 if let Some(body) = replay {
-                    tracing::debug!(url = %url, "stale pooled connection; retrying on a new one");
+                    tracing::debug!(url = %url, "request not processed; retrying on a new connection");
                     prepared.body = body;
-                    fresh = true;
+                    if lease.is_h2() {
+                        // Other HTTP/2 requests may share the new connection; only the one
+                        // that refused is avoided.
+                        lease.retire_connection();
+                    } else {
+                        fresh = true;
+                    }
+                    retried = true;
                     continue;
                 }
                 return Err(e.error.with_url(&url));

@@ -480,8 +480,13 @@ async fn connector_connect_counts_against_the_limit_until_released() {
     assert_eq!(s.connector().pool().stats_for(&key).in_use, 1);
     // The only slot is taken: a request waits until the handle is released.
     let waiting = tokio::spawn(s.get(server.url("/")).send());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while s.connector().pool().stats().waiting < 1 {
-        tokio::task::yield_now().await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     conn.release();
     assert!(conn.closed());

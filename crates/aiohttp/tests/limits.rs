@@ -90,12 +90,27 @@ async fn limit_per_host_across_three_hosts() {
     }
 }
 
+/// Polls `cond` until it holds; fails the test after five seconds instead of spinning forever.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_are_served_in_fifo_order() {
     let order = Arc::new(Mutex::new(Vec::new()));
     let seen = order.clone();
+    // The first request holds the only connection until every other one is queued.
+    let (open_gate, gate) = tokio::sync::watch::channel(false);
     let server = HttpServer::start(move |req| {
         let seen = seen.clone();
+        let mut gate = gate.clone();
         async move {
             let i: usize = req
                 .uri()
@@ -104,7 +119,7 @@ async fn waiters_are_served_in_fifo_order() {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(usize::MAX);
             seen.lock().expect("lock").push(i);
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = gate.wait_for(|open| *open).await;
             http::Response::new(full("ok"))
         }
     })
@@ -118,11 +133,16 @@ async fn waiters_are_served_in_fifo_order() {
             let mut resp = task_session.get(url).await?;
             resp.read().await
         }));
-        // Let each request reach the queue before the next one is made.
-        while s.connector().pool().stats().in_use + s.connector().pool().stats().waiting <= i {
-            tokio::task::yield_now().await;
-        }
+        // Each request is in place (on the connection or in the queue) before the next.
+        let pool = s.connector().pool();
+        eventually("the request to queue", || {
+            let st = pool.stats();
+            st.in_use + st.waiting == i + 1
+        })
+        .await;
     }
+    assert_eq!(s.connector().pool().stats().waiting, 29);
+    let _ = open_gate.send(true);
     for r in join_all(tasks).await {
         assert!(matches!(r, Ok(Ok(_))));
     }
@@ -149,9 +169,8 @@ async fn a_waiter_for_another_host_is_not_starved_and_idle_connections_make_room
     // Both slots are taken by `busy`; more `busy` requests queue first, then one for `other`.
     let b3 = tokio::spawn(s.get(busy.url("/3")).send());
     let b4 = tokio::spawn(s.get(busy.url("/4")).send());
-    while s.connector().pool().stats().waiting < 2 {
-        tokio::task::yield_now().await;
-    }
+    let pool = s.connector().pool();
+    eventually("two waiters", || pool.stats().waiting >= 2).await;
     let started = tokio::time::Instant::now();
     let a = tokio::spawn({
         let s = s.clone();
@@ -251,9 +270,8 @@ async fn closing_the_session_fails_queued_requests() {
             .await
     );
     let queued = tokio::spawn(s.get(server.url("/")).send());
-    while s.connector().pool().stats().waiting < 1 {
-        tokio::task::yield_now().await;
-    }
+    let pool = s.connector().pool();
+    eventually("a waiter", || pool.stats().waiting >= 1).await;
     s.close().await;
     let err = queued.await.expect("task").expect_err("pool closed");
     assert!(err.is_client_connection_error(), "{err:?}");

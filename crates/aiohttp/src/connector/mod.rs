@@ -47,6 +47,7 @@ pub struct Transport {
     pub(crate) io: Box<dyn Io>,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) h2: bool,
 }
 
 impl Transport {
@@ -61,7 +62,31 @@ impl Transport {
             io: Box::new(io),
             peer_addr: None,
             local_addr: None,
+            h2: false,
         }
+    }
+
+    /// Marks the transport as speaking HTTP/2 (e.g. TLS negotiated `h2` by ALPN); the pool then
+    /// runs HTTP/2 over it and shares it between concurrent requests.
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// let t = aiohttp::Transport::new(client).with_h2(true);
+    /// assert!(t.is_h2());
+    /// ```
+    pub fn with_h2(mut self, h2: bool) -> Self {
+        self.h2 = h2;
+        self
+    }
+
+    /// Whether the transport speaks HTTP/2.
+    ///
+    /// ```
+    /// let (client, _server) = tokio::io::duplex(64);
+    /// assert!(!aiohttp::Transport::new(client).is_h2());
+    /// ```
+    pub fn is_h2(&self) -> bool {
+        self.h2
     }
 
     /// Records the socket addresses, reported by [`Connection::transport`].
@@ -104,6 +129,7 @@ impl fmt::Debug for Transport {
         f.debug_struct("Transport")
             .field("peer_addr", &self.peer_addr)
             .field("local_addr", &self.local_addr)
+            .field("h2", &self.h2)
             .finish()
     }
 }
@@ -122,6 +148,7 @@ pub struct ConnectionKey {
     tls: bool,
     ssl: Option<Ssl>,
     server_hostname: Option<String>,
+    http2: bool,
 }
 
 impl ConnectionKey {
@@ -144,7 +171,31 @@ impl ConnectionKey {
             tls: matches!(url.scheme(), "https" | "wss"),
             ssl: None,
             server_hostname: None,
+            http2: false,
         })
+    }
+
+    /// The same key for requests that must use HTTP/2: prior knowledge (h2c) over cleartext,
+    /// ALPN `h2` required over TLS.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap().with_http2();
+    /// assert!(key.is_http2());
+    /// ```
+    pub fn with_http2(mut self) -> Self {
+        self.http2 = true;
+        self
+    }
+
+    /// Whether HTTP/2 is required.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test/").unwrap();
+    /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_http2());
+    /// ```
+    pub fn is_http2(&self) -> bool {
+        self.http2
     }
 
     /// The same key with a per-request TLS choice (connections made with another choice are

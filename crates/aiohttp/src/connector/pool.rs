@@ -10,8 +10,16 @@
 //! connection of another host is closed to make room under `limit`. Reservations travel as
 //! values whose `Drop` gives the capacity back (a [`Lease`] for a connection, a `Reservation` for
 //! a slot being connected), so a request future dropped at any await cannot leak a count.
+//!
+//! HTTP/2: a connection counts as **one** connection against `limit` and `limit_per_host`,
+//! however many streams it carries; it is idle with no stream open and in use otherwise.
+//! Requests share it up to the server's `SETTINGS_MAX_CONCURRENT_STREAMS`; past that, a new
+//! connection is opened if the limits allow, else the request waits in the same FIFO queue.
+//! While the first connection of a key that may speak HTTP/2 (TLS, where ALPN decides, or
+//! HTTP/2 required) is being opened, other requests for the key wait for it instead of opening
+//! their own; once a TLS key is known to speak HTTP/1.1, it is not probed again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -23,6 +31,7 @@ use tokio::time::Instant;
 use super::{ConnShared, ConnectionKey, Connector};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::H1Conn;
+use crate::h2::H2Conn;
 use crate::timeout::{timeout_error, Bound, Phase};
 
 /// Pool settings shared by every connector (aiohttp's `BaseConnector` arguments).
@@ -94,11 +103,28 @@ pub(crate) struct PoolInner {
 #[derive(Default)]
 struct State {
     idle: HashMap<ConnectionKey, Vec<Idle>>,
+    /// Shared HTTP/2 connections per key.
+    h2: HashMap<ConnectionKey, Vec<H2Entry>>,
+    /// Keys whose first connection may turn out to be HTTP/2: until it is known, other requests
+    /// for the key wait for it rather than opening connections of their own.
+    probing: HashSet<ConnectionKey>,
+    /// TLS keys whose server chose HTTP/1.1: no need to probe again.
+    h1_only: HashSet<ConnectionKey>,
     keys: HashMap<ConnectionKey, PoolStats>,
     total: PoolStats,
     waiters: VecDeque<Waiter>,
     next_waiter: u64,
     reaper_running: bool,
+}
+
+/// A shared HTTP/2 connection and how many streams are open on it. It counts as one
+/// connection against the limits: idle with no stream open, in use otherwise.
+struct H2Entry {
+    conn: H2Conn,
+    streams: usize,
+    since: Instant,
+    /// No new streams: the server refused one or is going away.
+    retired: bool,
 }
 
 struct Idle {
@@ -115,8 +141,13 @@ struct Waiter {
 
 /// What a waiter is handed: a pooled connection, or a reserved slot to open one in.
 enum Grant {
-    Idle(Lease),
+    Idle(Box<Lease>),
     Slot(Reservation),
+}
+
+/// Whether a key's connections may be HTTP/2 (TLS with ALPN, or HTTP/2 required).
+fn may_be_h2(key: &ConnectionKey) -> bool {
+    key.is_tls() || key.is_http2()
 }
 
 /// Values whose `Drop` locks the pool; they must be dropped after the lock is released.
@@ -124,6 +155,7 @@ enum Grant {
 struct Deferred {
     grants: Vec<Grant>,
     conns: Vec<H1Conn>,
+    h2_conns: Vec<H2Conn>,
 }
 
 impl fmt::Debug for Pool {
@@ -207,6 +239,23 @@ impl Pool {
                     c.open -= 1;
                 });
             }
+            let h2: Vec<(ConnectionKey, H2Entry)> = st
+                .h2
+                .drain()
+                .flat_map(|(k, v)| v.into_iter().map(move |e| (k.clone(), e)))
+                .collect();
+            for (key, e) in &h2 {
+                let busy = e.streams > 0;
+                st.count(key, |c| {
+                    if busy {
+                        c.in_use -= 1;
+                    } else {
+                        c.idle -= 1;
+                    }
+                    c.open -= 1;
+                });
+            }
+            drop(h2);
             let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
             for w in &waiters {
                 st.count(&w.key, |c| c.waiting -= 1);
@@ -251,6 +300,33 @@ impl State {
 
     /// Closes the longest-idle connection of any key, to make room under the total limit.
     fn evict_idle(&mut self, deferred: &mut Deferred) -> bool {
+        if self.evict_idle_h1(deferred) {
+            return true;
+        }
+        let idle_h2 = self.h2.iter().find_map(|(k, v)| {
+            v.iter()
+                .position(|e| e.streams == 0)
+                .map(|i| (k.clone(), i))
+        });
+        let Some((key, i)) = idle_h2 else {
+            return false;
+        };
+        if let Some(list) = self.h2.get_mut(&key) {
+            let entry = list.remove(i);
+            if list.is_empty() {
+                self.h2.remove(&key);
+            }
+            deferred.h2_conns.push(entry.conn);
+            self.count(&key, |c| {
+                c.idle -= 1;
+                c.open -= 1;
+            });
+            return true;
+        }
+        false
+    }
+
+    fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> bool {
         let oldest = self
             .idle
             .iter()
@@ -291,6 +367,12 @@ impl PoolInner {
         deferred: &mut Deferred,
     ) -> Option<Grant> {
         if !fresh && !self.config.force_close {
+            if let Some(lease) = self.take_stream(st, key, deferred) {
+                return Some(Grant::Idle(Box::new(lease)));
+            }
+            if st.probing.contains(key) {
+                return None;
+            }
             while let Some(idle) = st.idle.get_mut(key).and_then(Vec::pop) {
                 if st.idle.get(key).is_some_and(Vec::is_empty) {
                     st.idle.remove(key);
@@ -307,12 +389,12 @@ impl PoolInner {
                     c.idle -= 1;
                     c.in_use += 1;
                 });
-                return Some(Grant::Idle(Lease::new(
+                return Some(Grant::Idle(Box::new(Lease::new(
                     self.clone(),
                     key.clone(),
                     idle.conn,
                     true,
-                )));
+                ))));
             }
         }
         let room = st.can_open(&self.config, key)
@@ -324,11 +406,174 @@ impl PoolInner {
             c.open += 1;
             c.in_use += 1;
         });
+        let probe = may_be_h2(key) && !self.config.force_close && !st.h1_only.contains(key);
+        if probe {
+            st.probing.insert(key.clone());
+        }
         Some(Grant::Slot(Reservation {
             pool: self.clone(),
             key: key.clone(),
             armed: true,
+            probe,
         }))
+    }
+
+    /// A stream on a shared HTTP/2 connection of `key` with room for one more.
+    fn take_stream(
+        self: &Arc<Self>,
+        st: &mut State,
+        key: &ConnectionKey,
+        deferred: &mut Deferred,
+    ) -> Option<Lease> {
+        let list = st.h2.get_mut(key)?;
+        let mut dead = Vec::new();
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].conn.is_closed() {
+                let e = list.remove(i);
+                dead.push(e.streams > 0);
+                deferred.h2_conns.push(e.conn);
+            } else {
+                i += 1;
+            }
+        }
+        let found = list
+            .iter_mut()
+            .find(|e| !e.retired && e.streams < e.conn.max_streams())
+            .map(|e| {
+                e.streams += 1;
+                (
+                    e.streams == 1,
+                    e.conn.stream(),
+                    e.conn.id,
+                    e.conn.peer_addr,
+                    e.conn.local_addr,
+                )
+            });
+        if list.is_empty() {
+            st.h2.remove(key);
+        }
+        for busy in dead {
+            st.count(key, |c| {
+                if busy {
+                    c.in_use -= 1;
+                } else {
+                    c.idle -= 1;
+                }
+                c.open -= 1;
+            });
+        }
+        let (first, sender, id, peer, local) = found?;
+        if first {
+            st.count(key, |c| {
+                c.idle -= 1;
+                c.in_use += 1;
+            });
+        }
+        Some(Lease::stream(
+            self.clone(),
+            key.clone(),
+            sender,
+            id,
+            peer,
+            local,
+        ))
+    }
+
+    /// A new HTTP/2 connection joins the pool, with the stream of the request that opened it.
+    fn add_h2(self: &Arc<Self>, key: &ConnectionKey, conn: H2Conn) -> Lease {
+        let sender = conn.stream();
+        let (id, peer, local) = (conn.id, conn.peer_addr, conn.local_addr);
+        self.update(|st, _| {
+            st.probing.remove(key);
+            st.h2.entry(key.clone()).or_default().push(H2Entry {
+                conn,
+                streams: 1,
+                since: Instant::now(),
+                retired: false,
+            });
+        });
+        Lease::stream(self.clone(), key.clone(), sender, id, peer, local)
+    }
+
+    /// The probe for `key` found HTTP/1.1 (or failed): waiters may open their own connections.
+    fn end_probe(self: &Arc<Self>, key: &ConnectionKey, h1: bool) {
+        self.update(|st, _| {
+            st.probing.remove(key);
+            if h1 {
+                st.h1_only.insert(key.clone());
+            }
+        });
+    }
+
+    /// A stream of a shared HTTP/2 connection is done.
+    fn release_stream(self: &Arc<Self>, key: &ConnectionKey, id: u64) {
+        let mut spawn_reaper = false;
+        self.update(|st, deferred| {
+            let Some(list) = st.h2.get_mut(key) else {
+                return;
+            };
+            let Some(pos) = list.iter().position(|e| e.conn.id == id) else {
+                return;
+            };
+            let entry = &mut list[pos];
+            entry.streams = entry.streams.saturating_sub(1);
+            if entry.streams > 0 {
+                return;
+            }
+            entry.since = Instant::now();
+            if self.config.force_close
+                || entry.retired
+                || self.closed.load(Ordering::Acquire)
+                || entry.conn.is_closed()
+            {
+                let e = list.remove(pos);
+                if list.is_empty() {
+                    st.h2.remove(key);
+                }
+                deferred.h2_conns.push(e.conn);
+                st.count(key, |c| {
+                    c.in_use -= 1;
+                    c.open -= 1;
+                });
+                return;
+            }
+            st.count(key, |c| {
+                c.in_use -= 1;
+                c.idle += 1;
+            });
+            if self.config.keepalive_timeout.is_some() && !st.reaper_running {
+                st.reaper_running = true;
+                spawn_reaper = true;
+            }
+        });
+        if spawn_reaper {
+            self.spawn_reaper();
+        }
+    }
+
+    /// Stops opening streams on an HTTP/2 connection; it closes when its last stream ends.
+    fn retire_h2(self: &Arc<Self>, key: &ConnectionKey, id: u64) {
+        self.update(|st, _| {
+            if let Some(e) = st
+                .h2
+                .get_mut(key)
+                .and_then(|l| l.iter_mut().find(|e| e.conn.id == id))
+            {
+                e.retired = true;
+            }
+        });
+    }
+
+    fn spawn_reaper(self: &Arc<Self>) {
+        if let Some(ttl) = self.config.keepalive_timeout {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    handle.spawn(reap(Arc::downgrade(self), ttl));
+                }
+                Err(_) => self.lock().reaper_running = false,
+            }
+        }
     }
 
     /// Hands freed capacity to the waiters that can use it, oldest first.
@@ -396,14 +641,7 @@ impl PoolInner {
             }
         });
         if spawn_reaper {
-            if let Some(ttl) = self.config.keepalive_timeout {
-                match tokio::runtime::Handle::try_current() {
-                    Ok(handle) => {
-                        handle.spawn(reap(Arc::downgrade(self), ttl));
-                    }
-                    Err(_) => self.lock().reaper_running = false,
-                }
-            }
+            self.spawn_reaper();
         }
     }
 
@@ -454,6 +692,24 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     }
                 }
                 st.idle.retain(|_, list| !list.is_empty());
+                let mut h2_expired = Vec::new();
+                for (key, list) in st.h2.iter_mut() {
+                    let mut i = 0;
+                    while i < list.len() {
+                        let deadline = list[i].since + ttl;
+                        if list[i].streams == 0 && (deadline <= now || list[i].conn.is_closed()) {
+                            deferred.h2_conns.push(list.remove(i).conn);
+                            h2_expired.push(key.clone());
+                        } else {
+                            if list[i].streams == 0 {
+                                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                            }
+                            i += 1;
+                        }
+                    }
+                }
+                st.h2.retain(|_, list| !list.is_empty());
+                expired.extend(h2_expired);
                 for key in &expired {
                     st.count(key, |c| {
                         c.idle -= 1;
@@ -478,11 +734,16 @@ struct Reservation {
     pool: Arc<PoolInner>,
     key: ConnectionKey,
     armed: bool,
+    /// This connection decides whether the key speaks HTTP/2.
+    probe: bool,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.armed {
+            if self.probe {
+                self.pool.end_probe(&self.key, false);
+            }
             self.pool.release_slot(&self.key);
         }
     }
@@ -506,10 +767,20 @@ impl Drop for WaiterGuard<'_> {
 /// A connection held by one request/response.
 pub(crate) struct Lease {
     conn: Option<H1Conn>,
+    /// A stream on a shared HTTP/2 connection (then `conn` is `None`).
+    stream: Option<H2Stream>,
     key: ConnectionKey,
     pool: Arc<PoolInner>,
     reusable: bool,
     reused: bool,
+}
+
+/// What a lease on an HTTP/2 connection holds: a sender for its stream.
+pub(crate) struct H2Stream {
+    pub(crate) sender: hyper::client::conn::http2::SendRequest<crate::body::WireBody>,
+    id: u64,
+    peer_addr: Option<std::net::SocketAddr>,
+    local_addr: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for Lease {
@@ -522,9 +793,50 @@ impl fmt::Debug for Lease {
 }
 
 impl Lease {
+    fn stream(
+        pool: Arc<PoolInner>,
+        key: ConnectionKey,
+        sender: hyper::client::conn::http2::SendRequest<crate::body::WireBody>,
+        id: u64,
+        peer_addr: Option<std::net::SocketAddr>,
+        local_addr: Option<std::net::SocketAddr>,
+    ) -> Self {
+        Lease {
+            conn: None,
+            stream: Some(H2Stream {
+                sender,
+                id,
+                peer_addr,
+                local_addr,
+            }),
+            key,
+            pool,
+            reusable: false,
+            reused: true,
+        }
+    }
+
+    /// The HTTP/2 stream this lease holds, if it is one.
+    pub(crate) fn h2_stream(&mut self) -> Option<&mut H2Stream> {
+        self.stream.as_mut()
+    }
+
+    /// For a stream of an HTTP/2 connection: no further request goes to that connection.
+    pub(crate) fn retire_connection(&self) {
+        if let Some(s) = &self.stream {
+            self.pool.retire_h2(&self.key, s.id);
+        }
+    }
+
+    /// Whether this lease is a stream of an HTTP/2 connection.
+    pub(crate) fn is_h2(&self) -> bool {
+        self.stream.is_some()
+    }
+
     fn new(pool: Arc<PoolInner>, key: ConnectionKey, conn: H1Conn, reused: bool) -> Self {
         Lease {
             conn: Some(conn),
+            stream: None,
             key,
             pool,
             // An idle connection handed to a waiter goes back to the pool if the waiter is gone.
@@ -552,6 +864,9 @@ impl Lease {
 
     /// The addresses and state shared with the response's [`Connection`](super::Connection).
     pub(crate) fn shared_info(&self) -> ConnShared {
+        if let Some(s) = &self.stream {
+            return ConnShared::new(s.local_addr, s.peer_addr, self.reused);
+        }
         let conn = self.conn.as_ref();
         ConnShared::new(
             conn.and_then(|c| c.local_addr),
@@ -566,6 +881,8 @@ impl Lease {
         if conn.is_some() {
             self.pool.detach(&self.key);
         }
+        // A stream of a shared HTTP/2 connection has no connection of its own to take out;
+        // dropping the lease ends the stream's share.
         conn
     }
 }
@@ -575,7 +892,15 @@ impl Drop for Lease {
         if let Some(conn) = self.conn.take() {
             self.pool.release(self.key.clone(), conn, self.reusable);
         }
+        if let Some(stream) = self.stream.take() {
+            self.pool.release_stream(&self.key, stream.id);
+        }
     }
+}
+
+enum Opened {
+    H1(H1Conn),
+    H2(H2Conn),
 }
 
 /// Turns a grant into a usable lease: reuse the idle connection, or connect in the slot.
@@ -588,8 +913,8 @@ async fn fulfil(
     let mut reservation = match grant {
         Grant::Idle(mut lease) => {
             lease.set_reusable(false);
-            if lease.conn().ready().await {
-                return Ok(lease);
+            if lease.stream.is_some() || lease.conn().ready().await {
+                return Ok(*lease);
             }
             // Dead after all: dropping the lease closes it; open a new one in its place.
             let pool = lease.pool.clone();
@@ -600,21 +925,37 @@ async fn fulfil(
     };
     let open = async {
         let transport = connector.create_connection(key).await?;
-        H1Conn::handshake(transport).await
+        let h2 = transport.is_h2() || (key.is_http2() && !key.is_tls());
+        if key.is_http2() && !h2 {
+            return Err(ClientError::new(
+                ErrorKind::ClientConnectorSSLError,
+                "HTTP/2 was required but the server did not choose h2 by ALPN",
+            )
+            .with_address(key.host(), key.port()));
+        }
+        Ok(if h2 {
+            Opened::H2(H2Conn::handshake(transport).await?)
+        } else {
+            Opened::H1(H1Conn::handshake(transport).await?)
+        })
     };
-    let conn = match sock_connect {
+    let opened = match sock_connect {
         None => open.await?,
         Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
             timeout_error(Phase::Connect, Bound::Phase).with_address(key.host(), key.port())
         })??,
     };
     reservation.armed = false;
-    Ok(Lease::new(
-        reservation.pool.clone(),
-        key.clone(),
-        conn,
-        false,
-    ))
+    let pool = reservation.pool.clone();
+    match opened {
+        Opened::H2(conn) => Ok(pool.add_h2(key, conn)),
+        Opened::H1(conn) => {
+            if reservation.probe {
+                pool.end_probe(key, true);
+            }
+            Ok(Lease::new(pool, key.clone(), conn, false))
+        }
+    }
 }
 
 /// Takes an idle connection for `key` (unless `fresh`), or opens a new one when the limits

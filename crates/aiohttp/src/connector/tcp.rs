@@ -272,7 +272,8 @@ impl Connector for TcpConnector {
                     let ssl = key.ssl().unwrap_or(&self.ssl);
                     let name = key.server_hostname().unwrap_or(key.host());
                     let tls = tls::handshake(stream, ssl, name, key.host(), key.port()).await?;
-                    Ok(Transport::new(tls).with_addresses(peer, local))
+                    let h2 = tls::negotiated_h2(&tls);
+                    Ok(Transport::new(tls).with_addresses(peer, local).with_h2(h2))
                 }
                 Err(e) => {
                     let err = ClientError::new(
@@ -487,7 +488,8 @@ impl TcpConnectorBuilder {
     }
 
     /// A user's rustls configuration: a custom CA, client certificates for mutual TLS, other
-    /// protocol versions. Its ALPN list is used if it has one, else `http/1.1` is offered.
+    /// protocol versions. Its ALPN list is used if it has one, else `h2` and `http/1.1` are
+    /// offered.
     ///
     /// ```
     /// use std::sync::Arc;

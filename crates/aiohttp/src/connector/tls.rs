@@ -124,8 +124,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The ALPN protocols offered.
+/// The ALPN protocols offered: HTTP/2 first.
 pub(crate) const ALPN_H1: &[u8] = b"http/1.1";
+pub(crate) const ALPN_H2: &[u8] = b"h2";
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -144,7 +145,7 @@ fn root_store() -> RootCertStore {
 
 fn with_alpn(mut config: ClientConfig) -> ClientConfig {
     if config.alpn_protocols.is_empty() {
-        config.alpn_protocols = vec![ALPN_H1.to_vec()];
+        config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()];
     }
     config
 }
@@ -299,6 +300,11 @@ pub(crate) async fn handshake(
     Ok(stream)
 }
 
+/// Whether the server chose HTTP/2 by ALPN.
+pub(crate) fn negotiated_h2(stream: &TlsStream<TcpStream>) -> bool {
+    stream.get_ref().1.alpn_protocol() == Some(ALPN_H2)
+}
+
 fn handshake_error(e: io::Error, host: &str, port: u16) -> ClientError {
     let rustls_err = e
         .get_ref()
@@ -343,8 +349,11 @@ mod tests {
     }
 
     #[test]
-    fn default_config_offers_http11() {
+    fn default_config_offers_h2_then_http11() {
         let cfg = default_config().expect("config");
-        assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(
+            cfg.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
     }
 }

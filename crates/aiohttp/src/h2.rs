@@ -1,0 +1,146 @@
+//! HTTP/2 over one transport, through hyper's `client::conn::http2`. With `h1.rs`, the only
+//! module that talks to hyper's client.
+//!
+//! One [`H2Conn`] carries many requests at once: the pool hands out clones of its sender, one
+//! per stream, up to the server's `SETTINGS_MAX_CONCURRENT_STREAMS`.
+
+use std::future::Future as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::task::AbortHandle;
+
+use crate::body::WireBody;
+use crate::connector::Transport;
+use crate::error::{ClientError, ErrorKind};
+use crate::h1::RawHead;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One open HTTP/2 connection: the sender streams are opened through and the task driving it.
+pub(crate) struct H2Conn {
+    sender: http2::SendRequest<WireBody>,
+    task: AbortHandle,
+    max_streams: Arc<AtomicUsize>,
+    pub(crate) id: u64,
+    pub(crate) peer_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for H2Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Conn")
+            .field("id", &self.id)
+            .field("peer_addr", &self.peer_addr)
+            .finish()
+    }
+}
+
+impl H2Conn {
+    /// Runs the HTTP/2 preface and settings exchange and spawns the connection task.
+    pub(crate) async fn handshake(transport: Transport) -> Result<H2Conn, ClientError> {
+        let Transport {
+            io,
+            peer_addr,
+            local_addr,
+            ..
+        } = transport;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .adaptive_window(true)
+            .handshake::<_, WireBody>(TokioIo::new(io))
+            .await
+            .map_err(|e| {
+                ClientError::new(ErrorKind::ClientOSError, "HTTP/2 handshake failed").with_source(e)
+            })?;
+        // The server's SETTINGS_MAX_CONCURRENT_STREAMS is known to the connection task only;
+        // it is copied out after every poll.
+        let max_streams = Arc::new(AtomicUsize::new(usize::MAX));
+        let published = max_streams.clone();
+        let mut conn = conn;
+        let task = tokio::spawn(async move {
+            let res = std::future::poll_fn(|cx| {
+                let r = std::pin::Pin::new(&mut conn).poll(cx);
+                published.store(conn.current_max_send_streams(), Ordering::Relaxed);
+                r
+            })
+            .await;
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
+            }
+        })
+        .abort_handle();
+        Ok(H2Conn {
+            sender,
+            task,
+            max_streams,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            peer_addr,
+            local_addr,
+        })
+    }
+
+    /// Whether the connection is gone. (Not being ready only means every stream the server
+    /// allows is in use.)
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sender.is_closed() || self.task.is_finished()
+    }
+
+    /// How many streams the server lets us open at once.
+    pub(crate) fn max_streams(&self) -> usize {
+        self.max_streams.load(Ordering::Relaxed).max(1)
+    }
+
+    /// A handle for one more stream.
+    pub(crate) fn stream(&self) -> http2::SendRequest<WireBody> {
+        self.sender.clone()
+    }
+}
+
+impl Drop for H2Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Sends one request on a new stream and waits for the response head.
+pub(crate) async fn send(
+    sender: &mut http2::SendRequest<WireBody>,
+    req: http::Request<WireBody>,
+) -> Result<(http::Response<Incoming>, RawHead), hyper::Error> {
+    sender.ready().await?;
+    let resp = sender.send_request(req).await?;
+    // HTTP/2 has no reason phrase and no header case: the raw headers are the decoded list.
+    let raw = RawHead {
+        reason: None,
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_str().as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect(),
+    };
+    Ok((resp, raw))
+}
+
+/// Whether the server did not process the request: refused, or beyond a GOAWAY's last stream.
+/// Such a request can be sent again on another connection whatever its method (RFC 9113 §8.7).
+pub(crate) fn not_processed(e: &hyper::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h2e) = s.downcast_ref::<h2::Error>() {
+            return h2e.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2e.is_go_away() && h2e.reason() == Some(h2::Reason::NO_ERROR));
+        }
+        src = s.source();
+    }
+    e.is_canceled()
+}
