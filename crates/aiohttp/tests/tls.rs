@@ -500,3 +500,67 @@ async fn per_request_ssl_and_server_hostname() {
     // one, still idle, was not reused for the configured request.
     assert_eq!(plain.connector().pool().stats().idle, 2);
 }
+
+#[tokio::test]
+async fn https_to_http_redirect_never_carries_secure_cookies() {
+    let ca = new_ca("test CA");
+    let plain = test_support::HttpServer::echo().await;
+    let target = format!("http://localhost:{}/landed", plain.addr().port());
+    let server_leaf = leaf(Some(&ca), &["localhost"], false, false);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(server_leaf)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(
+                    move |_req: http::Request<hyper::body::Incoming>| {
+                        let target = target.clone();
+                        async move {
+                            let resp = http::Response::builder()
+                                .status(302)
+                                .header("location", target)
+                                .header("set-cookie", "sec=1; Secure; Path=/")
+                                .header("set-cookie", "plain=1; Path=/")
+                                .body(full(""))
+                                .expect("response");
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let s = session(
+        TcpConnector::builder()
+            .ssl_context(client_config(&ca))
+            .build()
+            .expect("connector"),
+    );
+    let mut resp = s
+        .get(format!("https://localhost:{port}/start"))
+        .await
+        .expect("redirected to http");
+    assert_eq!(resp.history().len(), 1);
+    assert_eq!(resp.url().scheme(), "http");
+    let v: serde_json::Value = resp.json().await.expect("echo");
+    let cookies: Vec<&str> = v["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .filter(|p| p[0] == "cookie")
+        .filter_map(|p| p[1].as_str())
+        .collect();
+    assert_eq!(cookies, ["plain=1"], "the Secure cookie stayed behind");
+    task.abort();
+}
