@@ -578,13 +578,23 @@ impl PoolInner {
 
     /// Hands freed capacity to the waiters that can use it, oldest first.
     fn wake_waiters(self: &Arc<Self>, st: &mut State, deferred: &mut Deferred) {
+        // Keys found without capacity in this pass. Granting only uses capacity up, so their
+        // later waiters would be refused too and are skipped: a release costs one check per
+        // key in the queue, not one per waiter.
+        let mut denied: Vec<(ConnectionKey, bool)> = Vec::new();
         let mut i = 0;
         while i < st.waiters.len() {
-            let (key, fresh) = {
-                let w = &st.waiters[i];
-                (w.key.clone(), w.fresh)
-            };
+            if self.nothing_free(st) {
+                break;
+            }
+            let w = &st.waiters[i];
+            if denied.iter().any(|(k, f)| *f == w.fresh && *k == w.key) {
+                i += 1;
+                continue;
+            }
+            let (key, fresh) = (w.key.clone(), w.fresh);
             let Some(grant) = self.try_grant(st, &key, fresh, deferred) else {
+                denied.push((key, fresh));
                 i += 1;
                 continue;
             };
@@ -597,6 +607,15 @@ impl PoolInner {
                 deferred.grants.push(grant);
             }
         }
+    }
+
+    /// No slot under the total limit, no idle connection to reuse or close, no HTTP/2 stream:
+    /// nobody can be served until something is released.
+    fn nothing_free(&self, st: &State) -> bool {
+        self.config.limit != 0
+            && st.total.open >= self.config.limit
+            && st.total.idle == 0
+            && st.h2.is_empty()
     }
 
     /// Runs `f` under the lock, then wakes waiters and drops what must not drop under it.
