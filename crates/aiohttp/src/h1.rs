@@ -33,11 +33,40 @@ use crate::timeout::{timeout_error, Bound, Phase, Timeouts};
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
 
-/// A response head as it arrived: reason phrase and header lines, byte for byte.
+/// A response head as it arrived, byte for byte (HTTP/1), parsed only when asked.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RawHead {
-    pub(crate) reason: Option<String>,
-    pub(crate) headers: Vec<(Bytes, Bytes)>,
+    head: Option<Bytes>,
+}
+
+impl RawHead {
+    pub(crate) fn captured(head: Vec<u8>) -> Self {
+        RawHead {
+            head: Some(Bytes::from(head)),
+        }
+    }
+
+    /// The reason phrase of the status line, if a head was captured.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.head.as_deref().map(reason_phrase)
+    }
+
+    /// The header lines in order, as sent: sliced out of the captured head, or (HTTP/2, or no
+    /// capture) the decoded list.
+    pub(crate) fn header_lines(&self, decoded: &http::HeaderMap) -> Vec<(Bytes, Bytes)> {
+        if let Some(lines) = self.head.as_ref().and_then(parse_header_lines) {
+            return lines;
+        }
+        decoded
+            .iter()
+            .map(|(n, v)| {
+                (
+                    Bytes::copy_from_slice(n.as_str().as_bytes()),
+                    Bytes::copy_from_slice(v.as_bytes()),
+                )
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -228,7 +257,7 @@ impl H1Conn {
             .lock()
             .ok()
             .and_then(|mut st| st.head.take())
-            .map(|h| parse_raw_head(&h))
+            .map(RawHead::captured)
             .unwrap_or_default();
         Ok((resp, head))
     }
@@ -588,27 +617,20 @@ fn reason_phrase(head: &[u8]) -> String {
     }
 }
 
-/// Parses a captured head for the reason phrase and the header lines as sent.
-fn parse_raw_head(head: &[u8]) -> RawHead {
+/// The header lines of a captured head, as slices of it.
+fn parse_header_lines(head: &Bytes) -> Option<Vec<(Bytes, Bytes)>> {
     let mut headers = [httparse::EMPTY_HEADER; 256];
     let mut resp = httparse::Response::new(&mut headers);
     let mut config = httparse::ParserConfig::default();
     config.allow_obsolete_multiline_headers_in_responses(true);
     match config.parse_response(&mut resp, head) {
-        Ok(httparse::Status::Complete(_)) => RawHead {
-            reason: Some(reason_phrase(head)),
-            headers: resp
-                .headers
+        Ok(httparse::Status::Complete(_)) => Some(
+            resp.headers
                 .iter()
-                .map(|h| {
-                    (
-                        Bytes::copy_from_slice(h.name.as_bytes()),
-                        Bytes::copy_from_slice(h.value),
-                    )
-                })
+                .map(|h| (head.slice_ref(h.name.as_bytes()), head.slice_ref(h.value)))
                 .collect(),
-        },
-        _ => RawHead::default(),
+        ),
+        _ => None,
     }
 }
 
@@ -630,13 +652,14 @@ mod tests {
         let head = st.head.take().expect("final head captured");
         assert!(head.starts_with(b"HTTP/1.1 200 Fine\r\n"));
         assert!(head.ends_with(b"\r\n\r\n"));
-        let raw = parse_raw_head(&head);
-        assert_eq!(raw.reason.as_deref(), Some("Fine"));
-        let latin = parse_raw_head(b"HTTP/1.1 200 Caf\xe9 cr\xe8me\r\n\r\n");
-        assert_eq!(latin.reason.as_deref(), Some("Caf\u{e9} cr\u{e8}me"));
-        let empty = parse_raw_head(b"HTTP/1.1 404\r\n\r\n");
-        assert_eq!(empty.reason.as_deref(), Some(""));
-        let names: Vec<&[u8]> = raw.headers.iter().map(|(n, _)| n.as_ref()).collect();
+        let raw = RawHead::captured(head);
+        assert_eq!(raw.reason().as_deref(), Some("Fine"));
+        let latin = RawHead::captured(b"HTTP/1.1 200 Caf\xe9 cr\xe8me\r\n\r\n".to_vec());
+        assert_eq!(latin.reason().as_deref(), Some("Caf\u{e9} cr\u{e8}me"));
+        let empty = RawHead::captured(b"HTTP/1.1 404\r\n\r\n".to_vec());
+        assert_eq!(empty.reason().as_deref(), Some(""));
+        let lines = raw.header_lines(&http::HeaderMap::new());
+        let names: Vec<&[u8]> = lines.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, vec![&b"X-A"[..], b"x-a"]);
         assert!(!st.active);
     }

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -115,19 +114,7 @@ pub(crate) async fn send(
     sender.ready().await?;
     let resp = sender.send_request(req).await?;
     // HTTP/2 has no reason phrase and no header case: the raw headers are the decoded list.
-    let raw = RawHead {
-        reason: None,
-        headers: resp
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    Bytes::copy_from_slice(n.as_str().as_bytes()),
-                    Bytes::copy_from_slice(v.as_bytes()),
-                )
-            })
-            .collect(),
-    };
+    let raw = RawHead::default();
     Ok((resp, raw))
 }
 

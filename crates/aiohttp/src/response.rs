@@ -2,6 +2,7 @@
 //! JSON or a stream.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
@@ -11,7 +12,7 @@ use url::Url;
 use crate::connector::{ConnShared, Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
-use crate::h1::{LeasedBody, Sent};
+use crate::h1::{LeasedBody, RawHead, Sent};
 use crate::request::{RequestInfo, SendOptions};
 use crate::session::ClientSession;
 use crate::stream::{BodyStream, StreamReader};
@@ -37,9 +38,9 @@ pub struct ClientResponse {
     url: Url,
     real_url: Url,
     headers: HeaderMap,
-    raw_headers: Vec<(Bytes, Bytes)>,
-    content_type: String,
-    charset: Option<String>,
+    raw: RawHead,
+    raw_headers: OnceLock<Vec<(Bytes, Bytes)>>,
+    media_type: OnceLock<(String, Option<String>)>,
     cookies: Vec<cookie::Cookie<'static>>,
     request_info: RequestInfo,
     history: Vec<ClientResponse>,
@@ -128,7 +129,7 @@ impl ClientResponse {
             body_withheld,
         } = sent;
         let (parts, incoming) = response.into_parts();
-        let reason = raw.reason.unwrap_or_else(|| {
+        let reason = raw.reason().unwrap_or_else(|| {
             parts
                 .status
                 .canonical_reason()
@@ -148,7 +149,6 @@ impl ClientResponse {
                 .cookie_jar
                 .update_cookies(&cookies, Some(&request_info.url));
         }
-        let (content_type, charset) = parse_content_type(&parts.headers);
         let shared = ConnShared::holding(lease);
         let connection = Connection {
             shared: shared.clone(),
@@ -191,9 +191,9 @@ impl ClientResponse {
             url: request_info.url.clone(),
             real_url: request_info.real_url.clone(),
             headers: parts.headers,
-            raw_headers: raw.headers,
-            content_type,
-            charset,
+            raw,
+            raw_headers: OnceLock::new(),
+            media_type: OnceLock::new(),
             cookies,
             request_info,
             history: Vec::new(),
@@ -304,7 +304,14 @@ impl ClientResponse {
     /// # }
     /// ```
     pub fn raw_headers(&self) -> &[(Bytes, Bytes)] {
-        &self.raw_headers
+        self.raw_headers
+            .get_or_init(|| self.raw.header_lines(&self.headers))
+    }
+
+    /// Media type and charset, parsed from `Content-Type` on first use.
+    fn media_type(&self) -> &(String, Option<String>) {
+        self.media_type
+            .get_or_init(|| parse_content_type(&self.headers))
     }
 
     /// The media type without parameters, lowercase; `application/octet-stream` when absent.
@@ -313,7 +320,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { assert_eq!(r.content_type(), "text/html"); }
     /// ```
     pub fn content_type(&self) -> &str {
-        &self.content_type
+        &self.media_type().0
     }
 
     /// The `charset` parameter of `Content-Type`, if any.
@@ -322,7 +329,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.charset(); }
     /// ```
     pub fn charset(&self) -> Option<&str> {
-        self.charset.as_deref()
+        self.media_type().1.as_deref()
     }
 
     /// The redirect responses that led here, earliest first.
@@ -404,7 +411,7 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub async fn get_encoding(&mut self) -> Result<String, ClientError> {
-        if let Some(label) = &self.charset {
+        if let Some(label) = self.charset() {
             if let Some(enc) = decode::encoding_for_label(label) {
                 return Ok(enc.name().to_string());
             }
@@ -426,7 +433,7 @@ impl ClientResponse {
     /// ```
     pub async fn text(&mut self) -> Result<String, ClientError> {
         let body = self.read().await?;
-        decode::decode_text(&body, self.charset.as_deref())
+        decode::decode_text(&body, self.charset())
     }
 
     /// The body decoded with an explicit encoding label (`"utf-8"`, `"latin1"`, `"cp1251"`, …).
@@ -478,16 +485,16 @@ impl ClientResponse {
     ) -> Result<T, ClientError> {
         if let Some(expected) = content_type {
             let ok = if expected == "application/json" {
-                is_json_content_type(&self.content_type)
+                is_json_content_type(self.content_type())
             } else {
-                self.content_type.contains(expected)
+                self.content_type().contains(expected)
             };
             if !ok {
                 return Err(ClientError::new(
                     ErrorKind::ContentTypeError,
                     format!(
                         "attempt to decode JSON with unexpected mimetype: {}",
-                        self.content_type
+                        self.content_type()
                     ),
                 )
                 .with_url(&self.url)

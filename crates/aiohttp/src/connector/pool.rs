@@ -281,10 +281,18 @@ impl State {
     /// Applies `f` to the counters of `key` and to the totals alike.
     fn count(&mut self, key: &ConnectionKey, f: impl Fn(&mut PoolStats)) {
         f(&mut self.total);
-        let entry = self.keys.entry(key.clone()).or_default();
-        f(entry);
-        if *entry == PoolStats::default() {
-            self.keys.remove(key);
+        match self.keys.get_mut(key) {
+            Some(entry) => {
+                f(entry);
+                if *entry == PoolStats::default() {
+                    self.keys.remove(key);
+                }
+            }
+            None => {
+                let mut entry = PoolStats::default();
+                f(&mut entry);
+                self.keys.insert(key.clone(), entry);
+            }
         }
     }
 
