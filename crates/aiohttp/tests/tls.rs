@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aiohttp::rustls;
 use aiohttp::{ClientSession, ErrorKind, TcpConnector};
@@ -562,5 +563,69 @@ async fn https_to_http_redirect_never_carries_secure_cookies() {
         .filter_map(|p| p[1].as_str())
         .collect();
     assert_eq!(cookies, ["plain=1"], "the Secure cookie stayed behind");
+    task.abort();
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_never_linger_when_the_peer_ignores_close_notify() {
+    let ca = new_ca("test CA");
+    // The server never closes and never answers a close_notify: it just holds its sockets.
+    let server_leaf = leaf(Some(&ca), &["localhost"], false, false);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(server_leaf)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            held.push(tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 4096];
+                if tls.read(&mut buf).await.is_ok() {
+                    let _ = tls
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                    let _ = tls.flush().await;
+                }
+                // Hold the connection open whatever the client does.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }));
+        }
+    });
+    let s = session(
+        TcpConnector::builder()
+            .ssl_context(client_config(&ca))
+            .force_close(true)
+            .enable_cleanup_closed(true)
+            .build()
+            .expect("connector"),
+    );
+    let url = format!("https://localhost:{port}/");
+    // Warm up the runtime's own descriptors before counting.
+    get_text(&s, url.clone()).await.expect("warm-up");
+    let before = open_fds();
+    for _ in 0..50 {
+        assert_eq!(get_text(&s, url.clone()).await.expect("request"), "ok");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    // The server side still holds its ends; the client's own sockets are all gone. (The
+    // server's accepted sockets live in this process too, so count only what the client adds:
+    // at most one descriptor per held server connection.)
+    let mut after = open_fds();
+    while after > before + 50 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        after = open_fds();
+    }
+    assert!(after <= before + 50, "fds before {before}, after {after}");
+    assert_eq!(s.connector().pool().stats().open, 0);
     task.abort();
 }
