@@ -1,0 +1,285 @@
+//! The benchmark server: hyper HTTP/1.1 on one current-thread runtime (run it pinned to one
+//! core with `taskset`).
+//!
+//! Data port:
+//! - `GET /hello`: `Hello, world!` (13 bytes, `Content-Length`).
+//! - `GET /big?bytes=N`: N bytes (default 1 GiB) generated on the fly in 256 KiB chunks.
+//! - `POST /upload`: reads and discards the body, answers `Hello, world!`.
+//!
+//! Control port (its connections are not counted):
+//! - `GET /stats`: `{"conns", "max_conns", "accepted", "requests", "upload_bytes"}`.
+//! - `GET /reset`: sets `max_conns` to the current count and zeroes the other counters.
+//!
+//! Prints `{"port": P, "control_port": C}` on one line once both listen, and exits when its
+//! standard input is closed (so it never outlives the driver).
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::io::Read as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const CHUNK: usize = 256 * 1024;
+const DEFAULT_BIG: u64 = 1 << 30;
+
+/// Counters; the server is single-threaded, so plain cells suffice.
+#[derive(Default)]
+struct Stats {
+    conns: Cell<u64>,
+    max_conns: Cell<u64>,
+    accepted: Cell<u64>,
+    requests: Cell<u64>,
+    upload_bytes: Cell<u64>,
+}
+
+/// Counts a data connection for as long as it lives.
+struct ConnGuard(Rc<Stats>);
+
+impl ConnGuard {
+    fn new(stats: Rc<Stats>) -> Self {
+        let now = stats.conns.get() + 1;
+        stats.conns.set(now);
+        stats.max_conns.set(stats.max_conns.get().max(now));
+        stats.accepted.set(stats.accepted.get() + 1);
+        ConnGuard(stats)
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.conns.set(self.0.conns.get().saturating_sub(1));
+    }
+}
+
+/// Response bodies: a fixed buffer, or `remaining` bytes cut from one shared chunk.
+enum Payload {
+    Full(Option<Bytes>),
+    Repeat { chunk: Bytes, remaining: u64 },
+}
+
+impl Body for Payload {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let data = match this {
+            Payload::Full(b) => b.take(),
+            Payload::Repeat { chunk, remaining } => {
+                if *remaining == 0 {
+                    None
+                } else {
+                    let n = usize::try_from(*remaining).map_or(chunk.len(), |r| r.min(chunk.len()));
+                    *remaining -= n as u64;
+                    Some(chunk.slice(..n))
+                }
+            }
+        };
+        Poll::Ready(data.map(|d| Ok(Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Payload::Full(b) => b.is_none(),
+            Payload::Repeat { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Payload::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Payload::Repeat { remaining, .. } => SizeHint::with_exact(*remaining),
+        }
+    }
+}
+
+fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Payload> {
+    let body: Bytes = body.into();
+    let mut resp = Response::new(Payload::Full(Some(body.clone())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static("text/plain"));
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+    resp
+}
+
+fn query_u64(req: &Request<Incoming>, key: &str) -> Option<u64> {
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        if k == key {
+            v.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+async fn data(
+    req: Request<Incoming>,
+    stats: Rc<Stats>,
+    chunk: Bytes,
+) -> Result<Response<Payload>, Infallible> {
+    stats.requests.set(stats.requests.get() + 1);
+    let resp = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/hello") => full(StatusCode::OK, bench::HELLO),
+        (&Method::GET, "/big") => {
+            let n = query_u64(&req, "bytes").unwrap_or(DEFAULT_BIG);
+            let mut resp = Response::new(Payload::Repeat {
+                chunk,
+                remaining: n,
+            });
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                http::HeaderValue::from_static("application/octet-stream"),
+            );
+            resp.headers_mut()
+                .insert(CONTENT_LENGTH, http::HeaderValue::from(n));
+            resp
+        }
+        (&Method::POST, "/upload") => {
+            let mut body = req.into_body();
+            let mut n = 0u64;
+            loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(d) = frame.data_ref() {
+                            n += d.len() as u64;
+                        }
+                    }
+                    Some(Err(_)) => return Ok(full(StatusCode::BAD_REQUEST, "broken body")),
+                    None => break,
+                }
+            }
+            stats.upload_bytes.set(stats.upload_bytes.get() + n);
+            full(StatusCode::OK, bench::HELLO)
+        }
+        _ => full(StatusCode::NOT_FOUND, "not found"),
+    };
+    Ok(resp)
+}
+
+async fn control(
+    req: Request<Incoming>,
+    stats: Rc<Stats>,
+) -> Result<Response<Payload>, Infallible> {
+    let resp = match req.uri().path() {
+        "/stats" => {
+            let body = serde_json::json!({
+                "conns": stats.conns.get(),
+                "max_conns": stats.max_conns.get(),
+                "accepted": stats.accepted.get(),
+                "requests": stats.requests.get(),
+                "upload_bytes": stats.upload_bytes.get(),
+            });
+            full(StatusCode::OK, body.to_string())
+        }
+        "/reset" => {
+            stats.max_conns.set(stats.conns.get());
+            stats.accepted.set(0);
+            stats.requests.set(0);
+            stats.upload_bytes.set(0);
+            full(StatusCode::OK, "ok")
+        }
+        _ => full(StatusCode::NOT_FOUND, "not found"),
+    };
+    Ok(resp)
+}
+
+async fn serve_data(listener: TcpListener, stats: Rc<Stats>) {
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("bench-server: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let guard = ConnGuard::new(stats.clone());
+        let stats = stats.clone();
+        let chunk = chunk.clone();
+        tokio::task::spawn_local(async move {
+            let _guard = guard;
+            let service = service_fn(move |req| data(req, stats.clone(), chunk.clone()));
+            // Clients closing mid-response (a cancelled download) is not an error worth a line.
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn serve_control(listener: TcpListener, stats: Rc<Stats>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let stats = stats.clone();
+        tokio::task::spawn_local(async move {
+            let service = service_fn(move |req| control(req, stats.clone()));
+            let _ = http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn port_arg(args: &[String], flag: &str) -> u16 {
+    args.windows(2)
+        .find(|w| w[0] == flag)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let port = port_arg(&args, "--port");
+    let control_port = port_arg(&args, "--control-port");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let bind = |p: u16| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
+        let data_l = bind(port).await.expect("bind the data port");
+        let control_l = bind(control_port).await.expect("bind the control port");
+        let ports = serde_json::json!({
+            "port": data_l.local_addr().expect("local addr").port(),
+            "control_port": control_l.local_addr().expect("local addr").port(),
+        });
+        println!("{ports}");
+        std::thread::spawn(|| {
+            // Exit once the driver is gone (stdin closed) or says so.
+            let mut sink = [0u8; 64];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+        let stats = Rc::new(Stats::default());
+        tokio::task::spawn_local(serve_control(control_l, stats.clone()));
+        serve_data(data_l, stats).await;
+    });
+}

@@ -1,0 +1,86 @@
+//! Benchmark client: reqwest (plain HTTP/1.1), one `Client` shared by every task.
+//!
+//! reqwest has no cap on open connections, so a limit below the number of tasks
+//! (scenario 3) is enforced the way its users do it: a semaphore around each request.
+
+use std::sync::Arc;
+
+use bench::{client_main, ClientArgs, Mode, Worker};
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+struct Task {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    mode: Mode,
+    upload: Bytes,
+    limit: Option<Arc<Semaphore>>,
+}
+
+impl Task {
+    async fn exchange(&self) -> Result<u64, String> {
+        let req = match self.mode {
+            Mode::Get | Mode::Download => self.client.get(self.url.clone()),
+            Mode::Upload => self.client.post(self.url.clone()).body(self.upload.clone()),
+        };
+        let mut resp = req.send().await.map_err(|e| e.to_string())?;
+        if resp.status() != 200 {
+            return Err(format!("status {}", resp.status()));
+        }
+        match self.mode {
+            Mode::Get | Mode::Upload => {
+                let body = resp.bytes().await.map_err(|e| e.to_string())?;
+                if body.len() != bench::HELLO.len() {
+                    return Err(format!("body of {} bytes", body.len()));
+                }
+                Ok(if self.mode == Mode::Upload {
+                    self.upload.len() as u64
+                } else {
+                    body.len() as u64
+                })
+            }
+            Mode::Download => {
+                let mut n = 0u64;
+                while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                    n += chunk.len() as u64;
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Worker for Task {
+    async fn request(&mut self) -> Result<u64, String> {
+        let _permit = match &self.limit {
+            Some(s) => Some(s.acquire().await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        self.exchange().await
+    }
+}
+
+fn main() {
+    client_main("reqwest", |args: ClientArgs| async move {
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.conn_limit())
+            .tcp_nodelay(true);
+        if args.force_close {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        let url = reqwest::Url::parse(&args.url()).map_err(|e| e.to_string())?;
+        let upload = args.upload_body();
+        let limit =
+            (args.conn_limit() < args.tasks).then(|| Arc::new(Semaphore::new(args.conn_limit())));
+        Ok((0..args.tasks)
+            .map(|_| Task {
+                client: client.clone(),
+                url: url.clone(),
+                mode: args.mode,
+                upload: upload.clone(),
+                limit: limit.clone(),
+            })
+            .collect())
+    });
+}

@@ -1,0 +1,472 @@
+//! Shared pieces of the benchmark harness: the command line every client binary takes, the
+//! loop that drives a client's workers for a timed phase, a latency histogram, `getrusage`
+//! snapshots, and the JSON line each client prints for the driver (`bench-run`).
+//!
+//! The Python client (`crates/bench/python/aiohttp_client.py`) takes the same flags and prints
+//! the same JSON line; keep the two in step.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+mod hist;
+
+pub use hist::Histogram;
+
+/// The 13-byte body of `GET /hello`.
+pub const HELLO: &[u8] = b"Hello, world!";
+
+/// A worker stops after this many failed requests, so a dead server cannot spin a client.
+pub const MAX_ERRORS_PER_WORKER: u64 = 100;
+
+/// What each request of a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `GET /hello`, read the 13-byte body.
+    Get,
+    /// One `GET /big?bytes=N`, streamed and discarded.
+    Download,
+    /// `POST /upload` with an N-byte body, read the 13-byte answer.
+    Upload,
+}
+
+impl Mode {
+    fn parse(s: &str) -> Result<Mode, String> {
+        match s {
+            "get" => Ok(Mode::Get),
+            "download" => Ok(Mode::Download),
+            "upload" => Ok(Mode::Upload),
+            other => Err(format!("unknown --mode {other:?} (get, download, upload)")),
+        }
+    }
+
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Get => "get",
+            Mode::Download => "download",
+            Mode::Upload => "upload",
+        }
+    }
+}
+
+/// The command line of every client binary.
+///
+/// `--url BASE --scenario NAME --mode get|download|upload --tasks N --conns N
+/// [--force-close] --warmup SECS --duration SECS --bytes N`
+#[derive(Debug, Clone)]
+pub struct ClientArgs {
+    /// `http://127.0.0.1:PORT`, without a path.
+    pub base: String,
+    /// A label copied into the report.
+    pub scenario: String,
+    /// What each request does.
+    pub mode: Mode,
+    /// Concurrent tasks issuing requests.
+    pub tasks: usize,
+    /// The connection limit (0 = as many as there are tasks).
+    pub conns: usize,
+    /// A new connection for every request.
+    pub force_close: bool,
+    /// Untimed phase before the measured one (connections opened, caches warm).
+    pub warmup: Duration,
+    /// Length of the measured phase (ignored by `download`, which makes exactly one request).
+    pub duration: Duration,
+    /// Download size or upload body size.
+    pub bytes: u64,
+}
+
+impl ClientArgs {
+    /// Parses `std::env::args()`.
+    ///
+    /// # Errors
+    /// An unknown flag, a missing value or a malformed number.
+    pub fn from_env() -> Result<ClientArgs, String> {
+        Self::parse(std::env::args().skip(1))
+    }
+
+    /// Parses the flags (without the program name).
+    ///
+    /// # Errors
+    /// An unknown flag, a missing value or a malformed number.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ClientArgs, String> {
+        let mut out = ClientArgs {
+            base: String::new(),
+            scenario: "adhoc".into(),
+            mode: Mode::Get,
+            tasks: 1,
+            conns: 0,
+            force_close: false,
+            warmup: Duration::from_millis(200),
+            duration: Duration::from_secs(1),
+            bytes: 0,
+        };
+        let mut it = args.into_iter();
+        while let Some(flag) = it.next() {
+            if flag == "--force-close" {
+                out.force_close = true;
+                continue;
+            }
+            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+            let num = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v:?}: {e}"));
+            let secs = |v: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| format!("{flag} {v:?}: not a number of seconds"))
+            };
+            match flag.as_str() {
+                "--url" => out.base = value.trim_end_matches('/').to_string(),
+                "--scenario" => out.scenario = value,
+                "--mode" => out.mode = Mode::parse(&value)?,
+                "--tasks" => out.tasks = usize::try_from(num(&value)?.max(1)).unwrap_or(1),
+                "--conns" => out.conns = usize::try_from(num(&value)?).unwrap_or(0),
+                "--warmup" => out.warmup = secs(&value)?,
+                "--duration" => out.duration = secs(&value)?,
+                "--bytes" => out.bytes = num(&value)?,
+                other => return Err(format!("unknown flag {other:?}")),
+            }
+        }
+        if out.base.is_empty() {
+            return Err("--url is required".into());
+        }
+        Ok(out)
+    }
+
+    /// The full URL requests of this run go to.
+    pub fn url(&self) -> String {
+        match self.mode {
+            Mode::Get => format!("{}/hello", self.base),
+            Mode::Download => format!("{}/big?bytes={}", self.base, self.bytes),
+            Mode::Upload => format!("{}/upload", self.base),
+        }
+    }
+
+    /// The connection limit to configure: `conns`, or one per task when unset.
+    pub fn conn_limit(&self) -> usize {
+        if self.conns == 0 {
+            self.tasks
+        } else {
+            self.conns
+        }
+    }
+
+    /// The upload body: `bytes` bytes in `upload` mode, empty otherwise (shared, so cloning it
+    /// per request copies nothing).
+    pub fn upload_body(&self) -> bytes::Bytes {
+        if self.mode != Mode::Upload {
+            return bytes::Bytes::new();
+        }
+        bytes::Bytes::from(vec![b'x'; usize::try_from(self.bytes).unwrap_or(0)])
+    }
+}
+
+/// The JSON line a client prints when it is done.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// Which client (`aiohttp-rs`, `reqwest`, `hyper`, `aiohttp-py`, `wrk`, `curl`).
+    pub client: String,
+    /// The scenario label given with `--scenario`.
+    pub scenario: String,
+    /// Requests completed in the measured phase.
+    pub requests: u64,
+    /// Requests that failed in the measured phase (warm-up failures are added too).
+    pub errors: u64,
+    /// The first error seen, for the log.
+    #[serde(default)]
+    pub first_error: Option<String>,
+    /// Response body bytes received (downloads) or request body bytes sent (uploads).
+    pub bytes: u64,
+    /// Wall time of the measured phase.
+    pub wall_s: f64,
+    /// User CPU of the measured phase (`getrusage(RUSAGE_SELF)` at its end minus at its start).
+    pub cpu_user_s: f64,
+    /// System CPU of the measured phase.
+    pub cpu_sys_s: f64,
+    /// Peak resident set size of the whole process (`ru_maxrss`), KiB.
+    pub max_rss_kib: u64,
+    /// Median request latency, µs.
+    #[serde(default)]
+    pub p50_us: Option<f64>,
+    /// 99th percentile request latency, µs.
+    #[serde(default)]
+    pub p99_us: Option<f64>,
+}
+
+/// A `getrusage(RUSAGE_SELF)` snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User CPU, seconds.
+    pub user_s: f64,
+    /// System CPU, seconds.
+    pub sys_s: f64,
+    /// Peak RSS so far, KiB.
+    pub max_rss_kib: u64,
+}
+
+fn timeval_secs(tv: nix::sys::time::TimeVal) -> f64 {
+    tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6
+}
+
+fn usage_of(who: nix::sys::resource::UsageWho) -> Usage {
+    match nix::sys::resource::getrusage(who) {
+        Ok(u) => Usage {
+            user_s: timeval_secs(u.user_time()),
+            sys_s: timeval_secs(u.system_time()),
+            max_rss_kib: u64::try_from(u.max_rss()).unwrap_or(0),
+        },
+        Err(_) => Usage::default(),
+    }
+}
+
+impl Usage {
+    /// This process.
+    pub fn this_process() -> Usage {
+        usage_of(nix::sys::resource::UsageWho::RUSAGE_SELF)
+    }
+
+    /// Every child this process has waited for (one child: that child's figures).
+    pub fn children() -> Usage {
+        usage_of(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+    }
+}
+
+/// What one worker (or a whole run) observed.
+#[derive(Debug, Default, Clone)]
+pub struct Recorder {
+    /// Latencies of successful requests.
+    pub hist: Histogram,
+    /// Successful requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Body bytes moved by successful requests.
+    pub bytes: u64,
+    /// The first failure.
+    pub first_error: Option<String>,
+}
+
+impl Recorder {
+    /// Records a success that started at `started` and moved `bytes` body bytes.
+    pub fn ok(&mut self, started: Instant, bytes: u64) {
+        self.hist.record(started.elapsed());
+        self.requests += 1;
+        self.bytes += bytes;
+    }
+
+    /// Records a failure; returns whether the worker should go on.
+    pub fn err(&mut self, e: impl fmt::Display) -> bool {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(e.to_string());
+        }
+        self.errors < MAX_ERRORS_PER_WORKER
+    }
+
+    /// Adds another worker's figures.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.hist.merge(&other.hist);
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.bytes += other.bytes;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+    }
+}
+
+/// One client's unit of concurrency: it makes requests one after another.
+pub trait Worker: Send + 'static {
+    /// Makes one request and reads its response to the end; `Ok` carries the body bytes moved.
+    fn request(&mut self) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// Runs every worker on its own task until `deadline` (each finishes the request it is in),
+/// then hands the workers back with what they recorded.
+///
+/// # Panics
+/// When a worker task panics.
+pub async fn run_phase<W: Worker>(workers: Vec<W>, deadline: Instant) -> (Vec<W>, Recorder) {
+    let handles: Vec<_> = workers
+        .into_iter()
+        .map(|mut w| {
+            tokio::spawn(async move {
+                let mut rec = Recorder::default();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    match w.request().await {
+                        Ok(bytes) => rec.ok(started, bytes),
+                        Err(e) => {
+                            if !rec.err(e) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (w, rec)
+            })
+        })
+        .collect();
+    let mut total = Recorder::default();
+    let mut back = Vec::with_capacity(handles.len());
+    for h in handles {
+        let (w, rec) = h.await.expect("worker task panicked");
+        total.merge(&rec);
+        back.push(w);
+    }
+    (back, total)
+}
+
+/// Runs a whole client: a warm-up phase, then the measured phase (or, for `download`, exactly
+/// one request), and builds the report with the CPU used in the measured phase alone.
+pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec<W>) -> Report {
+    let mut workers = workers;
+    let mut warm_errors = Recorder::default();
+    if args.mode != Mode::Download && !args.warmup.is_zero() {
+        let (w, rec) = run_phase(workers, Instant::now() + args.warmup).await;
+        workers = w;
+        warm_errors.errors = rec.errors;
+        warm_errors.first_error = rec.first_error;
+    }
+    let before = Usage::this_process();
+    let started = Instant::now();
+    let mut rec = if args.mode == Mode::Download {
+        let mut rec = Recorder::default();
+        for w in &mut workers {
+            let t = Instant::now();
+            match w.request().await {
+                Ok(n) => rec.ok(t, n),
+                Err(e) => {
+                    rec.err(e);
+                }
+            }
+        }
+        rec
+    } else {
+        run_phase(workers, started + args.duration).await.1
+    };
+    let wall = started.elapsed();
+    let after = Usage::this_process();
+    rec.merge(&warm_errors);
+    Report {
+        client: client.to_string(),
+        scenario: args.scenario.clone(),
+        requests: rec.requests,
+        errors: rec.errors,
+        first_error: rec.first_error,
+        bytes: rec.bytes,
+        wall_s: wall.as_secs_f64(),
+        cpu_user_s: after.user_s - before.user_s,
+        cpu_sys_s: after.sys_s - before.sys_s,
+        max_rss_kib: after.max_rss_kib,
+        p50_us: rec.hist.percentile(50.0).map(|d| d.as_secs_f64() * 1e6),
+        p99_us: rec.hist.percentile(99.0).map(|d| d.as_secs_f64() * 1e6),
+    }
+}
+
+/// The `main` of a client binary: parse the flags, build the workers on a current-thread
+/// runtime, run, print the JSON line. Exits 2 on bad flags, 1 when any request failed.
+pub fn client_main<W, F, Fut>(client: &str, make_workers: F)
+where
+    W: Worker,
+    F: FnOnce(ClientArgs) -> Fut,
+    Fut: Future<Output = Result<Vec<W>, String>>,
+{
+    let args = match ClientArgs::from_env() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{client}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let report = rt.block_on(async {
+        let workers = match make_workers(args.clone()).await {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("{client}: setup failed: {e}");
+                std::process::exit(1);
+            }
+        };
+        run_client(client, &args, workers).await
+    });
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("report serializes")
+    );
+    if report.errors > 0 {
+        eprintln!(
+            "{client}: {} request(s) failed, first: {}",
+            report.errors,
+            report.first_error.as_deref().unwrap_or("?")
+        );
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<ClientArgs, String> {
+        ClientArgs::parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn parses_every_flag() {
+        let a = args(
+            "--url http://127.0.0.1:1/ --scenario s --mode upload --tasks 4 --conns 2 \
+             --force-close --warmup 0.5 --duration 2 --bytes 10",
+        )
+        .expect("valid");
+        assert_eq!(a.base, "http://127.0.0.1:1");
+        assert_eq!(a.mode, Mode::Upload);
+        assert_eq!((a.tasks, a.conns, a.conn_limit()), (4, 2, 2));
+        assert!(a.force_close);
+        assert_eq!(a.warmup, Duration::from_millis(500));
+        assert_eq!(a.url(), "http://127.0.0.1:1/upload");
+        assert_eq!(a.upload_body().len(), 10);
+        let d = args("--url http://h:1 --mode download --bytes 5").expect("valid");
+        assert_eq!(d.url(), "http://h:1/big?bytes=5");
+        assert_eq!(d.conn_limit(), 1);
+        assert!(d.upload_body().is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        for bad in [
+            "--mode get",
+            "--url http://h --mode put",
+            "--url http://h --tasks x",
+            "--url http://h --duration -1",
+            "--url http://h --bogus 1",
+            "--url",
+        ] {
+            assert!(args(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn recorder_merges_and_caps_errors() {
+        let mut a = Recorder::default();
+        a.ok(Instant::now(), 5);
+        let mut b = Recorder::default();
+        let mut keep = true;
+        for _ in 0..MAX_ERRORS_PER_WORKER {
+            keep = b.err("boom");
+        }
+        assert!(!keep);
+        a.merge(&b);
+        assert_eq!(
+            (a.requests, a.errors, a.bytes),
+            (1, MAX_ERRORS_PER_WORKER, 5)
+        );
+        assert_eq!(a.first_error.as_deref(), Some("boom"));
+    }
+}
