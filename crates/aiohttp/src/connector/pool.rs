@@ -950,7 +950,9 @@ async fn fulfil(
         }
         Grant::Slot(r) => r,
     };
-    let open = async {
+    // Boxed: opening a connection (TLS, handshakes) needs far more future state than reusing
+    // one, and only this path should pay for it.
+    let open = Box::pin(async {
         let transport = connector.create_connection(key).await?;
         let h2 = transport.is_h2() || (key.is_http2() && !key.is_tls());
         if key.is_http2() && !h2 {
@@ -965,7 +967,7 @@ async fn fulfil(
         } else {
             Opened::H1(H1Conn::handshake(transport).await?)
         })
-    };
+    });
     let opened = match sock_connect {
         None => open.await?,
         Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
