@@ -8,6 +8,7 @@
 #   scripts/bench.sh            full run (release build, ~10 minutes)
 #   scripts/bench.sh --smoke    smoke run for CI (dev build, tiny counts)
 #   scripts/bench.sh [--smoke] [bench-run flags, e.g. --scenarios 1,2 --reps 3]
+#   scripts/bench.sh --scenarios 7 --reps 3   HTTPS keep-alive (7a) and HTTP/2 (7b) alone
 #
 # Environment:
 #   PYTHON         interpreter used to create .venv-bench (default: python3)
@@ -36,9 +37,10 @@ if [[ "$smoke" == 1 ]]; then
 else
     profile="${BENCH_PROFILE:-release}"
 fi
+target_base="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$profile" in
-dev) target_dir="$ROOT/target/debug" ;;
-*) target_dir="$ROOT/target/$profile" ;;
+dev) target_dir="$target_base/debug" ;;
+*) target_dir="$target_base/$profile" ;;
 esac
 
 # --- wrk (optional: skipped with a notice when it cannot be installed) -------

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import resource
+import ssl
 import sys
 import time
 
@@ -92,6 +93,8 @@ def parse_args(argv):
     p.add_argument("--warmup", type=float, default=0.2)
     p.add_argument("--duration", type=float, default=1.0)
     p.add_argument("--bytes", type=int, default=0)
+    p.add_argument("--ca", help="PEM certificate to trust over https://")
+    p.add_argument("--http2", action="store_true", help="not supported by aiohttp")
     a = p.parse_args(argv)
     a.url = a.url.rstrip("/")
     a.tasks = max(1, a.tasks)
@@ -155,7 +158,16 @@ async def run(a):
     url = target(a)
     upload = b"x" * a.bytes if a.mode == "upload" else b""
     limit = a.conns if a.conns > 0 else a.tasks
-    connector = aiohttp.TCPConnector(limit=limit, force_close=a.force_close)
+    if a.http2:
+        raise SystemExit("aiohttp-py: aiohttp has no HTTP/2")
+    ssl_ctx = True
+    if a.ca:
+        # The server's certificate as the only root; ALPN http/1.1 like the other clients.
+        ssl_ctx = ssl.create_default_context(cafile=a.ca)
+        ssl_ctx.set_alpn_protocols(["http/1.1"])
+    connector = aiohttp.TCPConnector(
+        limit=limit, force_close=a.force_close, ssl=ssl_ctx
+    )
     async with aiohttp.ClientSession(connector=connector) as session:
         warm = Recorder()
         if a.mode != "download" and a.warmup > 0:

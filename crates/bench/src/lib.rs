@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -55,10 +57,14 @@ impl Mode {
 /// The command line of every client binary.
 ///
 /// `--url BASE --scenario NAME --mode get|download|upload --tasks N --conns N
-/// [--force-close] --warmup SECS --duration SECS --bytes N`
+/// [--force-close] --warmup SECS --duration SECS --bytes N [--ca PEM] [--http2]`
+///
+/// Over `https://`, `--ca` names the PEM file of the server's self-signed certificate (the only
+/// root trusted), and the client offers ALPN `h2` alone with `--http2`, `http/1.1` alone
+/// without it.
 #[derive(Debug, Clone)]
 pub struct ClientArgs {
-    /// `http://127.0.0.1:PORT`, without a path.
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`, without a path.
     pub base: String,
     /// A label copied into the report.
     pub scenario: String,
@@ -76,6 +82,10 @@ pub struct ClientArgs {
     pub duration: Duration,
     /// Download size or upload body size.
     pub bytes: u64,
+    /// The PEM certificate to trust over `https://`.
+    pub ca: Option<PathBuf>,
+    /// HTTP/2 over TLS (ALPN `h2`), every task sharing one connection.
+    pub http2: bool,
 }
 
 impl ClientArgs {
@@ -102,11 +112,17 @@ impl ClientArgs {
             warmup: Duration::from_millis(200),
             duration: Duration::from_secs(1),
             bytes: 0,
+            ca: None,
+            http2: false,
         };
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             if flag == "--force-close" {
                 out.force_close = true;
+                continue;
+            }
+            if flag == "--http2" {
+                out.http2 = true;
                 continue;
             }
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -127,6 +143,7 @@ impl ClientArgs {
                 "--warmup" => out.warmup = secs(&value)?,
                 "--duration" => out.duration = secs(&value)?,
                 "--bytes" => out.bytes = num(&value)?,
+                "--ca" => out.ca = Some(PathBuf::from(value)),
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -134,6 +151,41 @@ impl ClientArgs {
             return Err("--url is required".into());
         }
         Ok(out)
+    }
+
+    /// The ALPN protocols to offer: `h2` alone with `--http2`, else `http/1.1` alone.
+    pub fn alpn(&self) -> Vec<Vec<u8>> {
+        if self.http2 {
+            vec![b"h2".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        }
+    }
+
+    /// The rustls client configuration for `https://` runs (ring provider, `--ca` as the only
+    /// root, [`alpn`](Self::alpn)); `None` without `--ca`.
+    ///
+    /// # Errors
+    /// The certificate file cannot be read or parsed.
+    pub fn tls_config(&self) -> Result<Option<rustls::ClientConfig>, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        let Some(ca) = &self.ca else {
+            return Ok(None);
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca)
+            .map_err(|e| format!("{}: {e}", ca.display()))?
+        {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots.add(cert).map_err(|e| e.to_string())?;
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = self.alpn();
+        Ok(Some(config))
     }
 
     /// The full URL requests of this run go to.
@@ -162,6 +214,11 @@ impl ClientArgs {
         }
         bytes::Bytes::from(vec![b'x'; usize::try_from(self.bytes).unwrap_or(0)])
     }
+}
+
+/// The rustls crypto provider every Rust client and the server use (ring).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The JSON line a client prints when it is done.
@@ -422,13 +479,15 @@ mod tests {
     fn parses_every_flag() {
         let a = args(
             "--url http://127.0.0.1:1/ --scenario s --mode upload --tasks 4 --conns 2 \
-             --force-close --warmup 0.5 --duration 2 --bytes 10",
+             --force-close --warmup 0.5 --duration 2 --bytes 10 --ca /c.pem --http2",
         )
         .expect("valid");
         assert_eq!(a.base, "http://127.0.0.1:1");
         assert_eq!(a.mode, Mode::Upload);
         assert_eq!((a.tasks, a.conns, a.conn_limit()), (4, 2, 2));
-        assert!(a.force_close);
+        assert!(a.force_close && a.http2);
+        assert_eq!(a.ca.as_deref(), Some(std::path::Path::new("/c.pem")));
+        assert_eq!(a.alpn(), [b"h2".to_vec()]);
         assert_eq!(a.warmup, Duration::from_millis(500));
         assert_eq!(a.url(), "http://127.0.0.1:1/upload");
         assert_eq!(a.upload_body().len(), 10);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! bench-run [--full | --smoke] [--reps N] [--duration SECS] [--warmup SECS]
-//!           [--download-bytes N] [--upload-bytes N] [--scenarios 1,2,…]
+//!           [--download-bytes N] [--upload-bytes N] [--scenarios 1,2,7b,…]
 //!           [--clients aiohttp-rs,reqwest,hyper,aiohttp-py,wrk,curl]
 //!           [--python PATH] [--out DIR] [--no-pin]
 //! bench-run measure -- CMD [ARGS…]   (internal: runs CMD, prints its output and rusage as JSON)
@@ -69,9 +69,21 @@ impl Client {
     }
 }
 
+/// The transport of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// Plain HTTP/1.1.
+    Plain,
+    /// HTTPS, HTTP/1.1 chosen by ALPN.
+    Https1,
+    /// HTTPS, HTTP/2 chosen by ALPN, every task on one connection.
+    Https2,
+}
+
 #[derive(Debug, Clone)]
 struct Scenario {
-    id: u8,
+    /// `1`…`6`, `7a`, `7b`; `--scenarios 7` selects both parts of 7.
+    id: &'static str,
     title: &'static str,
     mode: Mode,
     tasks: usize,
@@ -80,11 +92,12 @@ struct Scenario {
     /// Connections for wrk; `None` where wrk has no part.
     wrk_conns: Option<usize>,
     curl: bool,
+    transport: Transport,
 }
 
 fn scenarios() -> Vec<Scenario> {
     let base = Scenario {
-        id: 0,
+        id: "",
         title: "",
         mode: Mode::Get,
         tasks: 1,
@@ -92,15 +105,16 @@ fn scenarios() -> Vec<Scenario> {
         force_close: false,
         wrk_conns: Some(1),
         curl: false,
+        transport: Transport::Plain,
     };
     vec![
         Scenario {
-            id: 1,
+            id: "1",
             title: "sequential GET of a 13-byte body, one keep-alive connection",
             ..base.clone()
         },
         Scenario {
-            id: 2,
+            id: "2",
             title: "64 tasks, 64 keep-alive connections",
             tasks: 64,
             conns: 64,
@@ -108,7 +122,7 @@ fn scenarios() -> Vec<Scenario> {
             ..base.clone()
         },
         Scenario {
-            id: 3,
+            id: "3",
             title: "1000 tasks through a limit of 100 connections",
             tasks: 1000,
             conns: 100,
@@ -116,7 +130,7 @@ fn scenarios() -> Vec<Scenario> {
             ..base.clone()
         },
         Scenario {
-            id: 4,
+            id: "4",
             title: "one large download, streamed and discarded",
             mode: Mode::Download,
             wrk_conns: None,
@@ -124,15 +138,31 @@ fn scenarios() -> Vec<Scenario> {
             ..base.clone()
         },
         Scenario {
-            id: 5,
+            id: "5",
             title: "sequential POST uploads, one keep-alive connection",
             mode: Mode::Upload,
             ..base.clone()
         },
         Scenario {
-            id: 6,
+            id: "6",
             title: "sequential GET, a new connection per request (force_close)",
             force_close: true,
+            ..base.clone()
+        },
+        Scenario {
+            id: "7a",
+            title: "HTTPS keep-alive: sequential GET, one TLS connection, HTTP/1.1 by ALPN",
+            transport: Transport::Https1,
+            ..base.clone()
+        },
+        Scenario {
+            id: "7b",
+            title: "HTTP/2 multiplexed over TLS: 64 tasks sharing one connection",
+            tasks: 64,
+            conns: 64,
+            // wrk speaks HTTP/1.1 only.
+            wrk_conns: None,
+            transport: Transport::Https2,
             ..base
         },
     ]
@@ -146,7 +176,8 @@ struct Options {
     warmup: f64,
     download_bytes: u64,
     upload_bytes: u64,
-    scenarios: Vec<u8>,
+    /// Scenario ids, or their number alone (`7` for `7a` and `7b`).
+    scenarios: Vec<String>,
     clients: Vec<Client>,
     python: Option<PathBuf>,
     out: PathBuf,
@@ -163,7 +194,9 @@ impl Options {
             warmup: if smoke { 0.05 } else { 0.5 },
             download_bytes: if smoke { 16 << 20 } else { 1 << 30 },
             upload_bytes: 1 << 20,
-            scenarios: vec![1, 2, 3, 4, 5, 6],
+            scenarios: ["1", "2", "3", "4", "5", "6", "7"]
+                .map(String::from)
+                .to_vec(),
             clients: Client::ALL.to_vec(),
             python: None,
             out: repo().join("target/bench"),
@@ -190,7 +223,14 @@ impl Options {
                 "--scenarios" => {
                     o.scenarios = v
                         .split(',')
-                        .map(|s| s.trim().parse::<u8>().map_err(|e| bad(&e)))
+                        .map(|s| {
+                            let s = s.trim();
+                            if scenarios().iter().any(|sc| selects(s, sc.id)) {
+                                Ok(s.to_string())
+                            } else {
+                                Err(bad(&"unknown scenario"))
+                            }
+                        })
                         .collect::<Result<_, _>>()?;
                 }
                 "--clients" => {
@@ -208,6 +248,20 @@ impl Options {
             return Err("--duration must be positive and --warmup not negative".into());
         }
         Ok(o)
+    }
+}
+
+/// Whether `--scenarios` entry `sel` names scenario `id`: `7b` or its number `7`.
+fn selects(sel: &str, id: &str) -> bool {
+    sel == id
+        || id
+            .strip_prefix(sel)
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase()))
+}
+
+impl Options {
+    fn wants(&self, id: &str) -> bool {
+        self.scenarios.iter().any(|s| selects(s, id))
     }
 }
 
@@ -257,6 +311,7 @@ fn measure_main(cmd: &[String]) -> ! {
 struct Server {
     child: Child,
     port: u16,
+    tls_port: u16,
     control_port: u16,
 }
 
@@ -267,9 +322,12 @@ struct ServerStats {
 }
 
 impl Server {
-    fn start(bin: &Path, pin: bool) -> Result<Server, String> {
+    /// Starts the server; it writes its certificate's PEM to `cert`.
+    fn start(bin: &Path, pin: bool, cert: &Path) -> Result<Server, String> {
         let mut cmd = pinned(pin, "0");
         cmd.arg(bin)
+            .arg("--cert")
+            .arg(cert)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -291,6 +349,7 @@ impl Server {
         };
         Ok(Server {
             port: port("port")?,
+            tls_port: port("tls_port")?,
             control_port: port("control_port")?,
             child,
         })
@@ -391,7 +450,7 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<(i32, String,
 /// One client process's result.
 #[derive(Debug, Clone, Serialize)]
 struct Run {
-    scenario: u8,
+    scenario: &'static str,
     rep: usize,
     client: &'static str,
     report: Report,
@@ -410,6 +469,8 @@ struct Env {
     has_wrk: bool,
     has_curl: bool,
     pin: bool,
+    /// The server's certificate (PEM), trusted by the clients over HTTPS.
+    cert: PathBuf,
 }
 
 fn which(prog: &str) -> bool {
@@ -421,7 +482,7 @@ fn which(prog: &str) -> bool {
         .is_ok()
 }
 
-fn client_args(sc: &Scenario, o: &Options, base: &str) -> Vec<String> {
+fn client_args(sc: &Scenario, o: &Options, base: &str, cert: &Path) -> Vec<String> {
     let mut a = vec![
         "--url".to_string(),
         base.to_string(),
@@ -447,6 +508,13 @@ fn client_args(sc: &Scenario, o: &Options, base: &str) -> Vec<String> {
     if sc.force_close {
         a.push("--force-close".into());
     }
+    if sc.transport != Transport::Plain {
+        a.push("--ca".into());
+        a.push(cert.to_string_lossy().into_owned());
+    }
+    if sc.transport == Transport::Https2 {
+        a.push("--http2".into());
+    }
     a
 }
 
@@ -467,7 +535,7 @@ fn wrk_time_us(s: &str) -> Option<f64> {
     Some(n * scale)
 }
 
-fn parse_wrk(out: &str, m: &Measured, scenario: u8) -> Result<Report, String> {
+fn parse_wrk(out: &str, m: &Measured, scenario: &str) -> Result<Report, String> {
     let mut requests = None;
     let mut wall_us = None;
     let mut p50 = None;
@@ -516,7 +584,7 @@ fn parse_wrk(out: &str, m: &Measured, scenario: u8) -> Result<Report, String> {
     })
 }
 
-fn parse_curl(out: &str, m: &Measured, scenario: u8, want: u64) -> Result<Report, String> {
+fn parse_curl(out: &str, m: &Measured, scenario: &str, want: u64) -> Result<Report, String> {
     let f: Vec<&str> = out.split_whitespace().collect();
     let (Some(code), Some(size), Some(total)) = (f.first(), f.get(1), f.get(2)) else {
         return Err(format!("unexpected curl output: {out:?}"));
@@ -550,7 +618,10 @@ fn run_one(
     server: &Server,
     rep: usize,
 ) -> Option<Run> {
-    let base = format!("http://127.0.0.1:{}", server.port);
+    let base = match sc.transport {
+        Transport::Plain => format!("http://127.0.0.1:{}", server.port),
+        Transport::Https1 | Transport::Https2 => format!("https://127.0.0.1:{}", server.tls_port),
+    };
     let timeout = Duration::from_secs_f64(o.warmup + o.duration + 120.0);
     let mut cmd = pinned(env.pin, "1");
     let via_measure = |cmd: &mut Command| {
@@ -564,13 +635,17 @@ fn run_one(
                 _ => "client-hyper",
             };
             cmd.arg(env.bin_dir.join(bin))
-                .args(client_args(sc, o, &base));
+                .args(client_args(sc, o, &base, &env.cert));
         }
         Client::AiohttpPy => {
+            // Python aiohttp has no HTTP/2.
+            if sc.transport == Transport::Https2 {
+                return None;
+            }
             let py = env.python.as_ref()?;
             cmd.arg(py)
                 .arg(&env.py_client)
-                .args(client_args(sc, o, &base));
+                .args(client_args(sc, o, &base, &env.cert));
         }
         Client::Wrk => {
             let conns = sc.wrk_conns?;
@@ -774,7 +849,7 @@ fn num(v: f64) -> String {
     }
 }
 
-type Summary = BTreeMap<(u8, &'static str), BTreeMap<Metric, Spread>>;
+type Summary = BTreeMap<(&'static str, &'static str), BTreeMap<Metric, Spread>>;
 
 fn summarize(runs: &[Run], scs: &[Scenario]) -> Summary {
     let mut out = Summary::new();
@@ -803,7 +878,7 @@ fn summarize(runs: &[Run], scs: &[Scenario]) -> Summary {
     out
 }
 
-fn ratio(sum: &Summary, sc: u8, a: &str, b: &str, k: Metric) -> Option<f64> {
+fn ratio(sum: &Summary, sc: &'static str, a: &str, b: &str, k: Metric) -> Option<f64> {
     let x = sum.get(&(sc, a))?.get(&k)?.median;
     let y = sum.get(&(sc, b))?.get(&k)?.median;
     (y > 0.0).then(|| x / y)
@@ -858,7 +933,7 @@ fn render_table(sum: &Summary, runs: &[Run], sc: &Scenario, o: &Options) -> Stri
             };
             let _ = write!(row, "| {cell} ");
         }
-        let limit_note = if sc.id == 3 && max_conns > sc.conns as u64 && c != Client::Wrk {
+        let limit_note = if sc.id == "3" && max_conns > sc.conns as u64 && c != Client::Wrk {
             " **over limit**"
         } else {
             ""
@@ -882,8 +957,8 @@ struct Goal {
 fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
     let mut g = Vec::new();
     let us = Client::AiohttpRs.name();
-    let cmp = |sc: u8, peer: &str, k: Metric, want: f64, at_least: bool, what: &str| {
-        if !o.scenarios.contains(&sc) {
+    let cmp = |sc: &'static str, peer: &str, k: Metric, want: f64, at_least: bool, what: &str| {
+        if !o.wants(sc) {
             return None;
         }
         let r = ratio(sum, sc, us, peer, k);
@@ -896,7 +971,7 @@ fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
             met: r.map(|x| if at_least { x >= want } else { x <= want }),
         })
     };
-    for sc in [1, 2] {
+    for sc in ["1", "2"] {
         g.extend(cmp(sc, "reqwest", Metric::Throughput, 1.25, true, "req/s"));
         g.extend(cmp(sc, "hyper", Metric::Throughput, 0.95, true, "req/s"));
         g.extend(cmp(sc, "reqwest", Metric::Cpu, 0.8, false, "CPU/req"));
@@ -911,10 +986,10 @@ fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
         // "≥ 10× aiohttp's" read as efficiency as well as throughput.
         g.extend(cmp(sc, "aiohttp-py", Metric::Cpu, 0.1, false, "CPU/req"));
     }
-    if o.scenarios.contains(&3) {
+    if o.wants("3") {
         let ours: Vec<&Run> = runs
             .iter()
-            .filter(|r| r.scenario == 3 && r.client == us)
+            .filter(|r| r.scenario == "3" && r.client == us)
             .collect();
         if !ours.is_empty() {
             let errors: u64 = ours.iter().map(|r| r.report.errors).sum();
@@ -931,9 +1006,9 @@ fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
                 met: Some(max <= 100),
             });
         }
-        if o.scenarios.contains(&2) {
-            let a = sum.get(&(3, us)).and_then(|m| m.get(&Metric::Throughput));
-            let b = sum.get(&(2, us)).and_then(|m| m.get(&Metric::Throughput));
+        if o.wants("2") {
+            let a = sum.get(&("3", us)).and_then(|m| m.get(&Metric::Throughput));
+            let b = sum.get(&("2", us)).and_then(|m| m.get(&Metric::Throughput));
             let r = a.zip(b).map(|(a, b)| a.median / b.median);
             g.push(Goal {
                 text: "3: req/s within 10% of scenario 2".into(),
@@ -942,9 +1017,9 @@ fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
             });
         }
     }
-    g.extend(cmp(4, "curl", Metric::Throughput, 1.0, true, "MB/s"));
-    if o.scenarios.contains(&4) {
-        let rss = sum.get(&(4, us)).and_then(|m| m.get(&Metric::Rss));
+    g.extend(cmp("4", "curl", Metric::Throughput, 1.0, true, "MB/s"));
+    if o.wants("4") {
+        let rss = sum.get(&("4", us)).and_then(|m| m.get(&Metric::Rss));
         g.push(Goal {
             text: "4: peak RSS ≤ 16 MiB".into(),
             measured: rss.map_or("—".into(), |s| format!("{} MiB", num(s.max))),
@@ -1073,6 +1148,7 @@ fn run(o: &Options) -> Result<bool, String> {
         has_wrk: wanted(Client::Wrk) && which("wrk"),
         has_curl: wanted(Client::Curl) && which("curl"),
         pin,
+        cert: o.out.join("server-cert.pem"),
     };
     if wanted(Client::Wrk) && !env.has_wrk {
         eprintln!("bench-run: notice: wrk not installed (apt-get install wrk); skipping wrk");
@@ -1094,12 +1170,9 @@ fn run(o: &Options) -> Result<bool, String> {
 
     let load_before = loadavg();
     let started = Instant::now();
-    let server = Server::start(&bin_dir.join("bench-server"), pin)?;
+    let server = Server::start(&bin_dir.join("bench-server"), pin, &env.cert)?;
     let all = scenarios();
-    let scs: Vec<Scenario> = all
-        .into_iter()
-        .filter(|s| o.scenarios.contains(&s.id))
-        .collect();
+    let scs: Vec<Scenario> = all.into_iter().filter(|s| o.wants(s.id)).collect();
     let mut runs: Vec<Run> = Vec::new();
     let mut jsonl = String::new();
     for sc in &scs {
@@ -1180,10 +1253,6 @@ fn run(o: &Options) -> Result<bool, String> {
         md.push_str(&render_table(&sum, &runs, sc, o));
         md.push('\n');
     }
-    md.push_str(
-        "### 7. HTTPS keep-alive and HTTP/2 multiplexed\n\n\
-         Not measured yet (TODO): the benchmark server and clients speak plain HTTP/1.1 only.\n\n",
-    );
     let gs = goals(&sum, &runs, o);
     if !gs.is_empty() {
         md.push_str("### Goals (aiohttp-rs)\n\n| goal | measured | met |\n|---|---|---|\n");
@@ -1218,7 +1287,7 @@ fn run(o: &Options) -> Result<bool, String> {
     }
     for r in runs
         .iter()
-        .filter(|r| r.scenario == 3 && r.client != "wrk" && r.max_conns > 100)
+        .filter(|r| r.scenario == "3" && r.client != "wrk" && r.max_conns > 100)
     {
         eprintln!(
             "bench-run: warning: scenario 3 {} rep {}: {} connections open at once (limit 100)",
@@ -1262,13 +1331,13 @@ Transfer/sec:      1.69MB
             sys_s: 0.5,
             max_rss_kib: 4096,
         };
-        let r = parse_wrk(out, &m, 1).expect("parsed");
+        let r = parse_wrk(out, &m, "1").expect("parsed");
         assert_eq!(r.requests, 38383);
         assert!((r.wall_s - 2.0).abs() < 1e-9);
         assert_eq!(r.p50_us, Some(26.0));
         assert_eq!(r.p99_us, Some(1200.0));
         assert_eq!(r.errors, 3);
-        assert!(parse_wrk("garbage", &m, 1).is_err());
+        assert!(parse_wrk("garbage", &m, "1").is_err());
     }
 
     #[test]
@@ -1282,9 +1351,9 @@ Transfer/sec:      1.69MB
             sys_s: 0.2,
             max_rss_kib: 1,
         };
-        let r = parse_curl("200 1000 0.5\n", &m, 4, 1000).expect("parsed");
+        let r = parse_curl("200 1000 0.5\n", &m, "4", 1000).expect("parsed");
         assert_eq!((r.requests, r.errors, r.bytes), (1, 0, 1000));
-        let r = parse_curl("200 999 0.5\n", &m, 4, 1000).expect("parsed");
+        let r = parse_curl("200 999 0.5\n", &m, "4", 1000).expect("parsed");
         assert_eq!(r.errors, 1);
     }
 
@@ -1299,8 +1368,14 @@ Transfer/sec:      1.69MB
             .collect();
         let o = Options::parse(&args).expect("valid");
         assert!(o.smoke);
-        assert_eq!(o.scenarios, [1, 4]);
+        assert_eq!(o.scenarios, ["1", "4"]);
+        assert!(o.wants("1") && !o.wants("7a"));
         assert_eq!(o.clients, [Client::Hyper, Client::Curl]);
+        let o = Options::parse(&["--scenarios".into(), "7".into()]).expect("valid");
+        assert!(o.wants("7a") && o.wants("7b") && !o.wants("1"));
+        let o = Options::parse(&["--scenarios".into(), "7b".into()]).expect("valid");
+        assert!(!o.wants("7a") && o.wants("7b"));
+        assert!(Options::parse(&["--scenarios".into(), "8".into()]).is_err());
         assert!(Options::parse(&["--clients".into(), "nope".into()]).is_err());
     }
 }

@@ -1,17 +1,22 @@
-//! The benchmark server: hyper HTTP/1.1 on one current-thread runtime (run it pinned to one
-//! core with `taskset`).
+//! The benchmark server: hyper HTTP/1.1 (and HTTP/2 over TLS) on one current-thread runtime
+//! (run it pinned to one core with `taskset`).
 //!
 //! Data port:
 //! - `GET /hello`: `Hello, world!` (13 bytes, `Content-Length`).
 //! - `GET /big?bytes=N`: N bytes (default 1 GiB) generated on the fly in 256 KiB chunks.
 //! - `POST /upload`: reads and discards the body, answers `Hello, world!`.
 //!
+//! TLS port: the same routes over HTTPS with a self-signed certificate made at start-up (rcgen,
+//! for `127.0.0.1` and `localhost`; its PEM is written to `--cert PATH` for the clients to
+//! trust), ALPN `h2` and `http/1.1`: HTTP/2 or HTTP/1.1 as the handshake chose. Its connections
+//! are counted with the data port's.
+//!
 //! Control port (its connections are not counted):
 //! - `GET /stats`: `{"conns", "max_conns", "accepted", "requests", "upload_bytes"}`.
 //! - `GET /reset`: sets `max_conns` to the current count and zeroes the other counters.
 //!
-//! Prints `{"port": P, "control_port": C}` on one line once both listen, and exits when its
-//! standard input is closed (so it never outlives the driver).
+//! Prints `{"port": P, "tls_port": T, "control_port": C}` on one line once all listen, and
+//! exits when its standard input is closed (so it never outlives the driver).
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -19,6 +24,7 @@ use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,10 +33,11 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 const CHUNK: usize = 256 * 1024;
 const DEFAULT_BIG: u64 = 1 << 30;
@@ -230,6 +237,78 @@ async fn serve_data(listener: TcpListener, stats: Rc<Stats>) {
     }
 }
 
+/// Runs HTTP/2 connection tasks on the server's single thread (its services are not `Send`).
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, its PEM written to `cert_path`, and
+/// the TLS acceptor that presents it with ALPN `h2` and `http/1.1`.
+fn tls_acceptor(cert_path: Option<&str>) -> Result<TlsAcceptor, String> {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".into()])
+        .and_then(|p| p.self_signed(&key))
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = cert_path {
+        std::fs::write(path, cert.pem()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    let mut config = rustls::ServerConfig::builder_with_provider(bench::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .map_err(|e| e.to_string())?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, stats: Rc<Stats>) {
+    let chunk = Bytes::from(vec![b'x'; CHUNK]);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bench-server: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let guard = ConnGuard::new(stats.clone());
+        let stats = stats.clone();
+        let chunk = chunk.clone();
+        let acceptor = acceptor.clone();
+        tokio::task::spawn_local(async move {
+            let _guard = guard;
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let service = service_fn(move |req| data(req, stats.clone(), chunk.clone()));
+            let io = TokioIo::new(tls);
+            let _ = if h2 {
+                http2::Builder::new(LocalExec)
+                    .serve_connection(io, service)
+                    .await
+            } else {
+                http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(io, service)
+                    .await
+            };
+        });
+    }
+}
+
 async fn serve_control(listener: TcpListener, stats: Rc<Stats>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -246,17 +325,28 @@ async fn serve_control(listener: TcpListener, stats: Rc<Stats>) {
     }
 }
 
-fn port_arg(args: &[String], flag: &str) -> u16 {
+fn arg<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.windows(2)
         .find(|w| w[0] == flag)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(0)
+        .map(|w| w[1].as_str())
+}
+
+fn port_arg(args: &[String], flag: &str) -> u16 {
+    arg(args, flag).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let port = port_arg(&args, "--port");
     let control_port = port_arg(&args, "--control-port");
+    let tls_port = port_arg(&args, "--tls-port");
+    let acceptor = match tls_acceptor(arg(&args, "--cert")) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench-server: TLS setup: {e}");
+            std::process::exit(1);
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -266,8 +356,10 @@ fn main() {
         let bind = |p: u16| TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p)));
         let data_l = bind(port).await.expect("bind the data port");
         let control_l = bind(control_port).await.expect("bind the control port");
+        let tls_l = bind(tls_port).await.expect("bind the TLS port");
         let ports = serde_json::json!({
             "port": data_l.local_addr().expect("local addr").port(),
+            "tls_port": tls_l.local_addr().expect("local addr").port(),
             "control_port": control_l.local_addr().expect("local addr").port(),
         });
         println!("{ports}");
@@ -280,6 +372,7 @@ fn main() {
         });
         let stats = Rc::new(Stats::default());
         tokio::task::spawn_local(serve_control(control_l, stats.clone()));
+        tokio::task::spawn_local(serve_tls(tls_l, acceptor, stats.clone()));
         serve_data(data_l, stats).await;
     });
 }

@@ -1,4 +1,7 @@
 //! Benchmark client: this crate (`aiohttp`), one `ClientSession` shared by every task.
+//!
+//! Over `https://` the connector gets `ssl_context` with the server's certificate as the only
+//! root and ALPN `http/1.1` (or `h2` with `--http2`: every task then shares one connection).
 
 use aiohttp::{ClientSession, TcpConnector, Url};
 use bench::{client_main, ClientArgs, Mode, Worker};
@@ -58,11 +61,13 @@ fn check_len(got: usize, want: usize) -> Result<(), String> {
 
 fn main() {
     client_main("aiohttp-rs", |args: ClientArgs| async move {
-        let connector = TcpConnector::builder()
+        let mut connector = TcpConnector::builder()
             .limit(args.conn_limit())
-            .force_close(args.force_close)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .force_close(args.force_close);
+        if let Some(tls) = args.tls_config()? {
+            connector = connector.ssl_context(tls);
+        }
+        let connector = connector.build().map_err(|e| e.to_string())?;
         let session = ClientSession::builder()
             .connector(connector)
             .build()

@@ -4,82 +4,148 @@
 //! connection task, no pool, no channel between tasks): it polls the hyper `Connection`
 //! alongside its own request. Only `Host` is sent. With a limit below the number of tasks
 //! (scenario 3) it runs one task per allowed connection, which is the best any pool can do.
+//!
+//! Over `https://` the same runs over tokio-rustls (ALPN `http/1.1`). With `--http2`, one TLS
+//! connection (ALPN `h2`) is opened with `client::conn::http2` before the run, driven by its
+//! own task, and every task sends its requests on a clone of its `SendRequest`.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bench::{client_main, ClientArgs, Mode, Worker};
 use bytes::Bytes;
 use http::header::HOST;
 use http::{HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
-type Conn = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-/// A connection's request handle and the connection itself, driven by the same task.
-type Pair = (http1::SendRequest<Full<Bytes>>, Pin<Box<Conn>>);
-
-struct Task {
+/// How a task reaches the server: plain TCP, or TLS on top of it.
+#[derive(Clone)]
+struct Dialer {
     addr: SocketAddr,
+    tls: Option<TlsConnector>,
+}
+
+impl Dialer {
+    async fn tcp(&self) -> Result<TcpStream, String> {
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(stream)
+    }
+
+    async fn tls(&self) -> Result<TlsStream<TcpStream>, String> {
+        let tls = self.tls.as_ref().ok_or("TLS without a configuration")?;
+        let name = rustls::pki_types::ServerName::from(self.addr.ip());
+        tls.connect(name, self.tcp().await?)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A transport a task can open.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    fn open(d: &Dialer) -> impl std::future::Future<Output = Result<Self, String>> + Send;
+}
+
+impl Stream for TcpStream {
+    async fn open(d: &Dialer) -> Result<Self, String> {
+        d.tcp().await
+    }
+}
+
+impl Stream for TlsStream<TcpStream> {
+    async fn open(d: &Dialer) -> Result<Self, String> {
+        d.tls().await
+    }
+}
+
+type Conn<S> = http1::Connection<TokioIo<S>, Full<Bytes>>;
+/// A connection's request handle and the connection itself, driven by the same task.
+type Pair<S> = (http1::SendRequest<Full<Bytes>>, Pin<Box<Conn<S>>>);
+
+/// What every request of a run sends.
+#[derive(Clone)]
+struct Target {
     host: HeaderValue,
     path: Uri,
     mode: Mode,
     upload: Bytes,
-    force_close: bool,
-    conn: Option<Pair>,
 }
 
-async fn connect(addr: SocketAddr) -> Result<Pair, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+impl Target {
+    fn request(&self) -> Result<Request<Full<Bytes>>, String> {
+        let (method, body) = match self.mode {
+            Mode::Get | Mode::Download => (Method::GET, Bytes::new()),
+            Mode::Upload => (Method::POST, self.upload.clone()),
+        };
+        Request::builder()
+            .method(method)
+            .uri(self.path.clone())
+            .header(HOST, self.host.clone())
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads the response to its end; `Ok` carries the body bytes moved.
+    async fn finish(&self, resp: http::Response<Incoming>) -> Result<u64, String> {
+        if resp.status() != 200 {
+            return Err(format!("status {}", resp.status()));
+        }
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| e.to_string())?;
+            if let Some(d) = frame.data_ref() {
+                n += d.len() as u64;
+            }
+        }
+        match self.mode {
+            Mode::Upload if n == bench::HELLO.len() as u64 => Ok(self.upload.len() as u64),
+            Mode::Get if n == bench::HELLO.len() as u64 => Ok(n),
+            Mode::Download => Ok(n),
+            _ => Err(format!("body of {n} bytes")),
+        }
+    }
+}
+
+struct Task<S: Stream> {
+    dialer: Dialer,
+    target: Target,
+    force_close: bool,
+    conn: Option<Pair<S>>,
+}
+
+async fn connect<S: Stream>(d: &Dialer) -> Result<Pair<S>, String> {
+    let stream = S::open(d).await?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
     Ok((sender, Box::pin(conn)))
 }
 
-impl Worker for Task {
+impl<S: Stream> Worker for Task<S> {
     async fn request(&mut self) -> Result<u64, String> {
         if self.conn.is_none() {
-            self.conn = Some(connect(self.addr).await?);
+            self.conn = Some(connect(&self.dialer).await?);
         }
         let Some((sender, conn)) = self.conn.as_mut() else {
             return Err("no connection".into());
         };
-        let mode = self.mode;
-        let (method, body) = match mode {
-            Mode::Get | Mode::Download => (Method::GET, Bytes::new()),
-            Mode::Upload => (Method::POST, self.upload.clone()),
-        };
-        let sent = body.len() as u64;
-        let req = Request::builder()
-            .method(method)
-            .uri(self.path.clone())
-            .header(HOST, self.host.clone())
-            .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
+        let req = self.target.request()?;
+        let target = &self.target;
         let exchange = async {
             sender.ready().await.map_err(|e| e.to_string())?;
             let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            if resp.status() != 200 {
-                return Err(format!("status {}", resp.status()));
-            }
-            let mut body = resp.into_body();
-            let mut n = 0u64;
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| e.to_string())?;
-                if let Some(d) = frame.data_ref() {
-                    n += d.len() as u64;
-                }
-            }
-            match mode {
-                Mode::Upload if n == bench::HELLO.len() as u64 => Ok(sent),
-                Mode::Get if n == bench::HELLO.len() as u64 => Ok(n),
-                Mode::Download => Ok(n),
-                _ => Err(format!("body of {n} bytes")),
-            }
+            target.finish(resp).await
         };
         let result = tokio::select! {
             biased;
@@ -96,36 +162,98 @@ impl Worker for Task {
     }
 }
 
-fn main() {
-    client_main("hyper", |args: ClientArgs| async move {
-        let uri: Uri = args
-            .url()
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
-        let authority = uri.authority().ok_or("the URL has no host")?.clone();
-        let addr = tokio::net::lookup_host(authority.as_str())
+/// A task on the shared HTTP/2 connection.
+struct H2Task {
+    sender: http2::SendRequest<Full<Bytes>>,
+    target: Target,
+}
+
+impl Worker for H2Task {
+    async fn request(&mut self) -> Result<u64, String> {
+        let req = self.target.request()?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = self
+            .sender
+            .send_request(req)
             .await
-            .map_err(|e| e.to_string())?
-            .next()
-            .ok_or("the host has no address")?;
-        let path: Uri = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
-        let upload = args.upload_body();
-        let tasks = args.tasks.min(args.conn_limit());
-        Ok((0..tasks)
-            .map(|_| Task {
-                addr,
-                host: host.clone(),
-                path: path.clone(),
-                mode: args.mode,
-                upload: upload.clone(),
-                force_close: args.force_close,
-                conn: None,
-            })
-            .collect())
-    });
+            .map_err(|e| e.to_string())?;
+        self.target.finish(resp).await
+    }
+}
+
+/// Where the requests go, and how.
+struct Setup {
+    dialer: Dialer,
+    target: Target,
+    tasks: usize,
+    force_close: bool,
+}
+
+async fn setup(args: &ClientArgs) -> Result<Setup, String> {
+    let uri: Uri = args
+        .url()
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let authority = uri.authority().ok_or("the URL has no host")?.clone();
+    let addr = tokio::net::lookup_host(authority.as_str())
+        .await
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("the host has no address")?;
+    let path: Uri = uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+    let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+    let tls = args.tls_config()?.map(|c| TlsConnector::from(Arc::new(c)));
+    Ok(Setup {
+        dialer: Dialer { addr, tls },
+        target: Target {
+            host,
+            path,
+            mode: args.mode,
+            upload: args.upload_body(),
+        },
+        tasks: args.tasks.min(args.conn_limit()),
+        force_close: args.force_close,
+    })
+}
+
+fn per_connection<S: Stream>(s: Setup) -> Vec<Task<S>> {
+    (0..s.tasks)
+        .map(|_| Task {
+            dialer: s.dialer.clone(),
+            target: s.target.clone(),
+            force_close: s.force_close,
+            conn: None,
+        })
+        .collect()
+}
+
+fn main() {
+    let tls = std::env::args().any(|a| a.starts_with("https://"));
+    let http2 = std::env::args().any(|a| a == "--http2");
+    match (tls, http2) {
+        (true, true) => client_main("hyper", |args: ClientArgs| async move {
+            let s = setup(&args).await?;
+            let stream = s.dialer.tls().await?;
+            let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            Ok((0..args.tasks)
+                .map(|_| H2Task {
+                    sender: sender.clone(),
+                    target: s.target.clone(),
+                })
+                .collect::<Vec<_>>())
+        }),
+        (true, false) => client_main("hyper", |args: ClientArgs| async move {
+            Ok(per_connection::<TlsStream<TcpStream>>(setup(&args).await?))
+        }),
+        (false, _) => client_main("hyper", |args: ClientArgs| async move {
+            Ok(per_connection::<TcpStream>(setup(&args).await?))
+        }),
+    }
 }

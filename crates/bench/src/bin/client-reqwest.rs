@@ -1,4 +1,8 @@
-//! Benchmark client: reqwest (plain HTTP/1.1), one `Client` shared by every task.
+//! Benchmark client: reqwest, one `Client` shared by every task.
+//!
+//! TLS is rustls with a preconfigured `ClientConfig` (ring provider; the server's certificate
+//! as the only root over `https://`); reqwest keeps the ALPN it is given: `http/1.1`, or `h2`
+//! with `--http2`, where `http2_prior_knowledge` makes its pool share one connection.
 //!
 //! reqwest has no cap on open connections, so a limit below the number of tasks
 //! (scenario 3) is enforced the way its users do it: a semaphore around each request.
@@ -62,9 +66,24 @@ impl Worker for Task {
 
 fn main() {
     client_main("reqwest", |args: ClientArgs| async move {
+        let tls = match args.tls_config()? {
+            Some(c) => c,
+            // Plain HTTP: a config is still needed, since no process-wide provider is set.
+            None => rustls::ClientConfig::builder_with_provider(bench::crypto_provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        };
         let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(args.conn_limit())
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .tls_backend_preconfigured(tls);
+        builder = if args.http2 {
+            builder.http2_prior_knowledge()
+        } else {
+            builder.http1_only()
+        };
         if args.force_close {
             builder = builder.pool_max_idle_per_host(0);
         }
