@@ -629,3 +629,34 @@ async fn tls_connections_never_linger_when_the_peer_ignores_close_notify() {
     assert_eq!(s.connector().pool().stats().open, 0);
     task.abort();
 }
+
+#[tokio::test]
+async fn tls12_and_tls13_servers_both_work() {
+    let ca = new_ca("test CA");
+    let s = session(
+        TcpConnector::builder()
+            .ssl_context(client_config(&ca))
+            .build()
+            .expect("connector"),
+    );
+    for (version, name) in [
+        (&rustls::version::TLS12, "TLSv1_2"),
+        (&rustls::version::TLS13, "TLSv1_3"),
+    ] {
+        let server_leaf = leaf(Some(&ca), &["localhost"], false, false);
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[version])
+            .expect("version")
+            .with_no_client_auth()
+            .with_single_cert(server_leaf.chain, server_leaf.key)
+            .expect("server config");
+        let server = tls_server(config, "127.0.0.1:0").await;
+        let body = get_text(
+            &s,
+            format!("https://localhost:{}/{name}", server.addr.port()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(body, format!("secure /{name}"));
+    }
+}
