@@ -227,31 +227,11 @@ async fn local_addr_is_bound() {
     assert_eq!(Some(peer), local_seen);
 }
 
-/// A listener whose accept queue is full: further SYNs are dropped, so connecting hangs.
-fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("bind");
-    socket.listen(0).expect("listen");
-    let listener: std::net::TcpListener = socket.into();
-    let addr = listener.local_addr().expect("addr");
-    let mut fillers = Vec::new();
-    // Fill the queue; connections beyond it never complete.
-    for _ in 0..4 {
-        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-            Ok(s) => fillers.push(s),
-            Err(_) => break,
-        }
-    }
-    (listener, fillers, addr)
-}
-
 #[tokio::test]
 async fn happy_eyeballs_moves_past_a_black_holed_address() {
     let server = HttpServer::echo().await;
-    let (_listener, _fillers, hole) = black_hole();
+    let black_hole = test_support::BlackHole::new().expect("black hole");
+    let hole = black_hole.addr();
     // Sanity check: the hole really hangs.
     let probe = tokio::time::timeout(
         Duration::from_millis(300),

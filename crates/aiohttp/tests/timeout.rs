@@ -1,6 +1,5 @@
 //! Each timeout of `ClientTimeout` triggered for real against slow local servers.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use aiohttp::{ClientSession, ClientTimeout, ErrorKind, TcpConnector};
@@ -131,29 +130,10 @@ async fn connect_includes_the_wait_for_a_pool_slot() {
     busy.abort();
 }
 
-/// A listener whose accept queue is full, so a connection attempt hangs.
-fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket
-        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
-        .expect("bind");
-    socket.listen(0).expect("listen");
-    let listener: std::net::TcpListener = socket.into();
-    let addr = listener.local_addr().expect("addr");
-    let mut fillers = Vec::new();
-    for _ in 0..4 {
-        match std::net::TcpStream::connect_timeout(&addr, MS(100)) {
-            Ok(s) => fillers.push(s),
-            Err(_) => break,
-        }
-    }
-    (listener, fillers, addr)
-}
-
 #[tokio::test]
 async fn sock_connect_bounds_opening_a_connection() {
-    let (_l, _f, hole) = black_hole();
+    let black_hole = test_support::BlackHole::new().expect("black hole");
+    let hole = black_hole.addr();
     let s = with_timeout(ClientTimeout {
         sock_connect: Some(MS(200)),
         ..ClientTimeout::none()

@@ -34,9 +34,11 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod black_hole;
 mod http_server;
 mod raw_server;
 
+pub use crate::black_hole::BlackHole;
 pub use crate::http_server::{
     body_channel, chunks_with_delay, empty, fallible_stream, full, stream, BoxBody, BoxError,
     ConnInfo, HttpServer,
