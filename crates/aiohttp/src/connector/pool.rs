@@ -234,10 +234,7 @@ impl Pool {
                 .flat_map(|(k, v)| v.into_iter().map(move |i| (k.clone(), i)))
                 .collect();
             for (key, _) in &idle {
-                st.count(key, |c| {
-                    c.idle -= 1;
-                    c.open -= 1;
-                });
+                st.forget_idle(key);
             }
             let h2: Vec<(ConnectionKey, H2Entry)> = st
                 .h2
@@ -296,6 +293,22 @@ impl State {
         }
     }
 
+    /// An idle connection of `key` is gone (closed, expired, evicted).
+    fn forget_idle(&mut self, key: &ConnectionKey) {
+        self.count(key, |c| {
+            c.idle -= 1;
+            c.open -= 1;
+        });
+    }
+
+    /// A connection (or reserved slot) of `key` in use is gone.
+    fn forget_in_use(&mut self, key: &ConnectionKey) {
+        self.count(key, |c| {
+            c.in_use -= 1;
+            c.open -= 1;
+        });
+    }
+
     fn can_open(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
         let total_ok = config.limit == 0 || self.total.open < config.limit;
         total_ok && self.host_ok(config, key)
@@ -325,10 +338,7 @@ impl State {
                 self.h2.remove(&key);
             }
             deferred.h2_conns.push(entry.conn);
-            self.count(&key, |c| {
-                c.idle -= 1;
-                c.open -= 1;
-            });
+            self.forget_idle(&key);
             return true;
         }
         false
@@ -349,10 +359,7 @@ impl State {
                 self.idle.remove(&key);
             }
             deferred.conns.push(idle.conn);
-            self.count(&key, |c| {
-                c.idle -= 1;
-                c.open -= 1;
-            });
+            self.forget_idle(&key);
             return true;
         }
         false
@@ -386,10 +393,7 @@ impl PoolInner {
                     st.idle.remove(key);
                 }
                 if idle.conn.is_closed() {
-                    st.count(key, |c| {
-                        c.idle -= 1;
-                        c.open -= 1;
-                    });
+                    st.forget_idle(key);
                     deferred.conns.push(idle.conn);
                     continue;
                 }
@@ -540,10 +544,7 @@ impl PoolInner {
                     st.h2.remove(key);
                 }
                 deferred.h2_conns.push(e.conn);
-                st.count(key, |c| {
-                    c.in_use -= 1;
-                    c.open -= 1;
-                });
+                st.forget_in_use(key);
                 return;
             }
             st.count(key, |c| {
@@ -660,10 +661,7 @@ impl PoolInner {
                     spawn_reaper = true;
                 }
             } else {
-                st.count(&key, |c| {
-                    c.in_use -= 1;
-                    c.open -= 1;
-                });
+                st.forget_in_use(&key);
                 deferred.conns.push(conn);
             }
         });
@@ -674,10 +672,7 @@ impl PoolInner {
 
     fn release_slot(self: &Arc<Self>, key: &ConnectionKey) {
         self.update(|st, _| {
-            st.count(key, |c| {
-                c.in_use -= 1;
-                c.open -= 1;
-            });
+            st.forget_in_use(key);
         });
     }
 
@@ -738,10 +733,7 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                 st.h2.retain(|_, list| !list.is_empty());
                 expired.extend(h2_expired);
                 for key in &expired {
-                    st.count(key, |c| {
-                        c.idle -= 1;
-                        c.open -= 1;
-                    });
+                    st.forget_idle(key);
                 }
                 if next.is_none() {
                     st.reaper_running = false;
