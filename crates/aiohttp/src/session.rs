@@ -10,7 +10,7 @@ use http::{Method, Version};
 use url::Url;
 
 use crate::auth::BasicAuth;
-use crate::body::{self, Body, BodyKind, WireBody};
+use crate::body::{self, BodyKind, WireBody};
 use crate::connector::{ConnectionKey, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::{BoxError, ClientError, ErrorKind};
@@ -845,14 +845,19 @@ pub(crate) async fn execute(
     }
 }
 
-#[allow(dead_code)]
-fn _assert_bounds() {
-    fn send_sync<T: Send + Sync + Clone>() {}
-    send_sync::<ClientSession>();
-    fn send<T: Send>(_: &T) {}
-    let s = ClientSession::new();
-    let fut = s.get("http://h/").send();
-    send(&fut);
-    let _ = Body::empty();
-    let _: Option<Url> = None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_is_shareable_and_its_futures_are_send() {
+        fn send_sync_clone<T: Send + Sync + Clone>() {}
+        send_sync_clone::<ClientSession>();
+        fn send<T: Send>(_: &T) {}
+        let s = ClientSession::new();
+        let fut = s.get("http://h/").send();
+        send(&fut);
+        let into = std::future::IntoFuture::into_future(s.get("http://h/"));
+        send(&into);
+    }
 }
