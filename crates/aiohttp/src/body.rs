@@ -1,6 +1,7 @@
 //! Request bodies: what `RequestBuilder::data` accepts, and the wire body handed to hyper.
 
 use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -349,8 +350,6 @@ impl http_body::Body for WireBody {
         }
     }
 }
-
-use std::future::Future as _;
 
 /// Splits a stream's chunks into pieces of at most `size` bytes (for `chunked(size)`).
 pub(crate) fn rechunk(stream: ByteStream, size: usize) -> ByteStream {

@@ -174,7 +174,6 @@ pub(crate) struct H1Conn {
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
-    pub(crate) requests: u64,
 }
 
 impl std::fmt::Debug for H1Conn {
@@ -182,7 +181,6 @@ impl std::fmt::Debug for H1Conn {
         f.debug_struct("H1Conn")
             .field("id", &self.id)
             .field("peer_addr", &self.peer_addr)
-            .field("requests", &self.requests)
             .finish()
     }
 }
@@ -221,7 +219,6 @@ impl H1Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer_addr,
             local_addr,
-            requests: 0,
         })
     }
 
@@ -250,7 +247,6 @@ impl H1Conn {
                 ..CaptureState::default()
             };
         }
-        self.requests += 1;
         let resp = self.sender.send_request(req).await?;
         let head = self
             .capture

@@ -332,16 +332,14 @@ impl State {
         let Some((key, i)) = idle_h2 else {
             return false;
         };
-        if let Some(list) = self.h2.get_mut(&key) {
-            let entry = list.remove(i);
-            if list.is_empty() {
-                self.h2.remove(&key);
+        match take_at(&mut self.h2, &key, i) {
+            Some(entry) => {
+                deferred.h2_conns.push(entry.conn);
+                self.forget_idle(&key);
+                true
             }
-            deferred.h2_conns.push(entry.conn);
-            self.forget_idle(&key);
-            return true;
+            None => false,
         }
-        false
     }
 
     fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> bool {
@@ -353,17 +351,35 @@ impl State {
         let Some((key, _)) = oldest else {
             return false;
         };
-        if let Some(list) = self.idle.get_mut(&key) {
-            let idle = list.remove(0);
-            if list.is_empty() {
-                self.idle.remove(&key);
+        match take_at(&mut self.idle, &key, 0) {
+            Some(idle) => {
+                deferred.conns.push(idle.conn);
+                self.forget_idle(&key);
+                true
             }
-            deferred.conns.push(idle.conn);
-            self.forget_idle(&key);
-            return true;
+            None => false,
         }
-        false
     }
+}
+
+/// Removes entry `i` of `key`'s list, dropping the list once it is empty.
+// `ConnectionKey` hashes a TLS configuration by its `Arc` pointer, never by its (interior
+// mutable) contents, so keys are stable in the map.
+#[allow(clippy::mutable_key_type)]
+fn take_at<T>(
+    map: &mut HashMap<ConnectionKey, Vec<T>>,
+    key: &ConnectionKey,
+    i: usize,
+) -> Option<T> {
+    let list = map.get_mut(key)?;
+    if i >= list.len() {
+        return None;
+    }
+    let item = list.remove(i);
+    if list.is_empty() {
+        map.remove(key);
+    }
+    Some(item)
 }
 
 impl PoolInner {
@@ -676,10 +692,6 @@ impl PoolInner {
         });
     }
 
-    fn detach(self: &Arc<Self>, key: &ConnectionKey) {
-        self.release_slot(key);
-    }
-
     fn remove_waiter(self: &Arc<Self>, id: u64) {
         self.update(|st, _| {
             if let Some(pos) = st.waiters.iter().position(|w| w.id == id) {
@@ -898,7 +910,7 @@ impl Lease {
     pub(crate) fn detach(mut self) -> Option<H1Conn> {
         let conn = self.conn.take();
         if conn.is_some() {
-            self.pool.detach(&self.key);
+            self.pool.release_slot(&self.key);
         }
         // A stream of a shared HTTP/2 connection has no connection of its own to take out;
         // dropping the lease ends the stream's share.
