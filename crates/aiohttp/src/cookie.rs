@@ -507,6 +507,9 @@ impl AbstractCookieJar for CookieJar {
 
     fn filter_cookies(&self, request_url: &Url) -> Vec<Cookie<'static>> {
         let state = self.lock();
+        if state.shared.is_empty() && state.store.iter_any().next().is_none() {
+            return Vec::new();
+        }
         let secure_ok = matches!(request_url.scheme(), "https" | "wss")
             || state.secure_origins.contains(&request_url.origin());
         let mut found: Vec<&cookie_store::Cookie<'static>> =

@@ -487,6 +487,9 @@ pub(crate) struct LeasedBody {
     ended: bool,
     keep_alive: bool,
     sock_read: Option<Duration>,
+    deadline: Option<tokio::time::Instant>,
+    // Both timers are made the first time the body has to wait: a body already buffered
+    // (most small responses) never touches the timer wheel.
     read_timer: Option<Pin<Box<Sleep>>>,
     total_timer: Option<Pin<Box<Sleep>>>,
     failed: bool,
@@ -505,10 +508,9 @@ impl LeasedBody {
             ended: false,
             keep_alive,
             sock_read: timeouts.sock_read,
-            read_timer: timeouts.sock_read.map(|d| Box::pin(tokio::time::sleep(d))),
-            total_timer: timeouts
-                .deadline
-                .map(|d| Box::pin(tokio::time::sleep_until(d))),
+            deadline: timeouts.deadline,
+            read_timer: None,
+            total_timer: None,
             failed: false,
         };
         if http_body::Body::is_end_stream(&body.incoming) {
@@ -570,6 +572,13 @@ impl futures_util::Stream for LeasedBody {
                     return Poll::Ready(None);
                 }
                 Poll::Pending => {
+                    if this.total_timer.is_none() {
+                        this.total_timer =
+                            this.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+                    }
+                    if this.read_timer.is_none() {
+                        this.read_timer = this.sock_read.map(|d| Box::pin(tokio::time::sleep(d)));
+                    }
                     let expired = if this
                         .total_timer
                         .as_mut()

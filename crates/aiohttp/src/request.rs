@@ -244,7 +244,8 @@ pub struct RequestInfo {
     pub(crate) url: Url,
     pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
-    pub(crate) real_url: Url,
+    /// The URL as given, kept apart only when it had a fragment (otherwise it is `url`).
+    pub(crate) real_url: Option<Url>,
     pub(crate) version: Version,
 }
 
@@ -282,7 +283,7 @@ impl RequestInfo {
     /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.real_url().fragment(); }
     /// ```
     pub fn real_url(&self) -> &Url {
-        &self.real_url
+        self.real_url.as_ref().unwrap_or(&self.url)
     }
 }
 
@@ -770,7 +771,7 @@ impl RequestBuilder {
             max_redirects: self.max_redirects,
         };
         let plan = Plan {
-            origin: url.origin(),
+            origin: session.auth.as_ref().map(|_| url.origin()),
             method: self.method,
             url,
             headers: self.headers,
@@ -826,24 +827,28 @@ pub(crate) struct Exchange {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) method: Method,
+    /// The URL without its fragment.
     pub(crate) url: Url,
     pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
     pub(crate) compress: bool,
     pub(crate) chunked: Option<usize>,
-    pub(crate) real_url: Url,
+    /// The URL as given, when it had a fragment.
+    pub(crate) real_url: Option<Url>,
 }
 
 impl Prepared {
-    pub(crate) fn request_info(&self) -> RequestInfo {
-        RequestInfo {
-            url: self.url.clone(),
-            method: self.method.clone(),
-            headers: self.headers.clone(),
-            real_url: self.real_url.clone(),
+    /// Splits off what the response reports of its request (moved, not copied) from the body.
+    pub(crate) fn into_info(self) -> (RequestInfo, Option<Body>, bool, Option<usize>) {
+        let info = RequestInfo {
+            url: self.url,
+            method: self.method,
+            headers: self.headers,
+            real_url: self.real_url,
             version: self.version,
-        }
+        };
+        (info, self.body, self.compress, self.chunked)
     }
 }
 
@@ -919,8 +924,9 @@ pub(crate) struct NextHop {
 /// The request as it goes from hop to hop. [`Plan::head`] builds the head of the next exchange
 /// (URL, credentials, headers, cookies, framing) and [`Plan::follow`] applies a redirect.
 pub(crate) struct Plan {
-    /// The origin of the first URL: the session's `auth` is sent to it only.
-    origin: url::Origin,
+    /// The origin of the first URL: the session's `auth` is sent to it only (kept only when the
+    /// session has `auth`).
+    origin: Option<url::Origin>,
     pub(crate) method: Method,
     /// The URL of the next exchange (fragment included, credentials removed).
     pub(crate) url: Url,
@@ -1001,13 +1007,17 @@ impl Plan {
         if session.is_closed() {
             return Err(ClientError::invalid_argument("the session is closed"));
         }
-        let real_url = self.url.clone();
         let mut url = self.url.clone();
-        url.set_fragment(None);
+        let real_url = url.fragment().is_some().then(|| {
+            let real = url.clone();
+            url.set_fragment(None);
+            real
+        });
 
         // The session's credentials go to the first request's origin only (and, with a
         // base_url, only to the base's origin).
-        let session_auth = if url.origin() == self.origin
+        let session_auth = if session.auth.is_some()
+            && self.origin.as_ref().is_some_and(|o| same_origin(o, &url))
             && session
                 .base_url
                 .as_ref()
@@ -1020,11 +1030,15 @@ impl Plan {
         let auth = self.auth.as_ref().or(session_auth);
 
         // Session headers first; a request header replaces every session value of its name.
-        let session_headers: Vec<(&HeaderName, &HeaderValue)> = session
-            .headers
-            .iter()
-            .filter(|(n, _)| !self.headers.contains_key(*n) && !self.dropped.contains(n))
-            .collect();
+        let session_headers: Vec<(&HeaderName, &HeaderValue)> = if session.headers.is_empty() {
+            Vec::new()
+        } else {
+            session
+                .headers
+                .iter()
+                .filter(|(n, _)| !self.headers.contains_key(*n) && !self.dropped.contains(n))
+                .collect()
+        };
         if auth.is_some()
             && (self.headers.contains_key(header::AUTHORIZATION)
                 || session_headers
@@ -1074,11 +1088,15 @@ impl Plan {
         if self.no_secure_cookies && url.scheme() != "https" {
             jar.retain(|c| c.secure() != Some(true));
         }
-        let explicit: Vec<&str> = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let explicit: Vec<&str> = if headers.contains_key(header::COOKIE) {
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !explicit.is_empty() || !jar.is_empty() || !self.cookies.is_empty() {
             let line = cookie_line(
                 &explicit,
@@ -1205,14 +1223,21 @@ pub(crate) fn prepare(
     plan.head(session)
 }
 
+/// Whether `url` has the origin `origin` (compared without building the URL's origin).
+fn same_origin(origin: &url::Origin, url: &Url) -> bool {
+    match (origin, url.host()) {
+        (url::Origin::Tuple(scheme, host, port), Some(h)) => {
+            scheme == url.scheme() && *host == h && Some(*port) == url.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
 /// `Host`: the port only when it is not the scheme's default; IPv6 in brackets.
 fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
-    let host = url.host_str().unwrap_or_default();
-    let value = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
-    HeaderValue::from_str(&value).map_err(|e| {
+    // The URL's serialization already leaves a default port out.
+    let value = &url[url::Position::BeforeHost..url::Position::AfterPort];
+    HeaderValue::from_str(value).map_err(|e| {
         ClientError::new(
             ErrorKind::InvalidUrlClientError,
             "host is not a valid header",
@@ -1507,7 +1532,7 @@ mod tests {
     fn fragment_is_removed_but_kept_in_real_url() {
         let p = head(session().get("http://h/p?q=1#top")).expect("prepared");
         assert_eq!(p.url.as_str(), "http://h/p?q=1");
-        assert_eq!(p.real_url.fragment(), Some("top"));
+        assert_eq!(p.real_url.as_ref().and_then(Url::fragment), Some("top"));
     }
 
     // ---- redirect hops: what each exchange of a chain sends ----

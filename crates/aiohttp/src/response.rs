@@ -33,10 +33,8 @@ use crate::stream::{BodyStream, StreamReader};
 pub struct ClientResponse {
     version: Version,
     status: StatusCode,
-    reason: String,
-    method: Method,
-    url: Url,
-    real_url: Url,
+    /// Parsed from the captured head on first use.
+    reason: OnceLock<String>,
     headers: HeaderMap,
     raw: RawHead,
     raw_headers: OnceLock<Vec<(Bytes, Bytes)>>,
@@ -52,9 +50,9 @@ pub struct ClientResponse {
 impl fmt::Debug for ClientResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientResponse")
-            .field("url", &self.url.as_str())
+            .field("url", &self.request_info.url.as_str())
             .field("status", &self.status)
-            .field("reason", &self.reason)
+            .field("reason", &self.reason())
             .field("version", &self.version)
             .field("headers", &self.headers)
             .finish_non_exhaustive()
@@ -129,13 +127,6 @@ impl ClientResponse {
             body_withheld,
         } = sent;
         let (parts, incoming) = response.into_parts();
-        let reason = raw.reason().unwrap_or_else(|| {
-            parts
-                .status
-                .canonical_reason()
-                .unwrap_or_default()
-                .to_string()
-        });
         let cookies: Vec<cookie::Cookie<'static>> = parts
             .headers
             .get_all(header::SET_COOKIE)
@@ -186,10 +177,7 @@ impl ClientResponse {
         Ok(ClientResponse {
             version: parts.version,
             status: parts.status,
-            reason,
-            method: request_info.method.clone(),
-            url: request_info.url.clone(),
-            real_url: request_info.real_url.clone(),
+            reason: OnceLock::new(),
             headers: parts.headers,
             raw,
             raw_headers: OnceLock::new(),
@@ -228,7 +216,14 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.reason()); }
     /// ```
     pub fn reason(&self) -> &str {
-        &self.reason
+        self.reason.get_or_init(|| {
+            self.raw.reason().unwrap_or_else(|| {
+                self.status
+                    .canonical_reason()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        })
     }
 
     /// Whether the status is below 400.
@@ -246,7 +241,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.method(); }
     /// ```
     pub fn method(&self) -> &Method {
-        &self.method
+        &self.request_info.method
     }
 
     /// The URL of the response (without fragment).
@@ -255,7 +250,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.url()); }
     /// ```
     pub fn url(&self) -> &Url {
-        &self.url
+        &self.request_info.url
     }
 
     /// The URL as requested, fragment included.
@@ -264,7 +259,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.real_url().fragment(); }
     /// ```
     pub fn real_url(&self) -> &Url {
-        &self.real_url
+        self.request_info.real_url()
     }
 
     /// The connection carrying the body, until the body is done with it.
@@ -497,7 +492,7 @@ impl ClientResponse {
                         self.content_type()
                     ),
                 )
-                .with_url(&self.url)
+                .with_url(&self.request_info.url)
                 .with_response(self.details()));
             }
         }
@@ -509,7 +504,7 @@ impl ClientResponse {
         };
         serde_json::from_slice(text).map_err(|e| {
             ClientError::payload("the body is not valid JSON for the requested type")
-                .with_url(&self.url)
+                .with_url(&self.request_info.url)
                 .with_source(e)
         })
     }
@@ -517,7 +512,7 @@ impl ClientResponse {
     pub(crate) fn details(&self) -> ResponseDetails {
         ResponseDetails {
             status: self.status,
-            reason: self.reason.clone(),
+            reason: self.reason().to_string(),
             headers: self.headers.clone(),
             request_info: Some(self.request_info.clone()),
         }
@@ -541,7 +536,7 @@ impl ClientResponse {
             ErrorKind::ClientResponseError,
             "response status is an error",
         )
-        .with_url(&self.url)
+        .with_url(&self.request_info.url)
         .with_response(self.details()))
     }
 

@@ -10,7 +10,7 @@ use http::{Method, Version};
 use url::Url;
 
 use crate::auth::BasicAuth;
-use crate::body::{self, BodyKind, WireBody};
+use crate::body::{self, Body, BodyKind, WireBody};
 use crate::connector::{ConnectionKey, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::{BoxError, ClientError, ErrorKind};
@@ -738,21 +738,21 @@ fn is_idempotent(m: &Method) -> bool {
     )
 }
 
-fn wire_body(p: &mut Prepared) -> WireBody {
-    let Some(body) = p.body.take() else {
+fn wire_body(body: Option<Body>, compress: bool, chunked: Option<usize>) -> WireBody {
+    let Some(body) = body else {
         return WireBody::empty();
     };
-    if !p.compress && p.chunked.is_none() {
+    if !compress && chunked.is_none() {
         return match body.kind {
             BodyKind::Bytes(b) => WireBody::full(b),
             BodyKind::Stream { stream, .. } => WireBody::stream(stream),
         };
     }
     let mut stream = body.into_stream();
-    if p.compress {
+    if compress {
         stream = body::deflate(stream);
     }
-    if let Some(size) = p.chunked {
+    if let Some(size) = chunked {
         stream = body::rechunk(stream, size);
     }
     WireBody::stream(stream)
@@ -761,14 +761,15 @@ fn wire_body(p: &mut Prepared) -> WireBody {
 /// Sends a prepared request over a pooled connection and wraps the response.
 pub(crate) async fn execute(
     session: &ClientSession,
-    mut prepared: Prepared,
+    prepared: Prepared,
     opts: &SendOptions,
 ) -> Result<ClientResponse, ClientError> {
-    let url = prepared.url.clone();
-    let mut key = ConnectionKey::from_url(&url).ok_or_else(|| {
-        ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(&url)
+    let (info, mut body, compress, chunked) = prepared.into_info();
+    let url = &info.url;
+    let mut key = ConnectionKey::from_url(url).ok_or_else(|| {
+        ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(url)
     })?;
-    if prepared.version == Version::HTTP_2 {
+    if info.version == Version::HTTP_2 {
         key = key.with_http2();
     }
     if key.is_tls() {
@@ -779,7 +780,6 @@ pub(crate) async fn execute(
             key = key.with_server_hostname(name.clone());
         }
     }
-    let request_info = prepared.request_info();
     let connector = &*session.inner.connector;
     // `fresh`: skip pooled connections; `retried`: the one retry has been used.
     let mut fresh = false;
@@ -792,42 +792,41 @@ pub(crate) async fn execute(
                 crate::connector::acquire(connector, &key, fresh, timeouts.sock_connect),
             )
             .await
-            .map_err(|e| e.with_url(&url))?;
+            .map_err(|e| e.with_url(url))?;
         // A reused connection may have been closed by the server while idle; keep a copy of a
         // replayable body so an idempotent request can be tried once more on a new connection.
         // An HTTP/2 stream the server refuses (or drops with GOAWAY) was not processed and may
         // be sent again whatever the method.
-        let replay = if !retried
-            && ((lease.is_reused() && is_idempotent(&prepared.method)) || lease.is_h2())
-        {
-            match &prepared.body {
-                None => Some(None),
-                Some(b) => b.try_clone().map(Some),
-            }
-        } else {
-            None
-        };
-        let body = wire_body(&mut prepared);
+        let replay =
+            if !retried && ((lease.is_reused() && is_idempotent(&info.method)) || lease.is_h2()) {
+                match &body {
+                    None => Some(None),
+                    Some(b) => b.try_clone().map(Some),
+                }
+            } else {
+                None
+            };
+        let wire = wire_body(body.take(), compress, chunked);
         let head = crate::h1::Head {
-            method: &prepared.method,
-            url: &prepared.url,
-            version: prepared.version,
-            headers: &prepared.headers,
+            method: &info.method,
+            url,
+            version: info.version,
+            headers: &info.headers,
         };
         let exchange = timeouts
             .run(Phase::Read, async {
-                Ok(crate::h1::exchange(&mut lease, head, body, opts.expect100).await)
+                Ok(crate::h1::exchange(&mut lease, head, wire, opts.expect100).await)
             })
             .await
-            .map_err(|e| e.with_url(&url))?;
+            .map_err(|e| e.with_url(url))?;
         match exchange {
             Ok(sent) => {
-                return ClientResponse::new(sent, lease, request_info, session, opts);
+                return ClientResponse::new(sent, lease, info, session, opts);
             }
             Err(e) if e.retryable || e.unprocessed => {
-                if let Some(body) = replay {
+                if let Some(again) = replay {
                     tracing::debug!(url = %url, "request not processed; retrying on a new connection");
-                    prepared.body = body;
+                    body = again;
                     if lease.is_h2() {
                         // Other HTTP/2 requests may share the new connection; only the one
                         // that refused is avoided.
@@ -838,9 +837,9 @@ pub(crate) async fn execute(
                     retried = true;
                     continue;
                 }
-                return Err(e.error.with_url(&url));
+                return Err(e.error.with_url(url));
             }
-            Err(e) => return Err(e.error.with_url(&url)),
+            Err(e) => return Err(e.error.with_url(url)),
         }
     }
 }

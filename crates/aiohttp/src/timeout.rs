@@ -1,9 +1,12 @@
 //! `ClientTimeout` (aiohttp 3.x) and the deadline bookkeeping of one request. No I/O: the
 //! clock is tokio's so that tests can pause it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::{ClientError, ErrorKind};
 
@@ -170,21 +173,64 @@ impl Timeouts {
     }
 
     /// Runs `fut` bounded by the phase's timeout and the total deadline.
-    pub(crate) async fn run<T>(
-        &self,
-        phase: Phase,
-        fut: impl std::future::Future<Output = Result<T, ClientError>>,
-    ) -> Result<T, ClientError> {
+    ///
+    /// The timer is armed only when `fut` first has to wait: a wait that ends at once (an idle
+    /// pooled connection) costs no timer, and the phase's own timeout counts from then.
+    pub(crate) fn run<F, T>(&self, phase: Phase, fut: F) -> Bounded<F>
+    where
+        F: Future<Output = Result<T, ClientError>>,
+    {
         let own = match phase {
             Phase::Connect => self.connect,
             Phase::Read => self.sock_read,
         };
-        match phase_limit(Instant::now(), self.deadline, own) {
-            None => fut.await,
-            Some((limit, bound)) => match tokio::time::timeout(limit, fut).await {
-                Ok(r) => r,
-                Err(_) => Err(timeout_error(phase, bound)),
-            },
+        Bounded {
+            fut,
+            timer: None,
+            deadline: self.deadline,
+            own,
+            phase,
+            bound: Bound::Total,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future bounded by a phase timeout and the total deadline ([`Timeouts::run`]).
+    pub(crate) struct Bounded<F> {
+        #[pin]
+        fut: F,
+        #[pin]
+        timer: Option<Sleep>,
+        deadline: Option<Instant>,
+        own: Option<Duration>,
+        phase: Phase,
+        bound: Bound,
+    }
+}
+
+impl<F, T> Future for Bounded<F>
+where
+    F: Future<Output = Result<T, ClientError>>,
+{
+    type Output = Result<T, ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(r) = this.fut.poll(cx) {
+            return Poll::Ready(r);
+        }
+        if this.timer.is_none() {
+            let now = Instant::now();
+            let Some((limit, bound)) = phase_limit(now, *this.deadline, *this.own) else {
+                return Poll::Pending;
+            };
+            *this.bound = bound;
+            this.timer.set(Some(tokio::time::sleep_until(now + limit)));
+        }
+        match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(timeout_error(*this.phase, *this.bound))),
+            _ => Poll::Pending,
         }
     }
 }

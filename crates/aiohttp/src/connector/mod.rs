@@ -141,14 +141,33 @@ impl fmt::Debug for Transport {
 /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
 /// assert_eq!((key.host(), key.port(), key.is_tls()), ("example.com", 80, false));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ConnectionKey {
+    // Shared: the pool keeps copies of a request's key, and cloning it is a reference count.
+    inner: Arc<KeyParts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct KeyParts {
     host: String,
     port: u16,
     tls: bool,
     ssl: Option<Ssl>,
     server_hostname: Option<String>,
     http2: bool,
+}
+
+impl fmt::Debug for ConnectionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionKey")
+            .field("host", &self.inner.host)
+            .field("port", &self.inner.port)
+            .field("tls", &self.inner.tls)
+            .field("ssl", &self.inner.ssl)
+            .field("server_hostname", &self.inner.server_hostname)
+            .field("http2", &self.inner.http2)
+            .finish()
+    }
 }
 
 impl ConnectionKey {
@@ -160,19 +179,28 @@ impl ConnectionKey {
     /// assert_eq!((key.host(), key.port(), key.is_tls()), ("::1", 8443, true));
     /// ```
     pub fn from_url(url: &url::Url) -> Option<Self> {
+        // The URL's own serialization of the host (an IPv6 address without its brackets).
         let host = match url.host()? {
-            url::Host::Domain(d) => d.to_string(),
-            url::Host::Ipv4(a) => a.to_string(),
-            url::Host::Ipv6(a) => a.to_string(),
+            url::Host::Ipv6(_) => url
+                .host_str()?
+                .trim_start_matches('[')
+                .trim_end_matches(']'),
+            _ => url.host_str()?,
         };
         Some(ConnectionKey {
-            host,
-            port: url.port_or_known_default()?,
-            tls: matches!(url.scheme(), "https" | "wss"),
-            ssl: None,
-            server_hostname: None,
-            http2: false,
+            inner: Arc::new(KeyParts {
+                host: host.to_string(),
+                port: url.port_or_known_default()?,
+                tls: matches!(url.scheme(), "https" | "wss"),
+                ssl: None,
+                server_hostname: None,
+                http2: false,
+            }),
         })
+    }
+
+    fn parts(&mut self) -> &mut KeyParts {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// The same key for requests that must use HTTP/2: prior knowledge (h2c) over cleartext,
@@ -184,7 +212,7 @@ impl ConnectionKey {
     /// assert!(key.is_http2());
     /// ```
     pub fn with_http2(mut self) -> Self {
-        self.http2 = true;
+        self.parts().http2 = true;
         self
     }
 
@@ -195,7 +223,7 @@ impl ConnectionKey {
     /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_http2());
     /// ```
     pub fn is_http2(&self) -> bool {
-        self.http2
+        self.inner.http2
     }
 
     /// The same key with a per-request TLS choice (connections made with another choice are
@@ -208,7 +236,7 @@ impl ConnectionKey {
     /// assert_ne!(key, unverified);
     /// ```
     pub fn with_ssl(mut self, ssl: Ssl) -> Self {
-        self.ssl = Some(ssl);
+        self.parts().ssl = Some(ssl);
         self
     }
 
@@ -220,7 +248,7 @@ impl ConnectionKey {
     /// assert_eq!(key.server_hostname(), Some("a.test"));
     /// ```
     pub fn with_server_hostname(mut self, name: impl Into<String>) -> Self {
-        self.server_hostname = Some(name.into());
+        self.parts().server_hostname = Some(name.into());
         self
     }
 
@@ -231,7 +259,7 @@ impl ConnectionKey {
     /// assert!(aiohttp::ConnectionKey::from_url(&url).unwrap().ssl().is_none());
     /// ```
     pub fn ssl(&self) -> Option<&Ssl> {
-        self.ssl.as_ref()
+        self.inner.ssl.as_ref()
     }
 
     /// The TLS server name override, if any.
@@ -241,7 +269,7 @@ impl ConnectionKey {
     /// assert!(aiohttp::ConnectionKey::from_url(&url).unwrap().server_hostname().is_none());
     /// ```
     pub fn server_hostname(&self) -> Option<&str> {
-        self.server_hostname.as_deref()
+        self.inner.server_hostname.as_deref()
     }
 
     /// The host name or IP address (IPv6 without brackets).
@@ -251,7 +279,7 @@ impl ConnectionKey {
     /// assert_eq!(aiohttp::ConnectionKey::from_url(&url).unwrap().host(), "a.test");
     /// ```
     pub fn host(&self) -> &str {
-        &self.host
+        &self.inner.host
     }
 
     /// The port.
@@ -261,7 +289,7 @@ impl ConnectionKey {
     /// assert_eq!(aiohttp::ConnectionKey::from_url(&url).unwrap().port(), 81);
     /// ```
     pub fn port(&self) -> u16 {
-        self.port
+        self.inner.port
     }
 
     /// Whether the connection is TLS (https, wss).
@@ -271,7 +299,7 @@ impl ConnectionKey {
     /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_tls());
     /// ```
     pub fn is_tls(&self) -> bool {
-        self.tls
+        self.inner.tls
     }
 }
 

@@ -19,12 +19,13 @@
 //! HTTP/2 required) is being opened, other requests for the key wait for it instead of opening
 //! their own; once a TLS key is known to speak HTTP/1.1, it is not probed again.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -100,8 +101,15 @@ pub(crate) struct PoolInner {
     state: Mutex<State>,
 }
 
+/// The pool's maps hash keys with foldhash (seeded per map): a request looks its key up a few
+/// times, and SipHash made that a visible share of a pooled request's cost.
+type HashMap<K, V> = std::collections::HashMap<K, V, RandomState>;
+type HashSet<K> = std::collections::HashSet<K, RandomState>;
+
 #[derive(Default)]
 struct State {
+    /// Idle HTTP/1 connections per key. A key's list stays (maybe empty) while the key has open
+    /// connections, so a connection going back and forth costs no allocation.
     idle: HashMap<ConnectionKey, Vec<Idle>>,
     /// Shared HTTP/2 connections per key.
     h2: HashMap<ConnectionKey, Vec<H2Entry>>,
@@ -283,6 +291,7 @@ impl State {
                 f(entry);
                 if *entry == PoolStats::default() {
                     self.keys.remove(key);
+                    self.idle.remove(key);
                 }
             }
             None => {
@@ -405,9 +414,6 @@ impl PoolInner {
                 return None;
             }
             while let Some(idle) = st.idle.get_mut(key).and_then(Vec::pop) {
-                if st.idle.get(key).is_some_and(Vec::is_empty) {
-                    st.idle.remove(key);
-                }
                 if idle.conn.is_closed() {
                     st.forget_idle(key);
                     deferred.conns.push(idle.conn);
@@ -668,10 +674,16 @@ impl PoolInner {
                     c.in_use -= 1;
                     c.idle += 1;
                 });
-                st.idle.entry(key.clone()).or_default().push(Idle {
+                let idle = Idle {
                     conn,
                     since: Instant::now(),
-                });
+                };
+                match st.idle.get_mut(&key) {
+                    Some(list) => list.push(idle),
+                    None => {
+                        st.idle.insert(key, vec![idle]);
+                    }
+                }
                 if self.config.keepalive_timeout.is_some() && !st.reaper_running {
                     st.reaper_running = true;
                     spawn_reaper = true;
@@ -703,7 +715,8 @@ impl PoolInner {
     }
 }
 
-/// Closes idle connections older than `ttl`; exits when the pool has none left or is gone.
+/// Closes idle connections older than `ttl`; exits when the pool has no connection left or is
+/// gone.
 async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
     loop {
         let next = {
@@ -748,7 +761,13 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     st.forget_idle(key);
                 }
                 if next.is_none() {
-                    st.reaper_running = false;
+                    if st.total.open > 0 {
+                        // Connections in use now go idle later, never sooner than one `ttl`
+                        // from now: staying up saves a task spawn on each of their releases.
+                        next = Some(now + ttl);
+                    } else {
+                        st.reaper_running = false;
+                    }
                 }
             });
             next
