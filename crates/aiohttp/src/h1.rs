@@ -78,8 +78,25 @@ struct CaptureState {
 }
 
 impl CaptureState {
-    fn feed(&mut self, data: &[u8]) {
+    fn feed(&mut self, mut data: &[u8]) {
         if !self.active {
+            return;
+        }
+        if self.buf.is_empty() {
+            // A head usually arrives whole in one read: find it in place, copy it once.
+            while let Some(pos) = find(data, b"\r\n\r\n") {
+                let end = pos + 4;
+                if is_informational(data) {
+                    data = &data[end..];
+                    continue;
+                }
+                self.head = Some(data[..end].to_vec());
+                self.active = false;
+                return;
+            }
+            self.buf.extend_from_slice(data);
+            self.scanned = self.buf.len();
+            self.check_size();
             return;
         }
         self.buf.extend_from_slice(data);
@@ -87,15 +104,11 @@ impl CaptureState {
             let from = self.scanned.saturating_sub(3);
             let Some(pos) = find(&self.buf[from..], b"\r\n\r\n") else {
                 self.scanned = self.buf.len();
-                if self.buf.len() > MAX_CAPTURE {
-                    self.active = false;
-                    self.buf = Vec::new();
-                }
+                self.check_size();
                 return;
             };
             let end = from + pos + 4;
-            let informational = self.buf.get(9) == Some(&b'1') && self.buf.starts_with(b"HTTP/");
-            if informational {
+            if is_informational(&self.buf) {
                 self.buf.drain(..end);
                 self.scanned = 0;
                 continue;
@@ -106,10 +119,23 @@ impl CaptureState {
             return;
         }
     }
+
+    /// Gives up on a head larger than any hyper accepts.
+    fn check_size(&mut self) {
+        if self.buf.len() > MAX_CAPTURE {
+            self.active = false;
+            self.buf = Vec::new();
+        }
+    }
+}
+
+/// A `1xx` status line.
+fn is_informational(head: &[u8]) -> bool {
+    head.get(9) == Some(&b'1') && head.starts_with(b"HTTP/")
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// A transport that copies response-head bytes while a capture is armed.
@@ -232,30 +258,33 @@ impl H1Conn {
         self.sender.ready().await.is_ok()
     }
 
-    /// Sends one request and waits for the final response head.
+    /// Arms the head capture and hands one request to hyper; await the returned future for the
+    /// final response head, then [`take_head`](Self::take_head).
     ///
     /// # Cancel safety
     /// Dropping the future mid-way leaves the connection in an unknown state; the caller must
     /// then close it rather than reuse it (the pool lease does so unless marked reusable).
-    pub(crate) async fn send(
+    pub(crate) fn send(
         &mut self,
         req: http::Request<WireBody>,
-    ) -> Result<(http::Response<Incoming>, RawHead), hyper::Error> {
+    ) -> impl std::future::Future<Output = Result<http::Response<Incoming>, hyper::Error>> {
         if let Ok(mut st) = self.capture.lock() {
             *st = CaptureState {
                 active: true,
                 ..CaptureState::default()
             };
         }
-        let resp = self.sender.send_request(req).await?;
-        let head = self
-            .capture
+        self.sender.send_request(req)
+    }
+
+    /// The head captured for the response just received.
+    pub(crate) fn take_head(&self) -> RawHead {
+        self.capture
             .lock()
             .ok()
             .and_then(|mut st| st.head.take())
             .map(RawHead::captured)
-            .unwrap_or_default();
-        Ok((resp, head))
+            .unwrap_or_default()
     }
 
     /// Whether any byte of the current response has arrived.
@@ -319,7 +348,7 @@ pub(crate) async fn exchange(
         unprocessed: false,
     })?;
     if lease.is_h2() {
-        return exchange_h2(lease, prepared, body).await;
+        return Box::pin(exchange_h2(lease, prepared, body)).await;
     }
     let expect100 = expect100
         || prepared
@@ -353,9 +382,9 @@ pub(crate) async fn exchange(
     let reused = lease.is_reused();
     let conn = lease.conn();
     match conn.send(req).await {
-        Ok((response, raw)) => Ok(Sent {
+        Ok(response) => Ok(Sent {
             response,
-            raw,
+            raw: conn.take_head(),
             body_withheld: expect100 && !continued.load(Ordering::Acquire),
         }),
         Err(e) => {
@@ -667,6 +696,32 @@ mod tests {
         let names: Vec<&[u8]> = lines.iter().map(|(n, _)| n.as_ref()).collect();
         assert_eq!(names, vec![&b"X-A"[..], b"x-a"]);
         assert!(!st.active);
+    }
+
+    #[test]
+    fn capture_finds_heads_within_one_read() {
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Made\r\nA: 1\r\n\r\nbody";
+        let mut st = CaptureState {
+            active: true,
+            ..CaptureState::default()
+        };
+        st.feed(wire);
+        let head = st.head.take().expect("final head captured");
+        assert_eq!(head, b"HTTP/1.1 201 Made\r\nA: 1\r\n\r\n");
+        assert!(!st.active && st.buf.is_empty());
+        // A read that ends inside the head after a whole 100 Continue keeps only the rest.
+        let mut st = CaptureState {
+            active: true,
+            ..CaptureState::default()
+        };
+        st.feed(&wire[..40]);
+        assert!(st.head.is_none());
+        assert_eq!(st.buf, &wire[25..40]);
+        st.feed(&wire[40..]);
+        assert_eq!(
+            st.head.take().expect("head").as_slice(),
+            b"HTTP/1.1 201 Made\r\nA: 1\r\n\r\n"
+        );
     }
 
     #[test]

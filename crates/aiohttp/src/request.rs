@@ -732,8 +732,8 @@ impl RequestBuilder {
     /// let resp = s.get("http://127.0.0.1:8080/").send().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn send(self) -> Result<ClientResponse, ClientError> {
-        crate::redirect::send(self).await
+    pub fn send(self) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
+        crate::redirect::send(self)
     }
 
     /// Splits the builder into the request's plan (what is sent, hop after hop) and how it is
@@ -1050,11 +1050,14 @@ impl Plan {
             ));
         }
         let mut headers = HeaderMap::with_capacity(session_headers.len() + self.headers.len() + 6);
+        // Nothing but what is added below: no header can be there before it is inserted.
+        let only_ours = session_headers.is_empty() && self.headers.is_empty();
+        let has = |headers: &HeaderMap, name: &HeaderName| !only_ours && headers.contains_key(name);
         let skipped = |name: &HeaderName| {
             self.skip_auto_headers.contains(name) || session.skip_auto_headers.contains(name)
         };
         if !skipped(&header::HOST)
-            && !self.headers.contains_key(header::HOST)
+            && !has(&self.headers, &header::HOST)
             && !session_headers.iter().any(|(n, _)| *n == header::HOST)
         {
             headers.insert(header::HOST, host_header(&url)?);
@@ -1065,14 +1068,17 @@ impl Plan {
         for (name, value) in &self.headers {
             headers.append(name.clone(), value.clone());
         }
-        let auto: [(HeaderName, &'static str); 3] = [
-            (header::ACCEPT, "*/*"),
-            (header::ACCEPT_ENCODING, ACCEPT_ENCODING),
-            (header::USER_AGENT, USER_AGENT),
+        const AUTO: [(HeaderName, HeaderValue); 3] = [
+            (header::ACCEPT, HeaderValue::from_static("*/*")),
+            (
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            ),
+            (header::USER_AGENT, HeaderValue::from_static(USER_AGENT)),
         ];
-        for (name, value) in auto {
-            if !headers.contains_key(&name) && !skipped(&name) {
-                headers.insert(name, HeaderValue::from_static(value));
+        for (name, value) in AUTO {
+            if !has(&headers, &name) && !skipped(&name) {
+                headers.insert(name, value);
             }
         }
         if let Some(auth) = auth {
@@ -1088,7 +1094,7 @@ impl Plan {
         if self.no_secure_cookies && url.scheme() != "https" {
             jar.retain(|c| c.secure() != Some(true));
         }
-        let explicit: Vec<&str> = if headers.contains_key(header::COOKIE) {
+        let explicit: Vec<&str> = if has(&headers, &header::COOKIE) {
             headers
                 .get_all(header::COOKIE)
                 .iter()
@@ -1117,15 +1123,15 @@ impl Plan {
         self.sent_body = body.is_some();
         if let Some(body) = &body {
             if let Some(ct) = body.content_type {
-                if !headers.contains_key(header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
+                if !has(&headers, &header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
                     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
                 }
             }
         }
 
-        let explicit_length = headers.contains_key(header::CONTENT_LENGTH);
+        let explicit_length = has(&headers, &header::CONTENT_LENGTH);
         if self.compress {
-            if headers.contains_key(header::CONTENT_ENCODING) {
+            if has(&headers, &header::CONTENT_ENCODING) {
                 return Err(ClientError::invalid_argument(
                     "compress can not be set if Content-Encoding header is set",
                 ));
@@ -1137,10 +1143,11 @@ impl Plan {
         }
         let chunked = self.chunked.is_some()
             || self.compress
-            || headers
-                .get(header::TRANSFER_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+            || (!only_ours
+                && headers
+                    .get(header::TRANSFER_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("chunked")));
         if chunked && explicit_length {
             return Err(ClientError::invalid_argument(
                 "chunked can not be set if Content-Length header is set",
@@ -1170,7 +1177,7 @@ impl Plan {
                 None => {}
             }
         }
-        if self.expect100 && !headers.contains_key(header::EXPECT) {
+        if self.expect100 && !has(&headers, &header::EXPECT) {
             headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         }
 

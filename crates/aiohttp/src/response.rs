@@ -79,10 +79,6 @@ pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &H
     true
 }
 
-fn has_framing(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::CONTENT_LENGTH) || headers.contains_key(header::TRANSFER_ENCODING)
-}
-
 fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
     let raw = headers
         .get(header::CONTENT_TYPE)
@@ -127,13 +123,31 @@ impl ClientResponse {
             body_withheld,
         } = sent;
         let (parts, incoming) = response.into_parts();
-        let cookies: Vec<cookie::Cookie<'static>> = parts
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
-            .filter_map(|s| cookie::Cookie::parse(s.to_string()).ok())
-            .collect();
+        // One pass over the names says which of the lookups below are needed at all.
+        let (mut set_cookie, mut conn_header, mut framing, mut coding) =
+            (false, false, false, false);
+        for name in parts.headers.keys() {
+            if name == header::SET_COOKIE {
+                set_cookie = true;
+            } else if name == header::CONNECTION {
+                conn_header = true;
+            } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+                framing = true;
+            } else if name == header::CONTENT_ENCODING {
+                coding = true;
+            }
+        }
+        let cookies: Vec<cookie::Cookie<'static>> = if set_cookie {
+            parts
+                .headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+                .filter_map(|s| cookie::Cookie::parse(s.to_string()).ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !cookies.is_empty() {
             session
                 .inner
@@ -144,13 +158,17 @@ impl ClientResponse {
         let connection = Connection {
             shared: shared.clone(),
         };
-        let reusable =
-            !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
+        let reusable = !body_withheld
+            && if conn_header {
+                keep_alive(request_info.version, parts.version, &parts.headers)
+            } else {
+                keep_alive(request_info.version, parts.version, &HeaderMap::new())
+            };
         // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
         // the end of the connection delimits the body.
         // (HTTP/2 frames every body, so none is.)
         let close_delimited = parts.version != Version::HTTP_2
-            && !has_framing(&parts.headers)
+            && !framing
             && !http_body::Body::is_end_stream(&incoming);
         let content = if !opts.read_until_eof && close_delimited {
             // Without read_until_eof such a body is empty, and the connection (whose end would
@@ -161,7 +179,7 @@ impl ClientResponse {
         } else {
             let mut body: BodyStream =
                 Box::pin(LeasedBody::new(incoming, shared, reusable, &opts.timeouts));
-            if session.inner.auto_decompress {
+            if coding && session.inner.auto_decompress {
                 if let Some(enc) = parts
                     .headers
                     .get(header::CONTENT_ENCODING)

@@ -21,6 +21,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -1015,14 +1016,13 @@ async fn fulfil(
 ///
 /// # Cancel safety
 /// Dropping the future at any await gives back whatever was reserved and leaves the queue.
-pub(crate) async fn acquire(
-    connector: &dyn Connector,
-    key: &ConnectionKey,
+pub(crate) fn acquire<'a>(
+    connector: &'a dyn Connector,
+    key: &'a ConnectionKey,
     fresh: bool,
     sock_connect: Option<Duration>,
-) -> Result<Lease, ClientError> {
-    let pool = connector.pool().inner.clone();
-    acquire_inner(connector, &pool, key, fresh, sock_connect).await
+) -> impl Future<Output = Result<Lease, ClientError>> + Send + 'a {
+    acquire_inner(connector, &connector.pool().inner, key, fresh, sock_connect)
 }
 
 async fn acquire_inner(
