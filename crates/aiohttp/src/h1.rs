@@ -253,6 +253,11 @@ impl H1Conn {
         self.sender.is_closed() || self.task.is_finished()
     }
 
+    /// Whether hyper can take the next request on this connection right now.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.sender.is_ready()
+    }
+
     /// Waits until hyper is ready for the next request on this connection.
     pub(crate) async fn ready(&mut self) -> bool {
         self.sender.ready().await.is_ok()

@@ -8,8 +8,9 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use crate::error::{ClientError, ErrorKind};
-use crate::request::{BodyState, NextHop, RequestBuilder, SendOptions};
+use crate::request::{BodyState, Exchange, NextHop, Plan, RequestBuilder, SendOptions};
 use crate::response::ClientResponse;
+use crate::session::ClientSession;
 
 /// A redirect body is read (so its connection can be reused) up to this size; a larger one
 /// closes the connection instead.
@@ -257,9 +258,27 @@ fn too_many(history: Vec<ClientResponse>, max: usize) -> ClientError {
 
 /// Sends a request and follows its redirects; every hop goes through
 /// `session::execute` with the same options, so the total timeout covers all of them.
-pub(crate) async fn send(req: RequestBuilder) -> Result<ClientResponse, ClientError> {
+///
+/// The arguments are checked before the future is made, so it holds the plan rather than the
+/// builder (the state of every request in flight is smaller).
+pub(crate) fn send(
+    req: RequestBuilder,
+) -> impl std::future::Future<Output = Result<ClientResponse, ClientError>> + Send {
+    use futures_util::future::{ready, Either};
     let session = req.session.clone();
-    let (mut plan, exchange) = req.into_plan()?;
+    match req.into_plan() {
+        Ok((plan, exchange)) => Either::Left(follow_all(session, plan, exchange)),
+        Err(e) => Either::Right(ready(Err(e))),
+    }
+}
+
+async fn follow_all(
+    session: ClientSession,
+    mut plan: Plan,
+    mut exchange: Exchange,
+) -> Result<ClientResponse, ClientError> {
+    // The total timeout counts from the first poll, not from when the future was made.
+    exchange.opts.timeouts = crate::timeout::Timeouts::start(exchange.timeout);
     let policy = Policy {
         allow: exchange.allow_redirects,
         max: exchange.max_redirects,
@@ -290,8 +309,12 @@ pub(crate) async fn send(req: RequestBuilder) -> Result<ClientResponse, ClientEr
             }
             Ok(Decision::Follow(next)) => {
                 tracing::debug!(status = resp.status().as_u16(), to = %next.url, "redirect");
-                release(&mut resp).await;
+                // Into the history first: the response is not part of this future's state
+                // while its body drains.
                 history.push(resp);
+                if let Some(last) = history.last_mut() {
+                    release(last).await;
+                }
                 plan.follow(next)?;
             }
             Err(e) => {

@@ -766,6 +766,7 @@ impl RequestBuilder {
                 server_hostname: self.server_hostname,
                 timeouts: Timeouts::start(self.timeout.unwrap_or(session.timeout)),
             },
+            timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),
             allow_redirects: self.allow_redirects.unwrap_or(self.method != Method::HEAD),
             max_redirects: self.max_redirects,
@@ -818,6 +819,9 @@ pub(crate) struct SendOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct Exchange {
     pub(crate) opts: SendOptions,
+    /// The timeouts as configured; the clock of `opts.timeouts` restarts when the request
+    /// starts running.
+    pub(crate) timeout: ClientTimeout,
     pub(crate) raise_for_status: bool,
     pub(crate) allow_redirects: bool,
     pub(crate) max_redirects: usize,

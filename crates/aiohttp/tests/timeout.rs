@@ -209,3 +209,23 @@ async fn request_timeout_overrides_the_session_and_seed_names_map() {
     assert_eq!(err.kind(), ErrorKind::ConnectionTimeoutError, "{err:?}");
     busy.abort();
 }
+
+#[tokio::test]
+async fn the_total_timeout_counts_from_the_first_poll() {
+    let server = slow_server(MS(100), 1, Duration::ZERO).await;
+    let s = with_timeout(ClientTimeout {
+        total: Some(MS(400)),
+        ..ClientTimeout::none()
+    });
+    // Made long before it runs: the time it waited is not the request's.
+    let fut = s.get(server.url("/")).send();
+    tokio::time::sleep(MS(500)).await;
+    let mut resp = fut.await.expect("within the total timeout once started");
+    assert_eq!(resp.read().await.expect("body").as_ref(), b"x");
+    // And the timeout still bounds the request once it runs.
+    let slow = slow_server(MS(1500), 1, Duration::ZERO).await;
+    let started = tokio::time::Instant::now();
+    let err = s.get(slow.url("/")).await.expect_err("too slow");
+    assert_eq!(err.kind(), ErrorKind::ServerTimeoutError, "{err:?}");
+    assert!(started.elapsed() < MS(1200));
+}

@@ -344,36 +344,54 @@ pub trait Worker: Send + 'static {
 /// Runs every worker on its own task until `deadline` (each finishes the request it is in),
 /// then hands the workers back with what they recorded.
 ///
+/// All workers record into one shared [`Recorder`] (the runtime is single-threaded, so its lock
+/// is never contended): a 16 KiB histogram per worker would put 16 MiB into the peak RSS of a
+/// 1000-task run and a cold cache line into every request.
+///
 /// # Panics
 /// When a worker task panics.
 pub async fn run_phase<W: Worker>(workers: Vec<W>, deadline: Instant) -> (Vec<W>, Recorder) {
+    let shared = Arc::new(std::sync::Mutex::new(Recorder::default()));
     let handles: Vec<_> = workers
         .into_iter()
         .map(|mut w| {
+            let rec = shared.clone();
             tokio::spawn(async move {
-                let mut rec = Recorder::default();
+                let mut errors = 0u64;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    match w.request().await {
+                    let outcome = w.request().await;
+                    let mut rec = rec
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match outcome {
                         Ok(bytes) => rec.ok(started, bytes),
                         Err(e) => {
-                            if !rec.err(e) {
+                            rec.err(e);
+                            errors += 1;
+                            if errors >= MAX_ERRORS_PER_WORKER {
                                 break;
                             }
                         }
                     }
                 }
-                (w, rec)
+                w
             })
         })
         .collect();
-    let mut total = Recorder::default();
     let mut back = Vec::with_capacity(handles.len());
     for h in handles {
-        let (w, rec) = h.await.expect("worker task panicked");
-        total.merge(&rec);
-        back.push(w);
+        back.push(h.await.expect("worker task panicked"));
     }
+    let total = match Arc::try_unwrap(shared) {
+        Ok(m) => m
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        Err(shared) => shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+    };
     (back, total)
 }
 

@@ -150,7 +150,7 @@ struct Waiter {
 
 /// What a waiter is handed: a pooled connection, or a reserved slot to open one in.
 enum Grant {
-    Idle(Box<Lease>),
+    Idle(Lease),
     Slot(Reservation),
 }
 
@@ -409,7 +409,7 @@ impl PoolInner {
     ) -> Option<Grant> {
         if !fresh && !self.config.force_close {
             if let Some(lease) = self.take_stream(st, key, deferred) {
-                return Some(Grant::Idle(Box::new(lease)));
+                return Some(Grant::Idle(lease));
             }
             if st.probing.contains(key) {
                 return None;
@@ -424,12 +424,12 @@ impl PoolInner {
                     c.idle -= 1;
                     c.in_use += 1;
                 });
-                return Some(Grant::Idle(Box::new(Lease::new(
+                return Some(Grant::Idle(Lease::new(
                     self.clone(),
                     key.clone(),
                     idle.conn,
                     true,
-                ))));
+                )));
             }
         }
         let room = st.can_open(&self.config, key)
@@ -896,6 +896,11 @@ impl Lease {
         }
     }
 
+    /// An HTTP/1 connection that can take a request right now.
+    fn h1_ready(&self) -> bool {
+        self.conn.as_ref().is_some_and(H1Conn::is_ready)
+    }
+
     pub(crate) fn conn(&mut self) -> &mut H1Conn {
         // The connection is only taken out by `drop` and `detach`, which consume the lease.
         self.conn
@@ -965,7 +970,7 @@ async fn fulfil(
         Grant::Idle(mut lease) => {
             lease.set_reusable(false);
             if lease.stream.is_some() || lease.conn().ready().await {
-                return Ok(*lease);
+                return Ok(lease);
             }
             // Dead after all: dropping the lease closes it; open a new one in its place.
             let pool = lease.pool.clone();
@@ -1057,19 +1062,27 @@ async fn acquire_inner(
         }
     };
     drop(deferred);
-    let grant = match queued {
-        Ok(grant) => grant,
-        Err((id, rx)) => {
-            let mut guard = WaiterGuard {
-                pool,
-                id,
-                armed: true,
-            };
-            let grant = rx.await.map_err(|_| closed())?;
-            // Granted: the waker already took the waiter out of the queue.
-            guard.armed = false;
-            grant
+    // An idle connection ready at once needs no await at all; the other paths are boxed, so a
+    // request that reuses a connection carries none of their state in its future.
+    match queued {
+        Ok(Grant::Idle(mut lease)) if lease.stream.is_some() || lease.h1_ready() => {
+            lease.set_reusable(false);
+            Ok(lease)
         }
-    };
-    fulfil(connector, key, grant, sock_connect).await
+        Ok(grant) => Box::pin(fulfil(connector, key, grant, sock_connect)).await,
+        Err((id, rx)) => {
+            Box::pin(async move {
+                let mut guard = WaiterGuard {
+                    pool,
+                    id,
+                    armed: true,
+                };
+                let grant = rx.await.map_err(|_| closed())?;
+                // Granted: the waker already took the waiter out of the queue.
+                guard.armed = false;
+                fulfil(connector, key, grant, sock_connect).await
+            })
+            .await
+        }
+    }
 }
