@@ -226,7 +226,6 @@ impl H1Conn {
             state: capture.clone(),
         };
         let (sender, conn) = http1::Builder::new()
-            .max_buf_size(1024 * 1024)
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
             .map_err(|e| {

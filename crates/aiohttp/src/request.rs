@@ -774,7 +774,7 @@ impl RequestBuilder {
         let plan = Plan {
             origin: session.auth.as_ref().map(|_| url.origin()),
             method: self.method,
-            url,
+            url: Some(url),
             headers: self.headers,
             skip_auto_headers: self.skip_auto_headers,
             dropped: Vec::new(),
@@ -932,8 +932,9 @@ pub(crate) struct Plan {
     /// session has `auth`).
     origin: Option<url::Origin>,
     pub(crate) method: Method,
-    /// The URL of the next exchange (fragment included, credentials removed).
-    pub(crate) url: Url,
+    /// The URL of the next exchange (fragment included, credentials removed); handed to the
+    /// exchange by [`head`](Self::head), set again by [`follow`](Self::follow).
+    url: Option<Url>,
     headers: HeaderMap,
     skip_auto_headers: Vec<HeaderName>,
     /// Session headers no longer sent.
@@ -955,7 +956,7 @@ impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plan")
             .field("method", &self.method)
-            .field("url", &self.url.as_str())
+            .field("url", &self.url.as_ref().map(Url::as_str))
             .finish_non_exhaustive()
     }
 }
@@ -1001,7 +1002,7 @@ impl Plan {
         }
         self.sent_body = false;
         self.method = next.method;
-        self.url = url;
+        self.url = Some(url);
         Ok(())
     }
 
@@ -1011,7 +1012,10 @@ impl Plan {
         if session.is_closed() {
             return Err(ClientError::invalid_argument("the session is closed"));
         }
-        let mut url = self.url.clone();
+        let mut url = self
+            .url
+            .take()
+            .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
         let real_url = url.fragment().is_some().then(|| {
             let real = url.clone();
             url.set_fragment(None);
@@ -1064,7 +1068,7 @@ impl Plan {
             && !has(&self.headers, &header::HOST)
             && !session_headers.iter().any(|(n, _)| *n == header::HOST)
         {
-            headers.insert(header::HOST, host_header(&url)?);
+            headers.insert(header::HOST, session.origin_host(&url)?);
         }
         for (name, value) in session_headers {
             headers.append(name.clone(), value.clone());
@@ -1245,7 +1249,7 @@ fn same_origin(origin: &url::Origin, url: &Url) -> bool {
 }
 
 /// `Host`: the port only when it is not the scheme's default; IPv6 in brackets.
-fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
+pub(crate) fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
     // The URL's serialization already leaves a default port out.
     let value = &url[url::Position::BeforeHost..url::Position::AfterPort];
     HeaderValue::from_str(value).map_err(|e| {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -56,9 +56,59 @@ pub(crate) struct SessionInner {
     requote_redirect_url: AtomicBool,
     closed: AtomicBool,
     detached: AtomicBool,
+    /// What was derived from the origin of the last request, reused while the origin repeats.
+    last_origin: Mutex<Option<OriginCache>>,
+}
+
+/// The pool key and `Host` value of one origin (`scheme://host[:port]` as the URL writes it).
+struct OriginCache {
+    origin: String,
+    /// The key with no per-request TLS choice and no HTTP/2 requirement.
+    key: ConnectionKey,
+    host: HeaderValue,
+}
+
+/// `scheme://host[:port]` of an http(s) URL, as serialized (a default port is left out).
+fn origin_text(url: &Url) -> &str {
+    &url[..url::Position::AfterPort]
 }
 
 impl SessionInner {
+    /// The pool key of `url`'s origin (cached while the origin repeats).
+    pub(crate) fn origin_key(&self, url: &Url) -> Result<ConnectionKey, ClientError> {
+        self.with_origin(url, |c| c.key.clone())
+    }
+
+    /// The `Host` value of `url`'s origin (cached while the origin repeats).
+    pub(crate) fn origin_host(&self, url: &Url) -> Result<HeaderValue, ClientError> {
+        self.with_origin(url, |c| c.host.clone())
+    }
+
+    /// Applies `f` to what is derived from `url`'s origin, made (and cached) when it is not
+    /// the origin of the previous request. A lock held by another thread means no cache this
+    /// time rather than a wait.
+    fn with_origin<T>(&self, url: &Url, f: impl Fn(&OriginCache) -> T) -> Result<T, ClientError> {
+        let text = origin_text(url);
+        if let Ok(guard) = self.last_origin.try_lock() {
+            if let Some(c) = guard.as_ref().filter(|c| c.origin == text) {
+                return Ok(f(c));
+            }
+        }
+        let key = ConnectionKey::from_url(url).ok_or_else(|| {
+            ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(url)
+        })?;
+        let made = OriginCache {
+            origin: text.to_string(),
+            key,
+            host: crate::request::host_header(url)?,
+        };
+        let out = f(&made);
+        if let Ok(mut guard) = self.last_origin.try_lock() {
+            *guard = Some(made);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire) || self.connector.closed()
     }
@@ -726,6 +776,7 @@ impl ClientSessionBuilder {
                 requote_redirect_url: AtomicBool::new(self.requote_redirect_url.unwrap_or(true)),
                 closed: AtomicBool::new(false),
                 detached: AtomicBool::new(false),
+                last_origin: Mutex::new(None),
             }),
         }
     }
@@ -766,9 +817,7 @@ pub(crate) async fn execute(
 ) -> Result<ClientResponse, ClientError> {
     let (info, mut body, compress, chunked) = prepared.into_info();
     let url = &info.url;
-    let mut key = ConnectionKey::from_url(url).ok_or_else(|| {
-        ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(url)
-    })?;
+    let mut key = session.inner.origin_key(url)?;
     if info.version == Version::HTTP_2 {
         key = key.with_http2();
     }
