@@ -898,6 +898,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn origin_cache_follows_the_origin() {
+        let s = ClientSession::new();
+        let inner = &s.inner;
+        let urls = [
+            "http://a.test/x",
+            "http://a.test:8080/y",
+            "https://a.test/z",
+            "http://a.test/again",
+            "http://[::1]:81/",
+            "http://b.test:80/",
+        ];
+        for _ in 0..2 {
+            for u in urls {
+                let url = Url::parse(u).expect("url");
+                let key = inner.origin_key(&url).expect("key");
+                assert_eq!(Some(&key), ConnectionKey::from_url(&url).as_ref(), "{u}");
+                let host = inner.origin_host(&url).expect("host");
+                let want = crate::request::host_header(&url).expect("host");
+                assert_eq!(host, want, "{u}");
+            }
+        }
+    }
+
+    #[test]
     fn session_is_shareable_and_its_futures_are_send() {
         fn send_sync_clone<T: Send + Sync + Clone>() {}
         send_sync_clone::<ClientSession>();
