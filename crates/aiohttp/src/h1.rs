@@ -84,7 +84,7 @@ impl CaptureState {
         }
         if self.buf.is_empty() {
             // A head usually arrives whole in one read: find it in place, copy it once.
-            while let Some(pos) = find(data, b"\r\n\r\n") {
+            while let Some(pos) = find_head_end(data) {
                 let end = pos + 4;
                 if is_informational(data) {
                     data = &data[end..];
@@ -102,7 +102,7 @@ impl CaptureState {
         self.buf.extend_from_slice(data);
         loop {
             let from = self.scanned.saturating_sub(3);
-            let Some(pos) = find(&self.buf[from..], b"\r\n\r\n") else {
+            let Some(pos) = find_head_end(&self.buf[from..]) else {
                 self.scanned = self.buf.len();
                 self.check_size();
                 return;
@@ -134,8 +134,12 @@ fn is_informational(head: &[u8]) -> bool {
     head.get(9) == Some(&b'1') && head.starts_with(b"HTTP/")
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+/// Where the blank line ending a head starts (`\r\n\r\n`).
+fn find_head_end(haystack: &[u8]) -> Option<usize> {
+    // A searcher made once: building one per call costs more than searching a short head.
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(haystack)
 }
 
 /// A transport that copies response-head bytes while a capture is armed.
@@ -359,7 +363,8 @@ pub(crate) async fn exchange(
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let continued = Arc::new(AtomicBool::new(false));
+    // Set when `100 Continue` arrives (only watched with Expect: 100-continue).
+    let continued = expect100.then(|| Arc::new(AtomicBool::new(false)));
     let (body, gate) = if expect100 {
         let (tx, rx) = oneshot::channel();
         (body.gated(rx), Some(tx))
@@ -371,9 +376,8 @@ pub(crate) async fn exchange(
     *req.uri_mut() = uri;
     *req.version_mut() = prepared.version;
     *req.headers_mut() = prepared.headers.clone();
-    if let Some(tx) = gate {
+    if let (Some(tx), Some(flag)) = (gate, continued.clone()) {
         let tx = Mutex::new(Some(tx));
-        let flag = continued.clone();
         hyper::ext::on_informational(&mut req, move |res| {
             if res.status() == http::StatusCode::CONTINUE {
                 flag.store(true, Ordering::Release);
@@ -389,7 +393,7 @@ pub(crate) async fn exchange(
         Ok(response) => Ok(Sent {
             response,
             raw: conn.take_head(),
-            body_withheld: expect100 && !continued.load(Ordering::Acquire),
+            body_withheld: continued.is_some_and(|c| !c.load(Ordering::Acquire)),
         }),
         Err(e) => {
             let retryable = reused && !conn.received_any() && is_stale_connection(&e);

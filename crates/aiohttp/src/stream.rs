@@ -538,11 +538,23 @@ impl StreamReader {
     /// Moves the next non-empty chunk of the body into the buffer: `Ok(true)` when a chunk was
     /// added, `Ok(false)` at EOF.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, ClientError>> {
+        match ready!(self.poll_chunk(cx))? {
+            Some(chunk) => {
+                self.buffered += chunk.len();
+                self.buffer.push_back(chunk);
+                Poll::Ready(Ok(true))
+            }
+            None => Poll::Ready(Ok(false)),
+        }
+    }
+
+    /// The next non-empty chunk of the body, not buffered; `None` at its end.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ClientError>> {
         self.check_error()?;
         let mut budget = EMPTY_CHUNK_BUDGET;
         loop {
             let Some(body) = self.body.as_mut() else {
-                return Poll::Ready(Ok(false));
+                return Poll::Ready(Ok(None));
             };
             let body = body.get_mut().unwrap_or_else(PoisonError::into_inner);
             match ready!(body.as_mut().poll_next(cx)) {
@@ -553,11 +565,7 @@ impl StreamReader {
                         return Poll::Pending;
                     }
                 }
-                Some(Ok(chunk)) => {
-                    self.buffered += chunk.len();
-                    self.buffer.push_back(chunk);
-                    return Poll::Ready(Ok(true));
-                }
+                Some(Ok(chunk)) => return Poll::Ready(Ok(Some(chunk))),
                 Some(Err(e)) => {
                     self.body = None;
                     self.error = Some(StoredError {
@@ -569,7 +577,7 @@ impl StreamReader {
                 None => {
                     self.body = None;
                     self.eof = true;
-                    return Poll::Ready(Ok(false));
+                    return Poll::Ready(Ok(None));
                 }
             }
         }
@@ -677,6 +685,27 @@ impl StreamReader {
     }
 
     fn poll_read_to_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, ClientError>> {
+        if self.buffered == 0 {
+            // A body that arrives as one chunk is handed over as it is, never buffered.
+            let Some(first) = ready!(self.poll_chunk(cx))? else {
+                return Poll::Ready(Ok(Bytes::new()));
+            };
+            let next = match self.poll_chunk(cx) {
+                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(first)),
+                other => other,
+            };
+            self.buffered += first.len();
+            self.buffer.push_back(first);
+            match next {
+                Poll::Ready(Ok(Some(chunk))) => {
+                    self.buffered += chunk.len();
+                    self.buffer.push_back(chunk);
+                }
+                Poll::Ready(Ok(None)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
         while ready!(self.poll_fill(cx))? {}
         Poll::Ready(Ok(self.take(self.buffered)))
     }
@@ -866,6 +895,35 @@ mod tests {
         .with_source(std::io::Error::other("boom"))));
         items.push(Ok(Bytes::from_static(b"never seen")));
         StreamReader::from_stream(stream::iter(items))
+    }
+
+    #[tokio::test]
+    async fn read_to_end_hands_over_a_single_chunk_and_joins_several() {
+        static DATA: &[u8] = b"one chunk";
+        let mut r = reader(&[DATA]);
+        let all = r.read_to_end().await.expect("body");
+        assert_eq!(all.as_ptr(), DATA.as_ptr(), "the chunk itself, not a copy");
+        assert!(r.at_eof());
+        // Several chunks, with a wait between them: joined in order.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, ClientError>>(4);
+        let mut r = StreamReader::from_stream(tokio_stream_of(rx));
+        tx.send(Ok(Bytes::from_static(b"ab"))).await.expect("send");
+        let feeder = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tx.send(Ok(Bytes::from_static(b"cd"))).await.expect("send");
+            tx.send(Ok(Bytes::from_static(b"ef"))).await.expect("send");
+        });
+        assert_eq!(r.read_to_end().await.expect("body"), "abcdef");
+        feeder.await.expect("feeder");
+        // An error after the first chunk fails the whole read.
+        let mut r = failing(&[b"xy"]);
+        assert!(r.read_to_end().await.is_err());
+    }
+
+    fn tokio_stream_of(
+        mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, ClientError>>,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, ClientError>> + Send + 'static {
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[test]
