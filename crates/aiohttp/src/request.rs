@@ -764,7 +764,8 @@ impl RequestBuilder {
                 read_until_eof: self.read_until_eof,
                 ssl: self.ssl,
                 server_hostname: self.server_hostname,
-                timeouts: Timeouts::start(self.timeout.unwrap_or(session.timeout)),
+                // Started when the request starts running (redirect::send).
+                timeouts: Timeouts::default(),
             },
             timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),

@@ -153,7 +153,7 @@ pub(crate) fn timeout_error(phase: Phase, bound: Bound) -> ClientError {
 }
 
 /// The timeouts of one request after resolving the session's and the request's settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Timeouts {
     pub(crate) deadline: Option<Instant>,
     pub(crate) connect: Option<Duration>,
