@@ -512,13 +512,17 @@ impl AbstractCookieJar for CookieJar {
         }
         let secure_ok = matches!(request_url.scheme(), "https" | "wss")
             || state.secure_origins.contains(&request_url.origin());
+        // One clock reading for the whole lookup (the store's own unexpired iterator reads the
+        // clock once per stored cookie, which dominated a lookup in a large jar).
+        let now = OffsetDateTime::now_utc();
         let mut found: Vec<&cookie_store::Cookie<'static>> =
             if state.unsafe_ || is_domain_host(request_url) {
                 state
                     .store
-                    .iter_unexpired()
+                    .iter_any()
                     .filter(|c| c.domain.matches(request_url) && c.path.matches(request_url))
                     .filter(|c| secure_ok || c.secure() != Some(true))
+                    .filter(|c| !c.expires_by(&now))
                     .collect()
             } else {
                 Vec::new()
@@ -526,7 +530,6 @@ impl AbstractCookieJar for CookieJar {
         // RFC 6265 section 5.4: longer paths first (the sort is stable).
         found.sort_by_key(|c| Reverse(c.path.len()));
         let mut out: Vec<Cookie<'static>> = found.into_iter().map(export).collect();
-        let now = OffsetDateTime::now_utc();
         for s in &state.shared {
             if s.expired(now) || (!secure_ok && s.cookie.secure() == Some(true)) {
                 continue;
@@ -792,6 +795,16 @@ mod tests {
         );
         jar.update_cookies(&[parse(&format!("big=1; Max-Age={}", i64::MAX))], None);
         assert_eq!(jar.len(), 2);
+    }
+
+    #[test]
+    fn a_cookie_that_expires_while_stored_is_no_longer_sent() {
+        let jar = CookieJar::new();
+        let from = url("http://a.test/");
+        jar.update_cookies(&[parse("short=1; Max-Age=1"), parse("long=1")], Some(&from));
+        assert_eq!(sorted(names(&jar, "http://a.test/")), ["long", "short"]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(names(&jar, "http://a.test/"), ["long"]);
     }
 
     #[test]
