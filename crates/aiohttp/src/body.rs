@@ -271,6 +271,8 @@ impl From<tokio::fs::File> for Body {
 pub(crate) struct WireBody {
     inner: WireInner,
     gate: Option<oneshot::Receiver<()>>,
+    /// The gate closed without opening: nothing is ever sent.
+    withheld: bool,
 }
 
 enum WireInner {
@@ -283,6 +285,7 @@ impl WireBody {
         WireBody {
             inner: WireInner::Full(None),
             gate: None,
+            withheld: false,
         }
     }
 
@@ -290,6 +293,7 @@ impl WireBody {
         WireBody {
             inner: WireInner::Full((!b.is_empty()).then_some(b)),
             gate: None,
+            withheld: false,
         }
     }
 
@@ -297,6 +301,7 @@ impl WireBody {
         WireBody {
             inner: WireInner::Stream(s),
             gate: None,
+            withheld: false,
         }
     }
 
@@ -316,13 +321,21 @@ impl http_body::Body for WireBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if this.withheld {
+            return Poll::Pending;
+        }
         if let Some(gate) = &mut this.gate {
             match Pin::new(gate).poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(())) => this.gate = None,
                 // The server answered without `100 Continue`: the body is never sent and the
-                // connection will not be reused, so stay pending until it is torn down.
-                Poll::Ready(Err(_)) => return Poll::Pending,
+                // connection will not be reused, so stay pending until it is torn down (and
+                // never poll the spent gate again).
+                Poll::Ready(Err(_)) => {
+                    this.gate = None;
+                    this.withheld = true;
+                    return Poll::Pending;
+                }
             }
         }
         match &mut this.inner {
@@ -340,7 +353,7 @@ impl http_body::Body for WireBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.gate.is_none() && matches!(self.inner, WireInner::Full(None))
+        !self.withheld && self.gate.is_none() && matches!(self.inner, WireInner::Full(None))
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -391,6 +404,23 @@ mod tests {
 
     async fn collect(s: ByteStream) -> Vec<Bytes> {
         s.try_collect::<Vec<_>>().await.expect("stream ok")
+    }
+
+    #[test]
+    fn a_gate_closed_without_opening_withholds_the_body_for_good() {
+        use http_body::Body as _;
+        let (tx, rx) = oneshot::channel::<()>();
+        let mut body = WireBody::full(Bytes::from_static(b"secret")).gated(rx);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        drop(tx);
+        // Polled again and again after the gate closed: pending every time, never a byte (and
+        // never a poll of the spent gate, which tokio's oneshot answers with a panic).
+        for _ in 0..3 {
+            assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        }
+        assert!(!body.is_end_stream());
     }
 
     #[tokio::test]
