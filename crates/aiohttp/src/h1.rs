@@ -406,17 +406,6 @@ pub(crate) async fn exchange(
     }
 }
 
-/// Headers that mean something only on one HTTP/1 connection; HTTP/2 forbids them (RFC 9113
-/// §8.2.2), and `Host` is carried by `:authority`.
-const NOT_FOR_H2: [http::header::HeaderName; 6] = [
-    http::header::HOST,
-    http::header::CONNECTION,
-    http::header::TRANSFER_ENCODING,
-    http::header::UPGRADE,
-    http::header::HeaderName::from_static("keep-alive"),
-    http::header::HeaderName::from_static("proxy-connection"),
-];
-
 /// The same exchange on a stream of an HTTP/2 connection.
 async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Result<Sent, SendError> {
     let target = &head.url[..url::Position::AfterQuery];
@@ -431,9 +420,10 @@ async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Resul
     *req.uri_mut() = uri;
     *req.version_mut() = http::Version::HTTP_2;
     let mut headers = head.headers.clone();
-    for name in &NOT_FOR_H2 {
-        headers.remove(name);
-    }
+    // `:authority` carries the host. hyper's HTTP/2 client itself removes the headers that
+    // mean something only on one HTTP/1 connection (Connection and the ones it names,
+    // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
+    headers.remove(http::header::HOST);
     *req.headers_mut() = headers;
     let Some(stream) = lease.h2_stream() else {
         return Err(SendError {

@@ -579,3 +579,27 @@ async fn a_reset_stream_fails_only_its_request() {
     assert_eq!(again.text().await.expect("text"), "fine");
     assert_eq!(s.connector().pool().stats().open, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_specific_headers_stay_off_http2() {
+    let server = h2c_server().await;
+    let s = ClientSession::builder()
+        .version(Version::HTTP_2)
+        .build()
+        .expect("session");
+    let url = format!("http://127.0.0.1:{}/plain", server.addr.port());
+    // HTTP/2 forbids these (RFC 9113 §8.2.2): sent as they are, the request would fail.
+    let mut r = s
+        .get(url)
+        .header("connection", "keep-alive")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-connection", "keep-alive")
+        .header("upgrade", "websocket")
+        .header("x-kept", "1")
+        .await
+        .expect("request over h2");
+    assert_eq!(r.version(), Version::HTTP_2);
+    assert_eq!(r.text().await.expect("body"), "h2 /plain");
+    // The request as reported keeps what the caller set.
+    assert_eq!(r.request_info().headers()["connection"], "keep-alive");
+}
