@@ -124,13 +124,10 @@ impl ClientResponse {
         } = sent;
         let (parts, incoming) = response.into_parts();
         // One pass over the names says which of the lookups below are needed at all.
-        let (mut set_cookie, mut conn_header, mut framing, mut coding) =
-            (false, false, false, false);
+        let (mut set_cookie, mut framing, mut coding) = (false, false, false);
         for name in parts.headers.keys() {
             if name == header::SET_COOKIE {
                 set_cookie = true;
-            } else if name == header::CONNECTION {
-                conn_header = true;
             } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
                 framing = true;
             } else if name == header::CONTENT_ENCODING {
@@ -158,12 +155,8 @@ impl ClientResponse {
         let connection = Connection {
             shared: shared.clone(),
         };
-        let reusable = !body_withheld
-            && if conn_header {
-                keep_alive(request_info.version, parts.version, &parts.headers)
-            } else {
-                keep_alive(request_info.version, parts.version, &HeaderMap::new())
-            };
+        let reusable =
+            !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
         // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
         // the end of the connection delimits the body.
         // (HTTP/2 frames every body, so none is.)

@@ -143,6 +143,13 @@ async fn tls_server(max_streams: Option<u32>) -> (Server, CertificateDer<'static
     .expect("server config");
     config.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    (serve(Some(acceptor), max_streams).await, der)
+}
+
+/// Serves the routes with hyper's HTTP/2 server on a loopback port, over TLS with `acceptor`
+/// or over cleartext TCP (prior knowledge) without. A connection counts once its transport is
+/// up (for TLS, after the handshake).
+async fn serve(acceptor: Option<tokio_rustls::TlsAcceptor>, max_streams: Option<u32>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -154,48 +161,27 @@ async fn tls_server(max_streams: Option<u32>) -> (Server, CertificateDer<'static
             let acceptor = acceptor.clone();
             let c = c.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                c.connections.fetch_add(1, Ordering::SeqCst);
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn({
                     let c = c.clone();
-                    async move { Ok::<_, Infallible>(route(req, c).await) }
+                    move |req| {
+                        let c = c.clone();
+                        async move { Ok::<_, Infallible>(route(req, c).await) }
+                    }
                 });
-                let _ = builder(max_streams)
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    (
-        Server {
-            addr,
-            counters,
-            task,
-        },
-        der,
-    )
-}
-
-/// HTTP/2 over cleartext TCP (prior knowledge).
-async fn h2c_server() -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let counters = Arc::new(Counters::default());
-    let c = counters.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let c = c.clone();
-            c.connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let c = c.clone();
-                    async move { Ok::<_, Infallible>(route(req, c).await) }
-                });
-                let _ = builder(None).serve_connection(TokioIo::new(tcp), svc).await;
+                let builder = builder(max_streams);
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        c.connections.fetch_add(1, Ordering::SeqCst);
+                        let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                    }
+                    None => {
+                        c.connections.fetch_add(1, Ordering::SeqCst);
+                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                    }
+                }
             });
         }
     });
@@ -204,6 +190,11 @@ async fn h2c_server() -> Server {
         counters,
         task,
     }
+}
+
+/// HTTP/2 over cleartext TCP (prior knowledge).
+async fn h2c_server() -> Server {
+    serve(None, None).await
 }
 
 fn trusting(cert: &CertificateDer<'static>) -> ClientSession {
