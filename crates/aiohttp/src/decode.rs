@@ -70,28 +70,61 @@ impl Coding {
     }
 }
 
+/// The most content codings one response may stack. Each coding is a decoder layer whose
+/// state and polling cost add up; curl allows 5 since CVE-2022-32206, and no real server stacks
+/// more than two.
+pub(crate) const MAX_CODINGS: usize = 5;
+
+/// The zstd window limit, as a power of two: 8 MiB, what RFC 9659 asks HTTP decoders to accept
+/// at most (zstd's own limit would be 128 MiB of memory per response).
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// What a Content-Encoding value asks of the decoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Codings {
+    /// Nothing to undo (`identity`, empty, or a coding this module does not know).
+    Identity,
+    /// These codings, in the order they were applied.
+    Decode(Vec<Coding>),
+    /// More than [`MAX_CODINGS`] codings.
+    TooMany(usize),
+}
+
 /// The codings of a Content-Encoding value in the order they were applied, `identity` and empty
-/// entries dropped; `None` when one of them is not decodable.
-fn parse_codings(content_encoding: &str) -> Option<Vec<Coding>> {
+/// entries dropped. An unknown coding leaves the body as it is, as aiohttp does.
+fn parse_codings(content_encoding: &str) -> Codings {
     let mut codings = Vec::new();
+    let mut count = 0;
     for token in content_encoding.split(',') {
         let token = token.trim();
         if token.is_empty() || token.eq_ignore_ascii_case("identity") {
             continue;
         }
-        codings.push(Coding::from_token(token)?);
+        count += 1;
+        match Coding::from_token(token) {
+            Some(coding) if codings.len() < MAX_CODINGS => codings.push(coding),
+            Some(_) => {}
+            None => return Codings::Identity,
+        }
     }
-    Some(codings)
+    if count > MAX_CODINGS {
+        Codings::TooMany(count)
+    } else if codings.is_empty() {
+        Codings::Identity
+    } else {
+        Codings::Decode(codings)
+    }
 }
 
-/// Whether `content_encoding` names a coding that [`decompress`] decodes: `gzip`, `x-gzip`,
-/// `deflate`, `br` or `zstd`, case-insensitive, surrounding whitespace ignored.
+/// Whether [`decompress`] changes a body with this Content-Encoding: it names codings that are
+/// decoded (`gzip`, `x-gzip`, `deflate`, `br` or `zstd`, case-insensitive, surrounding
+/// whitespace ignored), or more than [`MAX_CODINGS`] of them (an error).
 ///
 /// A comma-separated list of codings (applied in order, as RFC 9110 describes) is supported
 /// when every entry is, `identity` entries aside. `identity`, an empty value and unknown codings
 /// are not supported: `decompress` leaves such bodies as they are.
 pub(crate) fn is_supported(content_encoding: &str) -> bool {
-    parse_codings(content_encoding).is_some_and(|codings| !codings.is_empty())
+    parse_codings(content_encoding) != Codings::Identity
 }
 
 /// Wraps a raw body stream in the decoder for the Content-Encoding value; identity/empty/unknown
@@ -106,25 +139,32 @@ pub(crate) fn is_supported(content_encoding: &str) -> bool {
 /// - `br`, `zstd` (all frames of a multi-frame body).
 ///
 /// An empty raw body (HEAD, 204, 304) decodes to an empty body. Corrupt or truncated compressed
-/// data, and bytes after the end of the compressed data, yield a `ClientPayloadError`; errors of
-/// the raw stream come through unchanged. The decoded stream ends only after the raw stream has
-/// ended.
+/// data, bytes after the end of the compressed data, and more than [`MAX_CODINGS`] codings yield
+/// a `ClientPayloadError`; errors of the raw stream come through unchanged. The decoded stream
+/// ends only after the raw stream has ended. A zstd frame that needs a window above 8 MiB is
+/// refused as corrupt data.
 pub(crate) fn decompress(body: BodyStream, content_encoding: &str) -> BodyStream {
     match parse_codings(content_encoding) {
-        Some(codings) if !codings.is_empty() => {
-            codings.into_iter().rev().fold(body, |body, coding| {
-                Box::pin(Decompress {
-                    coding,
-                    state: State::Peek {
-                        raw: body,
-                        prefix: Bytes::new(),
-                    },
-                    out: BytesMut::new(),
-                    trailing: 0,
-                })
-            })
+        Codings::TooMany(n) => {
+            // The raw body is dropped unread, so its connection is closed.
+            let err = ClientError::payload(format!(
+                "Can not decode content-encoding: {n} content codings, more than the {MAX_CODINGS} \
+                 allowed"
+            ));
+            Box::pin(stream::iter([Err(err)]))
         }
-        _ => body,
+        Codings::Decode(codings) => codings.into_iter().rev().fold(body, |body, coding| {
+            Box::pin(Decompress {
+                coding,
+                state: State::Peek {
+                    raw: body,
+                    prefix: Bytes::new(),
+                },
+                out: BytesMut::new(),
+                trailing: 0,
+            })
+        }),
+        Codings::Identity => body,
     }
 }
 
@@ -158,7 +198,9 @@ impl Decoder {
             Coding::Deflate => Decoder::Deflate(DeflateDecoder::new(reader)),
             Coding::Brotli => Decoder::Brotli(BrotliDecoder::new(reader)),
             Coding::Zstd => {
-                let mut decoder = ZstdDecoder::new(reader);
+                let window =
+                    async_compression::zstd::DParameter::window_log_max(ZSTD_WINDOW_LOG_MAX);
+                let mut decoder = ZstdDecoder::with_params(reader, &[window]);
                 decoder.multiple_members(true);
                 Decoder::Zstd(decoder)
             }
@@ -593,6 +635,73 @@ mod tests {
         let compressed = gzip(&zlib(&data));
         assert_roundtrip(&compressed, "deflate, gzip", &data).await;
         assert_roundtrip(&compressed, "deflate,identity,gzip", &data).await;
+    }
+
+    #[test]
+    fn coding_chains_are_capped() {
+        let chain = |n: usize| vec!["gzip"; n].join(", ");
+        assert_eq!(
+            parse_codings(&chain(MAX_CODINGS)),
+            Codings::Decode(vec![Coding::Gzip; MAX_CODINGS])
+        );
+        assert_eq!(
+            parse_codings(&chain(MAX_CODINGS + 1)),
+            Codings::TooMany(MAX_CODINGS + 1)
+        );
+        assert_eq!(parse_codings(&chain(20_000)), Codings::TooMany(20_000));
+        // identity entries are not codings; an unknown one leaves the body alone.
+        let padded = format!("{}, {}", vec!["identity"; 1000].join(","), chain(2));
+        assert_eq!(
+            parse_codings(&padded),
+            Codings::Decode(vec![Coding::Gzip; 2])
+        );
+        assert_eq!(parse_codings("gzip, compress"), Codings::Identity);
+        assert!(is_supported(&chain(20_000)));
+    }
+
+    #[tokio::test]
+    async fn too_many_codings_fail_without_reading_the_body() {
+        for n in [MAX_CODINGS + 1, 20_000] {
+            let (body, ended) = tracked(vec![Bytes::from_static(b"data")]);
+            let err = decode_all(body, &vec!["br"; n].join(","))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ClientPayloadError, "{err}");
+            assert!(err.message().contains("content codings"), "{err}");
+            assert!(!ended.load(Ordering::SeqCst));
+        }
+        // The most allowed still decode.
+        let mut data = b"five layers".to_vec();
+        for _ in 0..MAX_CODINGS {
+            data = gzip(&data);
+        }
+        let coding = vec!["gzip"; MAX_CODINGS].join(",");
+        let got = decode_all(chunked(&data, 7), &coding).await;
+        assert_eq!(got.unwrap(), b"five layers");
+    }
+
+    async fn zstd_with_window_log(data: &[u8], window_log: u32) -> Vec<u8> {
+        use async_compression::zstd::CParameter;
+        let mut out = Vec::new();
+        async_compression::tokio::bufread::ZstdEncoder::with_quality_and_params(
+            data,
+            async_compression::Level::Default,
+            &[CParameter::window_log(window_log)],
+        )
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn zstd_windows_above_8_mib_are_refused() {
+        let data = sample();
+        let small = zstd_with_window_log(&data, 23).await;
+        assert_roundtrip(&small, "zstd", &data).await;
+        let large = zstd_with_window_log(&data, 24).await;
+        let err = decode_all(chunked(&large, 1000), "zstd").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ClientPayloadError, "{err}");
     }
 
     #[tokio::test]

@@ -56,7 +56,7 @@ pub use connector::{
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, RequestInfo, USER_AGENT};
-pub use response::ClientResponse;
+pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
 pub use timeout::ClientTimeout;

@@ -12,8 +12,8 @@ use crate::request::{BodyState, Exchange, NextHop, Plan, RequestBuilder, SendOpt
 use crate::response::ClientResponse;
 use crate::session::ClientSession;
 
-/// A redirect body is read (so its connection can be reused) up to this size; a larger one
-/// closes the connection instead.
+/// A redirect body is read as received (so its connection can be reused) up to this many bytes,
+/// whatever its framing claims; a larger one closes the connection instead.
 const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// The headers that describe a body, dropped with it.
@@ -210,37 +210,6 @@ fn requote_part(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Reads a redirect body that is small enough, so its connection goes back to the pool, and
-/// releases the response either way. Failures only mean the connection is closed.
-async fn release(resp: &mut ClientResponse) {
-    let length = resp
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    let chunked = resp
-        .headers()
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
-        });
-    if length.is_some_and(|n| n <= DRAIN_LIMIT) {
-        // Kept in the response, so `history()` bodies can be read.
-        let _ = resp.read().await;
-    } else if chunked && length.is_none() {
-        let mut total = 0;
-        while total <= DRAIN_LIMIT {
-            match resp.content().readany().await {
-                Ok(chunk) if !chunk.is_empty() => total += chunk.len(),
-                _ => break,
-            }
-        }
-    }
-    resp.close();
-}
-
 fn too_many(history: Vec<ClientResponse>, max: usize) -> ClientError {
     let mut err = ClientError::new(
         ErrorKind::TooManyRedirects,
@@ -313,7 +282,7 @@ async fn follow_all(
                 // while its body drains.
                 history.push(resp);
                 if let Some(last) = history.last_mut() {
-                    release(last).await;
+                    last.drain(DRAIN_LIMIT).await;
                 }
                 plan.follow(next)?;
             }

@@ -325,6 +325,7 @@ pub struct RequestBuilder {
     pub(crate) read_until_eof: bool,
     version: Option<Version>,
     raise_for_status: Option<bool>,
+    max_body_size: Option<Option<usize>>,
     cookies: Vec<(String, String)>,
     timeout: Option<ClientTimeout>,
     allow_redirects: Option<bool>,
@@ -377,6 +378,7 @@ impl RequestBuilder {
             read_until_eof: true,
             version: None,
             raise_for_status: None,
+            max_body_size: None,
             cookies: Vec::new(),
             timeout: None,
             ssl: None,
@@ -606,6 +608,20 @@ impl RequestBuilder {
         self
     }
 
+    /// Override the session's `max_body_size` for this request: the most decoded bytes
+    /// `read()`, `text()` and `json()` buffer; `None` removes the limit.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let mut resp = s.get("http://127.0.0.1:8080/big").max_body_size(Some(1 << 30)).await?;
+    /// let body = resp.read().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_body_size(mut self, max: Option<usize>) -> Self {
+        self.max_body_size = Some(max);
+        self
+    }
+
     /// Cookies for this request only, sent along with the jar's.
     ///
     /// ```no_run
@@ -762,6 +778,7 @@ impl RequestBuilder {
             opts: SendOptions {
                 expect100: self.expect100,
                 read_until_eof: self.read_until_eof,
+                max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
                 ssl: self.ssl,
                 server_hostname: self.server_hostname,
                 // Started when the request starts running (redirect::send).
@@ -808,6 +825,7 @@ impl IntoFuture for RequestBuilder {
 pub(crate) struct SendOptions {
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
+    pub(crate) max_body_size: Option<usize>,
     /// The request's own TLS choice, if any (else the connector's).
     pub(crate) ssl: Option<Ssl>,
     /// The TLS server name, if not the URL's host.

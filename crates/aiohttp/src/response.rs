@@ -17,6 +17,14 @@ use crate::request::{RequestInfo, SendOptions};
 use crate::session::ClientSession;
 use crate::stream::{BodyStream, StreamReader};
 
+/// The most decoded bytes [`ClientResponse::read`] buffers unless the session or the request
+/// sets another `max_body_size`: 256 MiB.
+///
+/// ```
+/// assert_eq!(aiohttp::DEFAULT_MAX_BODY_SIZE, 256 * 1024 * 1024);
+/// ```
+pub const DEFAULT_MAX_BODY_SIZE: usize = 256 * 1024 * 1024;
+
 /// A response: the head is read, the body is read on demand (aiohttp's `ClientResponse`).
 ///
 /// Dropping a response whose body was read to the end returns its connection to the pool;
@@ -44,6 +52,13 @@ pub struct ClientResponse {
     history: Vec<ClientResponse>,
     connection: Option<Connection>,
     content: StreamReader,
+    /// The body as received and the Content-Encoding to remove from it, until the content is
+    /// first used; `content` is empty meanwhile. A body that is only drained (a redirect's) is
+    /// never decoded.
+    /// (In a mutex only so that the response is `Sync`; it is never locked.)
+    undecoded: Option<(std::sync::Mutex<BodyStream>, Box<str>)>,
+    /// The most decoded bytes `read()` buffers.
+    max_body_size: Option<usize>,
     body: Option<Bytes>,
 }
 
@@ -77,6 +92,45 @@ pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &H
         return keep && version != Version::HTTP_09;
     }
     true
+}
+
+/// The whole body, or an error once more than `max` bytes have arrived.
+async fn read_at_most(content: &mut StreamReader, max: usize) -> Result<Bytes, ClientError> {
+    let too_large = || {
+        ClientError::payload(format!(
+            "the body is larger than max_body_size ({max} bytes); read it with content() to \
+             stream it, or raise the limit"
+        ))
+    };
+    let first = content.readany().await?;
+    if first.len() > max {
+        return Err(too_large());
+    }
+    if first.is_empty() {
+        return Ok(first);
+    }
+    let next = content.readany().await?;
+    if next.is_empty() {
+        return Ok(first);
+    }
+    let mut total = first.len() + next.len();
+    if total > max {
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::with_capacity(total);
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&next);
+    loop {
+        let chunk = content.readany().await?;
+        if chunk.is_empty() {
+            return Ok(buf.freeze());
+        }
+        total += chunk.len();
+        if total > max {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
 }
 
 fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
@@ -163,6 +217,7 @@ impl ClientResponse {
         let close_delimited = parts.version != Version::HTTP_2
             && !framing
             && !http_body::Body::is_end_stream(&incoming);
+        let mut undecoded = None;
         let content = if !opts.read_until_eof && close_delimited {
             // Without read_until_eof such a body is empty, and the connection (whose end would
             // have delimited it) is closed.
@@ -170,20 +225,21 @@ impl ClientResponse {
             drop(incoming);
             StreamReader::empty()
         } else {
-            let mut body: BodyStream =
+            let body: BodyStream =
                 Box::pin(LeasedBody::new(incoming, shared, reusable, &opts.timeouts));
-            if coding && session.inner.auto_decompress {
-                if let Some(enc) = parts
-                    .headers
-                    .get(header::CONTENT_ENCODING)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    if decode::is_supported(enc) {
-                        body = decode::decompress(body, enc);
-                    }
+            let coding = coding && session.inner.auto_decompress;
+            match parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .filter(|enc| coding && decode::is_supported(enc))
+            {
+                Some(enc) => {
+                    undecoded = Some((std::sync::Mutex::new(body), enc.into()));
+                    StreamReader::empty()
                 }
+                None => StreamReader::new(body),
             }
-            StreamReader::new(body)
         };
         Ok(ClientResponse {
             version: parts.version,
@@ -198,6 +254,8 @@ impl ClientResponse {
             history: Vec::new(),
             connection: Some(connection),
             content,
+            undecoded,
+            max_body_size: opts.max_body_size,
             body: None,
         })
     }
@@ -384,13 +442,60 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub fn content(&mut self) -> &mut StreamReader {
+        if let Some((raw, coding)) = self.undecoded.take() {
+            let raw = raw.into_inner().unwrap_or_else(|e| e.into_inner());
+            self.content = StreamReader::new(decode::decompress(raw, &coding));
+        }
         &mut self.content
+    }
+
+    /// Reads the body as received, without decoding it, so that the connection can be reused:
+    /// at most about `limit` bytes, whatever the framing says. A body that ends within the limit
+    /// is kept (still encoded) for a later [`read`](Self::read); a longer or broken one closes
+    /// the connection and reads as empty.
+    pub(crate) async fn drain(&mut self, limit: usize) {
+        let coding = match self.undecoded.take() {
+            Some((raw, coding)) => {
+                self.content =
+                    StreamReader::new(raw.into_inner().unwrap_or_else(|e| e.into_inner()));
+                Some(coding)
+            }
+            None => None,
+        };
+        let mut kept = Vec::new();
+        let mut received = 0;
+        let complete = loop {
+            match self.content.readany().await {
+                Ok(chunk) if chunk.is_empty() => break true,
+                Ok(chunk) => {
+                    received += chunk.len();
+                    if received > limit {
+                        break false;
+                    }
+                    kept.push(chunk);
+                }
+                Err(_) => break false,
+            }
+        };
+        // Dropping an unfinished body closes its connection; a finished one is back in the pool.
+        self.content = StreamReader::empty();
+        if complete {
+            let body: BodyStream = Box::pin(futures_util::stream::iter(kept.into_iter().map(Ok)));
+            match coding {
+                Some(coding) => self.undecoded = Some((std::sync::Mutex::new(body), coding)),
+                None => self.content = StreamReader::new(body),
+            }
+        }
     }
 
     /// The whole body (decompressed), read once and cached for `text` and `json`.
     ///
+    /// At most the session's or the request's `max_body_size` decoded bytes are buffered
+    /// (default [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE)); a longer body is an
+    /// error and its connection is closed. [`content`](Self::content) streams a body of any size.
+    ///
     /// # Errors
-    /// A broken body: `ClientPayloadError`.
+    /// A broken body, or one longer than `max_body_size`: `ClientPayloadError`.
     ///
     /// ```no_run
     /// # async fn f(mut r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {
@@ -401,7 +506,22 @@ impl ClientResponse {
         if let Some(b) = &self.body {
             return Ok(b.clone());
         }
-        let b = self.content.read_to_end().await?;
+        let max = self.max_body_size;
+        let read = match max {
+            None => self.content().read_to_end().await,
+            Some(max) => read_at_most(self.content(), max).await,
+        };
+        let b = match read {
+            Ok(b) => b,
+            Err(e) => {
+                // The connection is closed, and later reads fail the same way rather than
+                // return a truncated body.
+                self.undecoded = None;
+                let again = ClientError::new(e.kind(), e.message());
+                self.content = StreamReader::from_stream(futures_util::stream::iter([Err(again)]));
+                return Err(e.with_url(&self.request_info.url));
+            }
+        };
         self.body = Some(b.clone());
         Ok(b)
     }
@@ -569,6 +689,7 @@ impl ClientResponse {
     /// # fn f(mut r: aiohttp::ClientResponse) { r.close(); }
     /// ```
     pub fn close(&mut self) {
+        self.undecoded = None;
         self.content = StreamReader::empty();
     }
 }

@@ -51,6 +51,7 @@ pub(crate) struct SessionInner {
     pub(crate) raise_for_status: bool,
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,
+    pub(crate) max_body_size: Option<usize>,
     pub(crate) timeout: ClientTimeout,
     pub(crate) base_url: Option<Url>,
     requote_redirect_url: AtomicBool,
@@ -348,6 +349,19 @@ impl ClientSession {
         self.inner.auto_decompress
     }
 
+    /// The most decoded bytes [`ClientResponse::read`] (and `text`, `json`) buffers; `None`:
+    /// no limit.
+    ///
+    /// ```
+    /// assert_eq!(
+    ///     aiohttp::ClientSession::new().max_body_size(),
+    ///     Some(aiohttp::DEFAULT_MAX_BODY_SIZE)
+    /// );
+    /// ```
+    pub fn max_body_size(&self) -> Option<usize> {
+        self.inner.max_body_size
+    }
+
     /// The default headers.
     ///
     /// ```
@@ -427,6 +441,7 @@ pub struct ClientSessionBuilder {
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
+    max_body_size: Option<Option<usize>>,
     timeout: Option<ClientTimeout>,
     read_timeout: Option<Duration>,
     conn_timeout: Option<Duration>,
@@ -642,6 +657,19 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The most decoded bytes [`ClientResponse::read`], `text` and `json` buffer (default
+    /// [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE), 256 MiB); a longer body is a
+    /// `ClientPayloadError`. `None` removes the limit. It bounds what a small compressed body
+    /// can expand to in memory; [`ClientResponse::content`] streams bodies of any size.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().max_body_size(Some(16 << 20));
+    /// ```
+    pub fn max_body_size(mut self, max: Option<usize>) -> Self {
+        self.max_body_size = Some(max);
+        self
+    }
+
     /// Timeouts for every request (default: 300 s total, 30 s to open a connection).
     ///
     /// ```
@@ -762,6 +790,9 @@ impl ClientSessionBuilder {
                 raise_for_status: self.raise_for_status,
                 cookie_jar: jar,
                 auto_decompress: self.auto_decompress.unwrap_or(true),
+                max_body_size: self
+                    .max_body_size
+                    .unwrap_or(Some(crate::response::DEFAULT_MAX_BODY_SIZE)),
                 timeout: {
                     let mut t = self.timeout.unwrap_or_default();
                     if let Some(d) = self.read_timeout {

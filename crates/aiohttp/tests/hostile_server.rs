@@ -1,0 +1,266 @@
+//! What a hostile or broken server can send, and what the client must do about it: typed errors,
+//! bounded memory, bounded waits, and connections that are closed rather than reused when their
+//! state is unknown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aiohttp::{ClientResponse, ClientSession, RequestBuilder};
+use test_support::RawServer;
+
+/// The bound on every single wait in these tests.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(LIMIT, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: nothing within {LIMIT:?}"),
+    }
+}
+
+async fn send(req: RequestBuilder) -> ClientResponse {
+    within("response head", req.send())
+        .await
+        .expect("response head")
+}
+
+/// A response head with these extra header lines and a body of `body`.
+fn reply(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len()).into_bytes();
+    for (name, value) in headers {
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+// ---- Stacked Content-Encoding ----
+
+#[tokio::test]
+async fn thousands_of_stacked_codings_are_an_error_not_a_crash() {
+    let codings = vec!["br"; 20_000].join(",");
+    let server = RawServer::reply(reply("200 OK", &[("Content-Encoding", &codings)], b"xx")).await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/"))).await;
+    let err = within("read", resp.read())
+        .await
+        .expect_err("too many codings");
+    assert!(err.is_client_payload_error(), "{err}");
+    assert!(err.message().contains("content codings"), "{err}");
+}
+
+#[tokio::test]
+async fn stacked_codings_in_a_redirect_do_not_crash_it() {
+    let codings = vec!["gzip"; 20_000].join(",");
+    let hop = reply(
+        "302 Found",
+        &[("Location", "/final"), ("Content-Encoding", &codings)],
+        b"xx",
+    );
+    let server = RawServer::start(move |mut conn| {
+        let hop = hop.clone();
+        async move {
+            while let Some(req) = conn.read_request().await {
+                let out = if req.path == "/final" {
+                    reply("200 OK", &[], b"done")
+                } else {
+                    hop.clone()
+                };
+                if conn.write(out).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "done");
+    assert_eq!(resp.history().len(), 1);
+}
+
+// ---- Decompression limits ----
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+#[tokio::test]
+async fn a_small_compressed_body_cannot_expand_past_max_body_size() {
+    // 16 MiB of zeros compress to about 16 KiB.
+    let bomb = gzip(&vec![0u8; 16 << 20]);
+    assert!(bomb.len() < 64 * 1024);
+    let server = RawServer::reply(reply("200 OK", &[("Content-Encoding", "gzip")], &bomb)).await;
+    let session = ClientSession::builder()
+        .max_body_size(Some(1 << 20))
+        .build()
+        .expect("session");
+    assert_eq!(session.max_body_size(), Some(1 << 20));
+
+    let mut resp = send(session.get(server.url("/"))).await;
+    let err = within("read", resp.read())
+        .await
+        .expect_err("over the limit");
+    assert!(err.is_client_payload_error(), "{err}");
+    assert!(err.message().contains("max_body_size"), "{err}");
+    // The failure stays: nothing reads as a truncated body afterwards.
+    let again = within("text", resp.text())
+        .await
+        .expect_err("still over the limit");
+    assert!(again.is_client_payload_error(), "{again}");
+
+    // The request's own setting wins, and None lifts the limit.
+    let mut resp = send(session.get(server.url("/")).max_body_size(None)).await;
+    assert_eq!(
+        within("read", resp.read()).await.expect("body").len(),
+        16 << 20
+    );
+    let mut resp = send(session.get(server.url("/")).max_body_size(Some(16 << 20))).await;
+    assert_eq!(
+        within("read", resp.read()).await.expect("body").len(),
+        16 << 20
+    );
+    let mut resp = send(
+        session
+            .get(server.url("/"))
+            .max_body_size(Some((16 << 20) - 1)),
+    )
+    .await;
+    assert!(within("read", resp.read()).await.is_err());
+
+    // Streaming is not limited.
+    let mut resp = send(session.get(server.url("/"))).await;
+    let mut total = 0;
+    loop {
+        let chunk = within("chunk", resp.content().readany())
+            .await
+            .expect("chunk");
+        if chunk.is_empty() {
+            break;
+        }
+        total += chunk.len();
+    }
+    assert_eq!(total, 16 << 20);
+
+    // The default is generous.
+    assert_eq!(
+        ClientSession::new().max_body_size(),
+        Some(aiohttp::DEFAULT_MAX_BODY_SIZE)
+    );
+}
+
+/// A server that answers `/final` with `done` and everything else with `hop`, counting the
+/// connections it accepted.
+async fn redirecting(hop: Vec<u8>) -> RawServer {
+    RawServer::start(move |mut conn| {
+        let hop = hop.clone();
+        async move {
+            while let Some(req) = conn.read_request().await {
+                let out = if req.path == "/final" {
+                    reply("200 OK", &[], b"done")
+                } else {
+                    hop.clone()
+                };
+                if conn.write(out).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn redirect_bodies_are_drained_without_being_decoded() {
+    // Not gzip at all: decoding it would fail and cost the connection.
+    let hop = reply(
+        "302 Found",
+        &[("Location", "/final"), ("Content-Encoding", "gzip")],
+        b"certainly not gzip data",
+    );
+    let server = redirecting(hop).await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "done");
+    assert_eq!(
+        server.connections_accepted(),
+        1,
+        "the connection was reused"
+    );
+    // Read afterwards, the kept body is decoded then, and fails as it should.
+    let err = within("history", resp.history_mut()[0].read()).await;
+    assert!(err.expect_err("corrupt").is_client_payload_error());
+}
+
+#[tokio::test]
+async fn redirect_bodies_kept_in_history_decode_under_the_limit() {
+    let body = gzip(&vec![b'a'; 1 << 20]);
+    let hop = reply(
+        "302 Found",
+        &[("Location", "/final"), ("Content-Encoding", "gzip")],
+        &body,
+    );
+    let server = redirecting(hop).await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/"))).await;
+    let history = resp.history_mut();
+    assert_eq!(
+        within("history", history[0].read())
+            .await
+            .expect("body")
+            .len(),
+        1 << 20
+    );
+
+    let mut resp = send(session.get(server.url("/")).max_body_size(Some(1000))).await;
+    let err = within("history", resp.history_mut()[0].read()).await;
+    assert!(err.expect_err("over the limit").is_client_payload_error());
+}
+
+#[tokio::test]
+async fn an_endless_chunked_redirect_body_is_not_read_past_the_drain_limit() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let written = Arc::new(AtomicUsize::new(0));
+    let counter = written.clone();
+    let server = RawServer::start(move |mut conn| {
+        let counter = counter.clone();
+        async move {
+            while let Some(req) = conn.read_request().await {
+                if req.path == "/final" {
+                    if conn.write(reply("200 OK", &[], b"done")).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                // Content-Length says 10; the chunked body never ends.
+                let head = "HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 10\r\n\
+                            Transfer-Encoding: chunked\r\n\r\n";
+                if conn.write(head).await.is_err() {
+                    break;
+                }
+                let chunk = format!("1000\r\n{}\r\n", "x".repeat(0x1000));
+                // Bounded so that a client that reads everything still ends the test.
+                while counter.load(Ordering::SeqCst) < 1 << 30 {
+                    if conn.write(&chunk).await.is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+                return;
+            }
+        }
+    })
+    .await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "done");
+    assert_eq!(resp.history().len(), 1);
+    // What the server got into the socket buffers before the client closed the connection.
+    let sent = written.load(Ordering::SeqCst);
+    assert!(sent < 32 << 20, "the client kept reading: {sent} bytes");
+}
