@@ -675,7 +675,7 @@ mod tests {
         for _ in 0..MAX_CODINGS {
             data = gzip(&data);
         }
-        let coding = vec!["gzip"; MAX_CODINGS].join(",");
+        let coding = ["gzip"; MAX_CODINGS].join(",");
         let got = decode_all(chunked(&data, 7), &coding).await;
         assert_eq!(got.unwrap(), b"five layers");
     }
