@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future as _;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -273,6 +275,8 @@ pub(crate) struct WireBody {
     gate: Option<oneshot::Receiver<()>>,
     /// The gate closed without opening: nothing is ever sent.
     withheld: bool,
+    /// Set once the last byte has been handed to the connection.
+    done: Option<Arc<AtomicBool>>,
 }
 
 enum WireInner {
@@ -286,6 +290,7 @@ impl WireBody {
             inner: WireInner::Full(None),
             gate: None,
             withheld: false,
+            done: None,
         }
     }
 
@@ -294,6 +299,7 @@ impl WireBody {
             inner: WireInner::Full((!b.is_empty()).then_some(b)),
             gate: None,
             withheld: false,
+            done: None,
         }
     }
 
@@ -302,6 +308,25 @@ impl WireBody {
             inner: WireInner::Stream(s),
             gate: None,
             withheld: false,
+            done: None,
+        }
+    }
+
+    /// Whether there is no body at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self.inner, WireInner::Full(None))
+    }
+
+    /// The flag that says when the last byte has been handed to the connection.
+    pub(crate) fn track_end(&mut self) -> Arc<AtomicBool> {
+        let done = Arc::new(AtomicBool::new(self.is_empty()));
+        self.done = Some(done.clone());
+        done
+    }
+
+    fn ended(&self) {
+        if let Some(done) = &self.done {
+            done.store(true, Ordering::Release);
         }
     }
 
@@ -339,13 +364,20 @@ impl http_body::Body for WireBody {
             }
         }
         match &mut this.inner {
-            WireInner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            WireInner::Full(b) => {
+                let data = b.take();
+                this.ended();
+                Poll::Ready(data.map(|b| Ok(Frame::data(b))))
+            }
             WireInner::Stream(s) => loop {
                 match s.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
                     Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(Frame::data(b)))),
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Ready(None) => {
+                        this.ended();
+                        return Poll::Ready(None);
+                    }
                     Poll::Pending => return Poll::Pending,
                 }
             },

@@ -28,7 +28,7 @@ use tokio::time::Sleep;
 use crate::body::WireBody;
 use crate::connector::{ConnShared, Lease, Transport};
 use crate::error::{ClientError, ErrorKind};
-use crate::timeout::{timeout_error, Bound, Phase, Timeouts};
+use crate::timeout::{later, timeout_error, Activity, Bound, Phase, Timeouts};
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
@@ -142,10 +142,28 @@ fn find_head_end(haystack: &[u8]) -> Option<usize> {
     FINDER.find(haystack)
 }
 
-/// A transport that copies response-head bytes while a capture is armed.
+/// A transport that copies response-head bytes while a capture is armed, records when bytes
+/// last moved while a request is in flight, and whether a write is waiting for the peer.
 struct CaptureIo {
     io: Box<dyn crate::connector::Io>,
     state: Arc<Mutex<CaptureState>>,
+    activity: Activity,
+    write_blocked: Arc<AtomicBool>,
+}
+
+impl CaptureIo {
+    fn wrote(&self, res: &Poll<io::Result<usize>>) {
+        match res {
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(Ok(n)) => {
+                self.write_blocked.store(false, Ordering::Relaxed);
+                if *n > 0 && self.state.lock().is_ok_and(|st| st.active) {
+                    self.activity.touch();
+                }
+            }
+            Poll::Ready(Err(_)) => {}
+        }
+    }
 }
 
 impl AsyncRead for CaptureIo {
@@ -160,6 +178,9 @@ impl AsyncRead for CaptureIo {
             let new = &buf.filled()[before..];
             if !new.is_empty() {
                 if let Ok(mut st) = self.state.lock() {
+                    if st.active {
+                        self.activity.touch();
+                    }
                     st.feed(new);
                 }
             }
@@ -174,20 +195,30 @@ impl AsyncWrite for CaptureIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let res = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.wrote(&res);
+        res
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.wrote(&res);
+        res
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let res = Pin::new(&mut self.io).poll_flush(cx);
+        match res {
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(Ok(())) => self.write_blocked.store(false, Ordering::Relaxed),
+            Poll::Ready(Err(_)) => {}
+        }
+        res
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
@@ -200,6 +231,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) struct H1Conn {
     sender: http1::SendRequest<WireBody>,
     capture: Arc<Mutex<CaptureState>>,
+    activity: Activity,
+    write_blocked: Arc<AtomicBool>,
     task: AbortHandle,
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
@@ -225,9 +258,13 @@ impl H1Conn {
             ..
         } = transport;
         let capture = Arc::new(Mutex::new(CaptureState::default()));
+        let activity = Activity::default();
+        let write_blocked = Arc::new(AtomicBool::new(false));
         let io = CaptureIo {
             io,
             state: capture.clone(),
+            activity: activity.clone(),
+            write_blocked: write_blocked.clone(),
         };
         let (sender, conn) = http1::Builder::new()
             .handshake::<_, WireBody>(TokioIo::new(io))
@@ -244,6 +281,8 @@ impl H1Conn {
         Ok(H1Conn {
             sender,
             capture,
+            activity,
+            write_blocked,
             task,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer_addr,
@@ -285,6 +324,11 @@ impl H1Conn {
         self.sender.send_request(req)
     }
 
+    /// When bytes of the current exchange last moved, for the `sock_read` timeout of the head.
+    pub(crate) fn activity(&self) -> Activity {
+        self.activity.clone()
+    }
+
     /// The head captured for the response just received.
     pub(crate) fn take_head(&self) -> RawHead {
         self.capture
@@ -319,6 +363,25 @@ pub(crate) struct Sent {
     /// `Expect: 100-continue` was sent and the server answered without `100 Continue`, so the
     /// body was never written and the connection cannot be reused.
     pub(crate) body_withheld: bool,
+    /// How far the request body got, when there is one on an HTTP/1 connection.
+    pub(crate) upload: Option<Upload>,
+}
+
+/// Whether a request body is completely on its way. A server may answer before it has read
+/// the whole body (a 413, a redirect); a connection still sending one cannot carry the next
+/// request, which would wait behind it, so it is closed rather than pooled.
+#[derive(Debug, Clone)]
+pub(crate) struct Upload {
+    /// The body handed its last byte to hyper.
+    body_done: Arc<AtomicBool>,
+    /// The transport's last write or flush waited for the peer: hyper still holds bytes.
+    write_blocked: Arc<AtomicBool>,
+}
+
+impl Upload {
+    pub(crate) fn finished(&self) -> bool {
+        self.body_done.load(Ordering::Acquire) && !self.write_blocked.load(Ordering::Relaxed)
+    }
 }
 
 /// A failed exchange; `retryable` when a reused connection failed before any response byte,
@@ -371,6 +434,11 @@ pub(crate) async fn exchange(
     } else {
         (body, None)
     };
+    let mut body = body;
+    let upload = (!body.is_empty()).then(|| Upload {
+        body_done: body.track_end(),
+        write_blocked: lease.conn().write_blocked.clone(),
+    });
     let mut req = http::Request::new(body);
     *req.method_mut() = prepared.method.clone();
     *req.uri_mut() = uri;
@@ -394,6 +462,7 @@ pub(crate) async fn exchange(
             response,
             raw: conn.take_head(),
             body_withheld: continued.is_some_and(|c| !c.load(Ordering::Acquire)),
+            upload,
         }),
         Err(e) => {
             let retryable = reused && !conn.received_any() && is_stale_connection(&e);
@@ -437,6 +506,7 @@ async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Resul
             response,
             raw,
             body_withheld: false,
+            upload: None,
         }),
         Err(e) => {
             let unprocessed = crate::h2::not_processed(&e);
@@ -513,6 +583,7 @@ pub(crate) struct LeasedBody {
     shared: Arc<ConnShared>,
     ended: bool,
     keep_alive: bool,
+    upload: Option<Upload>,
     sock_read: Option<Duration>,
     deadline: Option<tokio::time::Instant>,
     // Both timers are made the first time the body has to wait: a body already buffered
@@ -527,6 +598,7 @@ impl LeasedBody {
         incoming: Incoming,
         shared: Arc<ConnShared>,
         keep_alive: bool,
+        upload: Option<Upload>,
         timeouts: &Timeouts,
     ) -> Self {
         let mut body = LeasedBody {
@@ -534,6 +606,7 @@ impl LeasedBody {
             shared,
             ended: false,
             keep_alive,
+            upload,
             sock_read: timeouts.sock_read,
             deadline: timeouts.deadline,
             read_timer: None,
@@ -548,7 +621,8 @@ impl LeasedBody {
 
     fn finish(&mut self) {
         self.ended = true;
-        self.shared.finish(self.keep_alive);
+        let uploaded = self.upload.as_ref().is_none_or(Upload::finished);
+        self.shared.finish(self.keep_alive && uploaded);
     }
 
     fn fail(&mut self) {
@@ -581,7 +655,7 @@ impl futures_util::Stream for LeasedBody {
                     Ok(data) if data.is_empty() => continue,
                     Ok(data) => {
                         if let (Some(timer), Some(d)) = (&mut this.read_timer, this.sock_read) {
-                            timer.as_mut().reset(tokio::time::Instant::now() + d);
+                            timer.as_mut().reset(later(tokio::time::Instant::now(), d));
                         }
                         return Poll::Ready(Some(Ok(data)));
                     }

@@ -175,6 +175,7 @@ impl ClientResponse {
             response,
             raw,
             body_withheld,
+            upload,
         } = sent;
         let (parts, incoming) = response.into_parts();
         // One pass over the names says which of the lookups below are needed at all.
@@ -225,8 +226,13 @@ impl ClientResponse {
             drop(incoming);
             StreamReader::empty()
         } else {
-            let body: BodyStream =
-                Box::pin(LeasedBody::new(incoming, shared, reusable, &opts.timeouts));
+            let body: BodyStream = Box::pin(LeasedBody::new(
+                incoming,
+                shared,
+                reusable,
+                upload,
+                &opts.timeouts,
+            ));
             let coding = coding && session.inner.auto_decompress;
             match parts
                 .headers

@@ -893,10 +893,15 @@ pub(crate) async fn execute(
             version: info.version,
             headers: &info.headers,
         };
+        // Over HTTP/1 the head's `sock_read` counts from the last bytes that moved, so a head
+        // that arrives slowly but steadily is not cut off.
+        let activity = (!lease.is_h2()).then(|| lease.conn().activity());
         let exchange = timeouts
-            .run(Phase::Read, async {
-                Ok(crate::h1::exchange(&mut lease, head, wire, opts.expect100).await)
-            })
+            .run_active(
+                Phase::Read,
+                async { Ok(crate::h1::exchange(&mut lease, head, wire, opts.expect100).await) },
+                activity,
+            )
             .await
             .map_err(|e| e.with_url(url))?;
         match exchange {

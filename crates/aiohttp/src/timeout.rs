@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -96,6 +97,33 @@ impl From<Duration> for ClientTimeout {
     }
 }
 
+/// `now + d`, saturating: a duration too long for the clock (`Duration::MAX`) means a deadline
+/// that is never reached, about 30 years away, as tokio's own `sleep` does.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
+/// When bytes last moved on a connection, shared by its transport and the `sock_read` timer of
+/// the response head: a head that arrives slowly but steadily is not a stalled one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Activity(Arc<Mutex<Option<Instant>>>);
+
+impl Activity {
+    /// Records that bytes were read or written just now.
+    pub(crate) fn touch(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+
+    fn last(&self) -> Option<Instant> {
+        self.0.lock().ok().and_then(|last| *last)
+    }
+}
+
 /// Which limit a wait is bounded by; decides the error kind when it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bound {
@@ -165,7 +193,7 @@ impl Timeouts {
     pub(crate) fn start(t: ClientTimeout) -> Self {
         let t = t.normalized();
         Timeouts {
-            deadline: t.total.map(|d| Instant::now() + d),
+            deadline: t.total.map(|d| later(Instant::now(), d)),
             connect: t.connect,
             sock_connect: t.sock_connect,
             sock_read: t.sock_read,
@@ -191,7 +219,24 @@ impl Timeouts {
             own,
             phase,
             bound: Bound::Total,
+            activity: None,
         }
+    }
+
+    /// [`run`](Self::run) where the phase's own timeout bounds each wait for the next bytes
+    /// rather than the whole future: it counts from the latest `activity`.
+    pub(crate) fn run_active<F, T>(
+        &self,
+        phase: Phase,
+        fut: F,
+        activity: Option<Activity>,
+    ) -> Bounded<F>
+    where
+        F: Future<Output = Result<T, ClientError>>,
+    {
+        let mut bounded = self.run(phase, fut);
+        bounded.activity = activity;
+        bounded
     }
 }
 
@@ -206,6 +251,7 @@ pin_project_lite::pin_project! {
         own: Option<Duration>,
         phase: Phase,
         bound: Bound,
+        activity: Option<Activity>,
     }
 }
 
@@ -226,11 +272,34 @@ where
                 return Poll::Pending;
             };
             *this.bound = bound;
-            this.timer.set(Some(tokio::time::sleep_until(now + limit)));
+            this.timer
+                .set(Some(tokio::time::sleep_until(later(now, limit))));
         }
-        match this.timer.as_pin_mut().map(|t| t.poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(Err(timeout_error(*this.phase, *this.bound))),
-            _ => Poll::Pending,
+        loop {
+            match this.timer.as_mut().as_pin_mut().map(|t| t.poll(cx)) {
+                Some(Poll::Ready(())) => {}
+                _ => return Poll::Pending,
+            }
+            // The phase's timeout expired: unless bytes moved since it was armed, the wait is
+            // over. Otherwise it counts again from the last bytes.
+            let moved = match (&this.activity, *this.bound, *this.own) {
+                (Some(activity), Bound::Phase, Some(own)) => activity.last().map(|t| later(t, own)),
+                _ => None,
+            };
+            let now = Instant::now();
+            match moved.filter(|until| *until > now) {
+                Some(until) => {
+                    let Some((limit, bound)) = phase_limit(now, *this.deadline, Some(until - now))
+                    else {
+                        return Poll::Pending;
+                    };
+                    *this.bound = bound;
+                    if let Some(timer) = this.timer.as_mut().as_pin_mut() {
+                        timer.reset(later(now, limit));
+                    }
+                }
+                None => return Poll::Ready(Err(timeout_error(*this.phase, *this.bound))),
+            }
         }
     }
 }
@@ -254,6 +323,113 @@ mod tests {
         for (i, (deadline, phase, want)) in cases.into_iter().enumerate() {
             assert_eq!(phase_limit(now, deadline, phase), want, "case {i}");
         }
+    }
+
+    #[test]
+    fn durations_too_long_for_the_clock_saturate() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > later(now, Duration::from_secs(86_400 * 365)));
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        let t = Timeouts::start(ClientTimeout {
+            total: Some(Duration::MAX),
+            connect: Some(Duration::MAX),
+            sock_connect: Some(Duration::MAX),
+            sock_read: Some(Duration::MAX),
+        });
+        assert!(t.deadline.is_some_and(|d| d > now));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bounded_waits_with_maximal_durations_do_not_panic() {
+        let t = Timeouts::start(ClientTimeout {
+            total: Some(Duration::MAX),
+            connect: None,
+            sock_connect: None,
+            sock_read: Some(Duration::MAX),
+        });
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, ClientError>(7)
+        };
+        assert_eq!(t.run(Phase::Read, slow).await.ok(), Some(7));
+    }
+
+    fn read_timeout(ms: u64) -> Timeouts {
+        Timeouts::start(ClientTimeout {
+            total: None,
+            connect: None,
+            sock_connect: None,
+            sock_read: Some(Duration::from_millis(ms)),
+        })
+    }
+
+    /// A future that touches `activity` every `step` for `steps` times, then finishes (or
+    /// stalls for good when `stall_after` is reached).
+    async fn trickle(
+        activity: Activity,
+        step: Duration,
+        steps: u32,
+        stall_after: Option<u32>,
+    ) -> Result<u32, ClientError> {
+        for i in 0..steps {
+            if stall_after == Some(i) {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(step).await;
+            activity.touch();
+        }
+        Ok(steps)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sock_read_bounds_each_wait_not_the_whole_head() {
+        let t = read_timeout(400);
+        let activity = Activity::default();
+        // 30 steps of 100 ms: 3 s in all, never 400 ms without bytes.
+        let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
+        let got = t.run_active(Phase::Read, steady, Some(activity)).await;
+        assert_eq!(got.ok(), Some(30));
+
+        // The same without activity tracking is bounded as a whole.
+        let activity = Activity::default();
+        let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
+        let err = t.run(Phase::Read, steady).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SocketTimeoutError);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_after_steady_progress_times_out() {
+        let t = read_timeout(400);
+        let activity = Activity::default();
+        let started = Instant::now();
+        let stalls = trickle(activity.clone(), Duration::from_millis(100), 30, Some(10));
+        let err = t
+            .run_active(Phase::Read, stalls, Some(activity))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SocketTimeoutError);
+        // The last bytes at 1.0 s, the timeout 400 ms later.
+        assert_eq!(started.elapsed(), Duration::from_millis(1400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_total_deadline_still_bounds_a_steady_head() {
+        let t = Timeouts::start(ClientTimeout {
+            total: Some(Duration::from_millis(1000)),
+            connect: None,
+            sock_connect: None,
+            sock_read: Some(Duration::from_millis(400)),
+        });
+        let activity = Activity::default();
+        let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
+        let err = t
+            .run_active(Phase::Read, steady, Some(activity))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ServerTimeoutError);
     }
 
     #[test]

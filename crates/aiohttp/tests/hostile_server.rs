@@ -264,3 +264,143 @@ async fn an_endless_chunked_redirect_body_is_not_read_past_the_drain_limit() {
     let sent = written.load(Ordering::SeqCst);
     assert!(sent < 32 << 20, "the client kept reading: {sent} bytes");
 }
+
+// ---- sock_read: the longest wait for the next bytes, head included ----
+
+fn sock_read(d: Duration) -> aiohttp::ClientTimeout {
+    aiohttp::ClientTimeout {
+        sock_read: Some(d),
+        ..aiohttp::ClientTimeout::default()
+    }
+}
+
+#[tokio::test]
+async fn a_head_sent_slowly_but_steadily_is_not_a_timeout() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Slow: yes\r\n\r\n";
+    let server = RawServer::start(move |mut conn| async move {
+        if conn.read_request().await.is_some() {
+            // A byte every 50 ms: the head takes about 2.5 s, 20 times the gap.
+            let _ = conn.write_slowly(head, 1, Duration::from_millis(50)).await;
+            let _ = conn.write("ok").await;
+        }
+    })
+    .await;
+    let session = ClientSession::builder()
+        .timeout(sock_read(Duration::from_secs(1)))
+        .build()
+        .expect("session");
+    let mut resp = send(session.get(server.url("/"))).await;
+    assert_eq!(resp.headers()["x-slow"], "yes");
+    assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+}
+
+#[tokio::test]
+async fn a_stall_in_the_middle_of_the_head_is_a_socket_timeout() {
+    let server = RawServer::start(move |mut conn| async move {
+        if conn.read_request().await.is_some() {
+            let _ = conn
+                .write_slowly("HTTP/1.1 200 OK\r\nConte", 1, Duration::from_millis(20))
+                .await;
+            conn.sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let session = ClientSession::builder()
+        .timeout(sock_read(Duration::from_millis(800)))
+        .build()
+        .expect("session");
+    let err = within("head", session.get(server.url("/")).send())
+        .await
+        .expect_err("stalled head");
+    assert!(err.is_socket_timeout(), "{err}");
+}
+
+#[tokio::test]
+async fn a_stall_in_the_middle_of_the_body_is_a_socket_timeout() {
+    let server = RawServer::start(move |mut conn| async move {
+        if conn.read_request().await.is_some() {
+            let _ = conn
+                .write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome")
+                .await;
+            let _ = conn
+                .write_slowly("more data", 1, Duration::from_millis(20))
+                .await;
+            conn.sleep(Duration::from_secs(30)).await;
+        }
+    })
+    .await;
+    let session = ClientSession::builder()
+        .timeout(sock_read(Duration::from_millis(800)))
+        .build()
+        .expect("session");
+    let mut resp = send(session.get(server.url("/"))).await;
+    let err = within("body", resp.read()).await.expect_err("stalled body");
+    assert!(err.is_socket_timeout(), "{err}");
+}
+
+// ---- A final response while the request body is still being sent ----
+
+/// A server that answers the first request on each connection with a 413 after its head
+/// without reading the body, then sleeps; other connections get `ok`.
+async fn early_413() -> RawServer {
+    RawServer::start(|mut conn| async move {
+        let first = conn.index() == 0;
+        if let Some(req) = conn.read_head_only().await {
+            if first {
+                let _ = conn
+                    .write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                conn.sleep(Duration::from_secs(60)).await;
+                return;
+            }
+            let mut req = req;
+            if conn.read_body(&mut req).await.is_ok() {
+                let _ = conn.write(reply("200 OK", &[], b"ok")).await;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_connection_still_uploading_a_stream_is_not_reused() {
+    let server = early_413().await;
+    let session = ClientSession::new();
+    // A body that never ends while the test runs.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<aiohttp::Bytes, std::io::Error>>(1);
+    tx.send(Ok(aiohttp::Bytes::from_static(b"first piece")))
+        .await
+        .expect("send");
+    let body = aiohttp::Body::wrap_stream(tokio_stream_from(rx));
+    let mut resp = send(session.post(server.url("/upload")).data(body)).await;
+    assert_eq!(resp.status().as_u16(), 413);
+    within("read", resp.read()).await.expect("empty body");
+    drop(resp);
+
+    let mut resp = send(session.get(server.url("/next"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+    assert_eq!(server.connections_accepted(), 2);
+    drop(tx);
+}
+
+#[tokio::test]
+async fn a_connection_whose_body_the_server_never_read_is_not_reused() {
+    let server = early_413().await;
+    let session = ClientSession::new();
+    // Far more than the socket buffers hold, so the upload cannot complete.
+    let big = vec![b'x'; 64 << 20];
+    let mut resp = send(session.post(server.url("/upload")).data(big)).await;
+    assert_eq!(resp.status().as_u16(), 413);
+    within("read", resp.read()).await.expect("empty body");
+    drop(resp);
+
+    let mut resp = send(session.get(server.url("/next"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
