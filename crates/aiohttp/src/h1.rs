@@ -28,7 +28,7 @@ use tokio::time::Sleep;
 use crate::body::WireBody;
 use crate::connector::{ConnShared, Lease, Transport};
 use crate::error::{ClientError, ErrorKind};
-use crate::timeout::{later, timeout_error, Activity, Bound, Phase, Timeouts};
+use crate::timeout::{later, timeout_error, Activity, Bound, Phase, Progress, Timeouts};
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
@@ -75,6 +75,22 @@ struct CaptureState {
     buf: Vec<u8>,
     scanned: usize,
     head: Option<Vec<u8>>,
+    /// When bytes last moved while a request was in flight.
+    last_progress: Option<tokio::time::Instant>,
+}
+
+/// What the transport shares with the connection: the head capture, and whether the last write
+/// waited for the peer.
+#[derive(Default)]
+struct IoState {
+    capture: Mutex<CaptureState>,
+    write_blocked: AtomicBool,
+}
+
+impl Progress for IoState {
+    fn last_progress(&self) -> Option<tokio::time::Instant> {
+        self.capture.lock().ok().and_then(|st| st.last_progress)
+    }
 }
 
 impl CaptureState {
@@ -146,19 +162,21 @@ fn find_head_end(haystack: &[u8]) -> Option<usize> {
 /// last moved while a request is in flight, and whether a write is waiting for the peer.
 struct CaptureIo {
     io: Box<dyn crate::connector::Io>,
-    state: Arc<Mutex<CaptureState>>,
-    activity: Activity,
-    write_blocked: Arc<AtomicBool>,
+    state: Arc<IoState>,
 }
 
 impl CaptureIo {
     fn wrote(&self, res: &Poll<io::Result<usize>>) {
         match res {
-            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Pending => self.state.write_blocked.store(true, Ordering::Relaxed),
             Poll::Ready(Ok(n)) => {
-                self.write_blocked.store(false, Ordering::Relaxed);
-                if *n > 0 && self.state.lock().is_ok_and(|st| st.active) {
-                    self.activity.touch();
+                self.state.write_blocked.store(false, Ordering::Relaxed);
+                if *n > 0 {
+                    if let Ok(mut st) = self.state.capture.lock() {
+                        if st.active {
+                            st.last_progress = Some(tokio::time::Instant::now());
+                        }
+                    }
                 }
             }
             Poll::Ready(Err(_)) => {}
@@ -177,9 +195,9 @@ impl AsyncRead for CaptureIo {
         if let Poll::Ready(Ok(())) = res {
             let new = &buf.filled()[before..];
             if !new.is_empty() {
-                if let Ok(mut st) = self.state.lock() {
+                if let Ok(mut st) = self.state.capture.lock() {
                     if st.active {
-                        self.activity.touch();
+                        st.last_progress = Some(tokio::time::Instant::now());
                     }
                     st.feed(new);
                 }
@@ -214,8 +232,8 @@ impl AsyncWrite for CaptureIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let res = Pin::new(&mut self.io).poll_flush(cx);
         match res {
-            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
-            Poll::Ready(Ok(())) => self.write_blocked.store(false, Ordering::Relaxed),
+            Poll::Pending => self.state.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Ready(Ok(())) => self.state.write_blocked.store(false, Ordering::Relaxed),
             Poll::Ready(Err(_)) => {}
         }
         res
@@ -230,9 +248,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// One open HTTP/1 connection: hyper's sender, the task driving the socket, and the head capture.
 pub(crate) struct H1Conn {
     sender: http1::SendRequest<WireBody>,
-    capture: Arc<Mutex<CaptureState>>,
-    activity: Activity,
-    write_blocked: Arc<AtomicBool>,
+    io: Arc<IoState>,
     task: AbortHandle,
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
@@ -257,14 +273,10 @@ impl H1Conn {
             local_addr,
             ..
         } = transport;
-        let capture = Arc::new(Mutex::new(CaptureState::default()));
-        let activity = Activity::default();
-        let write_blocked = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(IoState::default());
         let io = CaptureIo {
             io,
-            state: capture.clone(),
-            activity: activity.clone(),
-            write_blocked: write_blocked.clone(),
+            state: state.clone(),
         };
         let (sender, conn) = http1::Builder::new()
             .handshake::<_, WireBody>(TokioIo::new(io))
@@ -280,9 +292,7 @@ impl H1Conn {
         .abort_handle();
         Ok(H1Conn {
             sender,
-            capture,
-            activity,
-            write_blocked,
+            io: state,
             task,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer_addr,
@@ -315,7 +325,7 @@ impl H1Conn {
         &mut self,
         req: http::Request<WireBody>,
     ) -> impl std::future::Future<Output = Result<http::Response<Incoming>, hyper::Error>> {
-        if let Ok(mut st) = self.capture.lock() {
+        if let Ok(mut st) = self.io.capture.lock() {
             *st = CaptureState {
                 active: true,
                 ..CaptureState::default()
@@ -326,12 +336,13 @@ impl H1Conn {
 
     /// When bytes of the current exchange last moved, for the `sock_read` timeout of the head.
     pub(crate) fn activity(&self) -> Activity {
-        self.activity.clone()
+        self.io.clone()
     }
 
     /// The head captured for the response just received.
     pub(crate) fn take_head(&self) -> RawHead {
-        self.capture
+        self.io
+            .capture
             .lock()
             .ok()
             .and_then(|mut st| st.head.take())
@@ -341,7 +352,8 @@ impl H1Conn {
 
     /// Whether any byte of the current response has arrived.
     pub(crate) fn received_any(&self) -> bool {
-        self.capture
+        self.io
+            .capture
             .lock()
             .map(|st| !st.buf.is_empty() || st.head.is_some())
             .unwrap_or(true)
@@ -374,13 +386,21 @@ pub(crate) struct Sent {
 pub(crate) struct Upload {
     /// The body handed its last byte to hyper.
     body_done: Arc<AtomicBool>,
-    /// The transport's last write or flush waited for the peer: hyper still holds bytes.
-    write_blocked: Arc<AtomicBool>,
+    /// Says whether the transport's last write or flush waited for the peer: hyper still
+    /// holds bytes.
+    transport: Arc<IoState>,
+}
+
+impl std::fmt::Debug for IoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoState").finish_non_exhaustive()
+    }
 }
 
 impl Upload {
     pub(crate) fn finished(&self) -> bool {
-        self.body_done.load(Ordering::Acquire) && !self.write_blocked.load(Ordering::Relaxed)
+        self.body_done.load(Ordering::Acquire)
+            && !self.transport.write_blocked.load(Ordering::Relaxed)
     }
 }
 
@@ -437,7 +457,7 @@ pub(crate) async fn exchange(
     let mut body = body;
     let upload = (!body.is_empty()).then(|| Upload {
         body_done: body.track_end(),
-        write_blocked: lease.conn().write_blocked.clone(),
+        transport: lease.conn().io.clone(),
     });
     let mut req = http::Request::new(body);
     *req.method_mut() = prepared.method.clone();

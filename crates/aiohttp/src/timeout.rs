@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -106,23 +106,15 @@ pub(crate) fn later(now: Instant, d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// When bytes last moved on a connection, shared by its transport and the `sock_read` timer of
-/// the response head: a head that arrives slowly but steadily is not a stalled one.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Activity(Arc<Mutex<Option<Instant>>>);
-
-impl Activity {
-    /// Records that bytes were read or written just now.
-    pub(crate) fn touch(&self) {
-        if let Ok(mut last) = self.0.lock() {
-            *last = Some(Instant::now());
-        }
-    }
-
-    fn last(&self) -> Option<Instant> {
-        self.0.lock().ok().and_then(|last| *last)
-    }
+/// When bytes last moved on a connection, for the `sock_read` timer of the response head: a
+/// head that arrives slowly but steadily is not a stalled one.
+pub(crate) trait Progress: Send + Sync {
+    /// When bytes were last read or written for the exchange in flight, if ever.
+    fn last_progress(&self) -> Option<Instant>;
 }
+
+/// A connection's [`Progress`], shared with the timer.
+pub(crate) type Activity = Arc<dyn Progress>;
 
 /// Which limit a wait is bounded by; decides the error kind when it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +275,9 @@ where
             // The phase's timeout expired: unless bytes moved since it was armed, the wait is
             // over. Otherwise it counts again from the last bytes.
             let moved = match (&this.activity, *this.bound, *this.own) {
-                (Some(activity), Bound::Phase, Some(own)) => activity.last().map(|t| later(t, own)),
+                (Some(activity), Bound::Phase, Some(own)) => {
+                    activity.last_progress().map(|t| later(t, own))
+                }
                 _ => None,
             };
             let now = Instant::now();
@@ -305,6 +299,7 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -357,6 +352,22 @@ mod tests {
         assert_eq!(t.run(Phase::Read, slow).await.ok(), Some(7));
     }
 
+    /// A progress clock the test moves by hand.
+    #[derive(Default)]
+    struct Clock(std::sync::Mutex<Option<Instant>>);
+
+    impl Clock {
+        fn touch(&self) {
+            *self.0.lock().unwrap() = Some(Instant::now());
+        }
+    }
+
+    impl Progress for Clock {
+        fn last_progress(&self) -> Option<Instant> {
+            *self.0.lock().unwrap()
+        }
+    }
+
     fn read_timeout(ms: u64) -> Timeouts {
         Timeouts::start(ClientTimeout {
             total: None,
@@ -369,7 +380,7 @@ mod tests {
     /// A future that touches `activity` every `step` for `steps` times, then finishes (or
     /// stalls for good when `stall_after` is reached).
     async fn trickle(
-        activity: Activity,
+        activity: Arc<Clock>,
         step: Duration,
         steps: u32,
         stall_after: Option<u32>,
@@ -387,14 +398,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sock_read_bounds_each_wait_not_the_whole_head() {
         let t = read_timeout(400);
-        let activity = Activity::default();
+        let activity = Arc::new(Clock::default());
         // 30 steps of 100 ms: 3 s in all, never 400 ms without bytes.
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
-        let got = t.run_active(Phase::Read, steady, Some(activity)).await;
+        let got = t
+            .run_active(Phase::Read, steady, Some(activity as Activity))
+            .await;
         assert_eq!(got.ok(), Some(30));
 
         // The same without activity tracking is bounded as a whole.
-        let activity = Activity::default();
+        let activity = Arc::new(Clock::default());
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
         let err = t.run(Phase::Read, steady).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SocketTimeoutError);
@@ -403,11 +416,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stall_after_steady_progress_times_out() {
         let t = read_timeout(400);
-        let activity = Activity::default();
+        let activity = Arc::new(Clock::default());
         let started = Instant::now();
         let stalls = trickle(activity.clone(), Duration::from_millis(100), 30, Some(10));
         let err = t
-            .run_active(Phase::Read, stalls, Some(activity))
+            .run_active(Phase::Read, stalls, Some(activity as Activity))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SocketTimeoutError);
@@ -423,10 +436,10 @@ mod tests {
             sock_connect: None,
             sock_read: Some(Duration::from_millis(400)),
         });
-        let activity = Activity::default();
+        let activity = Arc::new(Clock::default());
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
         let err = t
-            .run_active(Phase::Read, steady, Some(activity))
+            .run_active(Phase::Read, steady, Some(activity as Activity))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ServerTimeoutError);
