@@ -69,15 +69,16 @@ fn public_suffixes() -> Option<&'static publicsuffix::List> {
         .as_ref()
 }
 
-/// Whether `domain` (lowercase ASCII) is a public suffix such as `com` or `co.uk`. Fails closed:
-/// without a list every domain counts as one.
+/// Whether `domain` (lowercase ASCII) is a public suffix such as `com`, `co.uk`, or a top-level
+/// domain missing from the list (`corp`, `internal`, `localhost`): the list's algorithm applies
+/// the default rule `*` to those, as Firefox does, since every host under such a name may be run
+/// by someone else. Fails closed: without a list every domain counts as one.
 fn is_public_suffix(domain: &str) -> bool {
     use publicsuffix::Psl;
     match public_suffixes() {
         Some(list) => list
             .suffix(domain.as_bytes())
-            .filter(publicsuffix::Suffix::is_known)
-            .is_some_and(|s| s.as_bytes() == domain.as_bytes()),
+            .is_none_or(|s| s.as_bytes() == domain.as_bytes()),
         None => true,
     }
 }
@@ -132,6 +133,9 @@ fn is_domain_host(url: &Url) -> bool {
 ///
 /// * Domain matching, with host-only cookies (no `Domain` attribute) sent back to their host
 ///   only; a `Domain` that is a public suffix (`com`, `co.uk`, `github.io`, ...) is refused.
+///   A top-level domain missing from the list (`corp`, `internal`, `lan`, `test`,
+///   `localhost`, ...) counts as a public suffix too (the list's default rule `*`), so
+///   `Domain=corp` is refused from `a.corp` and makes a host-only cookie from `corp` itself.
 /// * Path matching, longer paths first.
 /// * `Secure` cookies only over https, or to the origins given to
 ///   [`treat_as_secure_origin`](Self::treat_as_secure_origin).
@@ -676,7 +680,8 @@ mod tests {
             ("example.com", false),
             ("example.co.uk", false),
             ("city.kawasaki.jp", false),
-            ("localhost", false),
+            // Not listed: the default rule `*` makes it a public suffix.
+            ("localhost", true),
         ] {
             assert_eq!(is_public_suffix(d), want, "{d}");
         }
@@ -970,6 +975,66 @@ mod tests {
         ]});
         let (store, shared) = from_json(&expired, now).expect("parses");
         assert_eq!(store.iter_any().count() + shared.len(), 0);
+    }
+
+    #[test]
+    fn unlisted_top_level_domains_are_public_suffixes() {
+        for (d, want) in [
+            ("corp", true),
+            ("internal", true),
+            ("lan", true),
+            ("test", true),
+            ("corp.", true),
+            ("a.corp", false),
+            ("a.b.corp", false),
+        ] {
+            assert_eq!(is_public_suffix(d), want, "{d}");
+        }
+        let jar = CookieJar::new();
+        for tld in ["corp", "internal", "lan", "test"] {
+            jar.update_cookies(
+                &[
+                    parse(&format!("wide=1; Domain={tld}")),
+                    parse(&format!("dotted=1; Domain=.{tld}")),
+                    parse(&format!("site=1; Domain=a.{tld}")),
+                    parse("host=1"),
+                ],
+                Some(&url(&format!("http://a.{tld}/"))),
+            );
+            assert_eq!(
+                sorted(names(&jar, &format!("http://a.{tld}/"))),
+                ["host", "site"],
+                "{tld}"
+            );
+            assert_eq!(names(&jar, &format!("http://x.a.{tld}/")), ["site"]);
+            assert!(names(&jar, &format!("http://b.{tld}/")).is_empty(), "{tld}");
+        }
+        assert_eq!(jar.len(), 8);
+        // The suffix itself as the host: the cookie becomes host-only.
+        let jar = CookieJar::new();
+        jar.update_cookies(&[parse("c=1; Domain=corp")], Some(&url("http://corp/")));
+        assert_eq!(names(&jar, "http://corp/"), ["c"]);
+        assert!(names(&jar, "http://a.corp/").is_empty());
+    }
+
+    #[test]
+    fn localhost_and_ip_hosts_keep_their_host_cookies() {
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse("h=1"), parse("d=1; Domain=localhost")],
+            Some(&url("http://localhost:8080/")),
+        );
+        assert_eq!(sorted(names(&jar, "http://localhost:9/")), ["d", "h"]);
+        assert!(names(&jar, "http://app.localhost/").is_empty());
+        jar.update_cookies(
+            &[parse("wide=1; Domain=localhost"), parse("own=1")],
+            Some(&url("http://app.localhost/")),
+        );
+        assert_eq!(names(&jar, "http://app.localhost/"), ["own"]);
+        assert!(names(&jar, "http://other.localhost/").is_empty());
+        let jar = CookieJar::new().unsafe_(true);
+        jar.update_cookies(&[parse("ip=1")], Some(&url("http://10.0.0.1/")));
+        assert_eq!(names(&jar, "http://10.0.0.1/"), ["ip"]);
     }
 
     #[test]
