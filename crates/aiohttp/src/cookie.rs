@@ -2,15 +2,18 @@
 //! matching (on `cookie_store`, with the public suffix list shipped in the crate), and
 //! [`DummyCookieJar`], which stores nothing.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
-use std::fmt;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
 use std::io;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, Expiration, SameSite};
-use cookie_store::{CookieDomain, CookieExpiration, CookiePath, CookieStore};
+use cookie_store::{CookieDomain, CookieExpiration, CookiePath, CookieStore, StoreAction};
 use serde_json::{json, Value};
 use url::{Host, Origin, Url};
 
@@ -69,17 +72,130 @@ fn public_suffixes() -> Option<&'static publicsuffix::List> {
         .as_ref()
 }
 
-/// Whether `domain` (lowercase ASCII) is a public suffix such as `com` or `co.uk`. Fails closed:
-/// without a list every domain counts as one.
+/// Whether `domain` (lowercase ASCII) is a public suffix such as `com`, `co.uk`, or a top-level
+/// domain missing from the list (`corp`, `internal`, `localhost`): the list's algorithm applies
+/// the default rule `*` to those, as Firefox does, since every host under such a name may be run
+/// by someone else. Fails closed: without a list every domain counts as one.
 fn is_public_suffix(domain: &str) -> bool {
     use publicsuffix::Psl;
     match public_suffixes() {
         Some(list) => list
             .suffix(domain.as_bytes())
-            .filter(publicsuffix::Suffix::is_known)
-            .is_some_and(|s| s.as_bytes() == domain.as_bytes()),
+            .is_none_or(|s| s.as_bytes() == domain.as_bytes()),
         None => true,
     }
+}
+
+/// The site a cookie domain belongs to for the per-domain cap: the registrable domain (one label
+/// under the public suffix, `example.co.uk` for `www.example.co.uk`), or the name itself for IP
+/// addresses and public suffixes.
+fn site_of(domain: &str) -> String {
+    use publicsuffix::Psl;
+    if is_ip(domain) {
+        return domain.to_string();
+    }
+    public_suffixes()
+        .and_then(|list| list.domain(domain.as_bytes()))
+        .and_then(|d| std::str::from_utf8(d.as_bytes()).ok())
+        .unwrap_or(domain)
+        .to_string()
+}
+
+/// Whether a cookie domain is an IP address (IPv6 ones keep the URL's brackets).
+fn is_ip(domain: &str) -> bool {
+    domain.starts_with('[') || domain.parse::<IpAddr>().is_ok()
+}
+
+/// RFC 6265 section 5.1.3 domain matching of two names.
+fn domain_matches(name: &str, domain: &str) -> bool {
+    name == domain
+        || (name.len() > domain.len()
+            && name.ends_with(domain)
+            && name.as_bytes()[name.len() - domain.len() - 1] == b'.'
+            && !is_ip(name))
+}
+
+/// RFC 6265 section 5.1.4 path matching of two paths.
+fn path_matches(path: &str, cookie_path: &str) -> bool {
+    path == cookie_path
+        || (path.starts_with(cookie_path)
+            && (cookie_path.ends_with('/') || path[cookie_path.len()..].starts_with('/')))
+}
+
+/// The largest cookie stored, counted as RFC 6265 section 6.1 does: name, value and attributes.
+const MAX_COOKIE_SIZE: usize = 4096;
+/// Default cap on the cookies of one site (RFC 6265 section 6.1 minimum).
+const MAX_COOKIES_PER_DOMAIN: usize = 50;
+/// Default cap on all cookies stored from responses (RFC 6265 section 6.1 minimum).
+const MAX_COOKIES: usize = 3000;
+
+/// Whether a cookie could go into a `Cookie` header without spilling into another pair: a `;`
+/// or a control character would end or break it. Servers cannot send those, but callers can.
+fn fits_header(c: &Cookie<'_>) -> bool {
+    let clean = |s: &str| !s.bytes().any(|b| b == b';' || b < 0x20 || b == 0x7f);
+    clean(c.name()) && !c.name().contains('=') && clean(c.value())
+}
+
+/// Whether `name` is a cookie name Python's `http.cookies` (and so aiohttp) accepts: RFC 9110
+/// token characters and `:`.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:".contains(&b))
+}
+
+/// Whether `b` may appear unquoted in a cookie value (RFC 6265 section 4.1.1 `cookie-octet`).
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+}
+
+/// A value given by the caller as it goes into a `Cookie` header. RFC 6265 `cookie-octet`s go
+/// as they are; anything else is quoted as Python's `http.cookies` (and so aiohttp) does: in
+/// double quotes, with `\"` and `\\`, and `\ooo` octal escapes for `,`, `;`, control characters and
+/// the rest of Latin-1 outside printable ASCII. aiohttp also quotes `=`, `/`, `(`, `)`, `<`,
+/// `>`, `?`, `@`, `[`, `]`, `{` and `}`; RFC 6265 allows them bare, so base64 and URL values
+/// reach servers unchanged here.
+pub(crate) fn quote_cookie_value(value: &str) -> Cow<'_, str> {
+    if value.bytes().all(is_cookie_octet) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    out.push('"');
+    for ch in value.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' if ch != ',' && ch != ';' => out.push(ch),
+            // Writing to a String cannot fail.
+            '\0'..='\u{ff}' => _ = write!(out, "\\{:03o}", u32::from(ch)),
+            _ => out.push(ch),
+        }
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
+/// The cookies given to a request, as `(name, value)` pairs ready for the `Cookie` header.
+///
+/// # Errors
+/// A name with other characters than [`is_cookie_name`] allows: a name cannot be quoted, and a
+/// `;` or `=` in it would change the header's meaning.
+pub(crate) fn caller_cookie_pairs(
+    pairs: &[(String, String)],
+) -> Result<Vec<(&str, Cow<'_, str>)>, ClientError> {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            if is_cookie_name(name) {
+                Ok((name.as_str(), quote_cookie_value(value)))
+            } else {
+                Err(ClientError::invalid_argument(format!(
+                    "invalid cookie name {name:?}"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// A cookie stored without a URL: sent to every host.
@@ -105,11 +221,31 @@ fn expiry_of(c: &Cookie<'_>, now: OffsetDateTime) -> Option<OffsetDateTime> {
     }
 }
 
+/// A stored cookie's place in the store: domain, path, name.
+type Key = (String, String, String);
+
+fn key_of(c: &cookie_store::Cookie<'_>) -> Option<Key> {
+    let domain = c.domain.as_cow()?.into_owned();
+    Some((domain, String::from(&c.path), c.name().to_string()))
+}
+
+/// What the caps need to know of a stored cookie, which the store does not record.
+struct Meta {
+    /// Creation order (RFC 6265 section 5.3 step 11.3: a replaced cookie keeps its old one).
+    created: u64,
+    site: String,
+}
+
 struct State {
     store: CookieStore,
     shared: Vec<Shared>,
     unsafe_: bool,
     secure_origins: Vec<Origin>,
+    /// One entry for every cookie in `store`.
+    meta: HashMap<Key, Meta>,
+    next_created: u64,
+    max_per_domain: usize,
+    max_total: usize,
 }
 
 impl Default for State {
@@ -119,7 +255,122 @@ impl Default for State {
             shared: Vec::new(),
             unsafe_: false,
             secure_origins: Vec::new(),
+            meta: HashMap::new(),
+            next_created: 0,
+            max_per_domain: MAX_COOKIES_PER_DOMAIN,
+            max_total: MAX_COOKIES,
         }
+    }
+}
+
+impl State {
+    /// Whether `url` may set and receive `Secure` cookies.
+    fn is_secure(&self, url: &Url) -> bool {
+        matches!(url.scheme(), "https" | "wss") || self.secure_origins.contains(&url.origin())
+    }
+
+    /// RFC 6265bis section 5.7 (storage model), the step for non-secure origins: whether `new`
+    /// would shadow or replace a `Secure` cookie of the same name whose domain domain-matches
+    /// it (either way) and whose path the new path path-matches.
+    fn shadows_secure(&self, new: &cookie_store::Cookie<'_>, now: OffsetDateTime) -> bool {
+        let Some(domain) = new.domain.as_cow() else {
+            return false;
+        };
+        self.store.iter_any().any(|old| {
+            old.name() == new.name()
+                && old.secure() == Some(true)
+                && !old.expires_by(&now)
+                && old
+                    .domain
+                    .as_cow()
+                    .is_some_and(|d| domain_matches(&d, &domain) || domain_matches(&domain, &d))
+                && path_matches(&new.path, &old.path)
+        })
+    }
+
+    /// Notes a stored cookie; one already known keeps its creation time.
+    fn record(&mut self, key: Key) {
+        if !self.meta.contains_key(&key) {
+            let site = site_of(&key.0);
+            self.meta.insert(
+                key,
+                Meta {
+                    created: self.next_created,
+                    site,
+                },
+            );
+            self.next_created += 1;
+        }
+    }
+
+    fn forget(&mut self, key: &Key) {
+        self.store.remove(&key.0, &key.1, &key.2);
+        self.meta.remove(key);
+    }
+
+    /// Drops expired cookies, so that they never count against the caps nor are saved.
+    fn purge_expired(&mut self, now: OffsetDateTime) {
+        let expired: Vec<Key> = self
+            .store
+            .iter_any()
+            .filter(|c| c.expires_by(&now))
+            .filter_map(key_of)
+            .collect();
+        for key in &expired {
+            self.forget(key);
+        }
+        self.shared.retain(|s| !s.expired(now));
+    }
+
+    /// Evicts the oldest cookies of every site over the per-domain cap, then the oldest of all
+    /// while over the total cap.
+    fn enforce_caps(&mut self) {
+        let mut per_site: HashMap<&str, usize> = HashMap::new();
+        for m in self.meta.values() {
+            *per_site.entry(m.site.as_str()).or_default() += 1;
+        }
+        if self.meta.len() <= self.max_total && per_site.values().all(|n| *n <= self.max_per_domain)
+        {
+            return;
+        }
+        let mut by_age: Vec<(u64, &Key, &str)> = self
+            .meta
+            .iter()
+            .map(|(k, m)| (m.created, k, m.site.as_str()))
+            .collect();
+        by_age.sort_unstable_by_key(|(created, _, _)| *created);
+        let mut doomed: Vec<Key> = Vec::new();
+        let mut kept: Vec<&Key> = Vec::new();
+        for (_, key, site) in by_age {
+            let n = per_site.entry(site).or_default();
+            if *n > self.max_per_domain {
+                *n -= 1;
+                doomed.push(key.clone());
+            } else {
+                kept.push(key);
+            }
+        }
+        let excess = kept.len().saturating_sub(self.max_total);
+        doomed.extend(kept.into_iter().take(excess).cloned());
+        for key in &doomed {
+            tracing::debug!(domain = %key.0, name = %key.2, "cookie evicted by the jar's caps");
+            self.forget(key);
+        }
+    }
+
+    /// Replaces the stored cookies with `store`, whose cookies were created in the order of
+    /// `order`.
+    fn install(&mut self, store: CookieStore, shared: Vec<Shared>, order: Vec<Key>) {
+        self.store = store;
+        self.shared = shared;
+        self.meta.clear();
+        for key in order {
+            if self.store.get_any(&key.0, &key.1, &key.2).is_some() {
+                self.record(key);
+            }
+        }
+        self.purge_expired(OffsetDateTime::now_utc());
+        self.enforce_caps();
     }
 }
 
@@ -132,12 +383,38 @@ fn is_domain_host(url: &Url) -> bool {
 ///
 /// * Domain matching, with host-only cookies (no `Domain` attribute) sent back to their host
 ///   only; a `Domain` that is a public suffix (`com`, `co.uk`, `github.io`, ...) is refused.
+///   A top-level domain missing from the list (`corp`, `internal`, `lan`, `test`,
+///   `localhost`, ...) counts as a public suffix too (the list's default rule `*`), so
+///   `Domain=corp` is refused from `a.corp` and makes a host-only cookie from `corp` itself.
 /// * Path matching, longer paths first.
-/// * `Secure` cookies only over https, or to the origins given to
-///   [`treat_as_secure_origin`](Self::treat_as_secure_origin).
+/// * `Secure` cookies only from and to https (and wss), or the origins given to
+///   [`treat_as_secure_origin`](Self::treat_as_secure_origin) (RFC 6265bis "leave secure
+///   cookies alone"): any other origin (`http://localhost` included, as in aiohttp) can neither
+///   set a `Secure` cookie nor set one named as a stored `Secure` cookie whose domain
+///   domain-matches its own (either way) and whose path its path path-matches, so it cannot
+///   replace, delete or shadow it.
 /// * `Expires` and `Max-Age`; expired cookies are dropped, and a cookie set already expired
 ///   deletes the stored one.
 /// * Cookies from hosts given as IP addresses are refused unless [`unsafe_`](Self::unsafe_).
+/// * Shared cookies (stored without a URL, such as the session's
+///   [`cookies`](crate::ClientSessionBuilder::cookies)) hold the caller's values: one that is
+///   not made of RFC 6265 `cookie-octet`s is sent quoted as aiohttp does (`a="x\073 y"` for
+///   `x; y`), so it cannot add cookies. A request's own cookies are sent the same way.
+///
+/// Caps, at RFC 6265 section 6.1's minimums, apply to cookies from responses (shared cookies,
+/// stored without a URL, are the caller's own and are not capped):
+///
+/// * a cookie longer than **4096 bytes**, counted as its `Set-Cookie` text (name, value and
+///   attributes), is refused;
+/// * at most **50 cookies per domain** (per site: the registrable domain such as `example.com`
+///   or `example.co.uk` with all its subdomains; per host for IP addresses), see
+///   [`max_cookies_per_domain`](Self::max_cookies_per_domain);
+/// * at most **3000 cookies** in all, see [`max_cookies`](Self::max_cookies).
+///
+/// When a cap is exceeded, the least recently *created* cookies go first (a cookie replaced by
+/// one of the same name, domain and path keeps its creation time, as RFC 6265 section 5.3
+/// says; sending a cookie does not count as a use). Expired cookies are purged whenever
+/// cookies are stored, so they never count against the caps and are never saved.
 ///
 /// The jar is a cheap handle: clones share the same storage, so one can be handed to a session
 /// and kept to [`save`](Self::save) it later.
@@ -236,6 +513,49 @@ impl CookieJar {
         self.lock().unsafe_
     }
 
+    /// The most cookies kept for one domain (default 50): past it, that domain's least recently
+    /// created cookies are evicted. A domain here is a site: the registrable domain with its
+    /// subdomains (`example.com` with `www.example.com`), or an IP address.
+    ///
+    /// ```
+    /// use aiohttp::{AbstractCookieJar, Cookie, Url};
+    /// let jar = aiohttp::CookieJar::new().max_cookies_per_domain(2);
+    /// let url = Url::parse("http://www.example.com/").unwrap();
+    /// for name in ["a", "b", "c"] {
+    ///     jar.update_cookies(&[Cookie::new(name, "1")], Some(&url));
+    /// }
+    /// let names: Vec<String> = jar.iter().map(|c| c.name().to_string()).collect();
+    /// assert_eq!(names.len(), 2);
+    /// assert!(!names.contains(&"a".to_string()));
+    /// ```
+    pub fn max_cookies_per_domain(self, max: usize) -> Self {
+        {
+            let mut state = self.lock();
+            state.max_per_domain = max;
+            state.enforce_caps();
+        }
+        self
+    }
+
+    /// The most cookies kept from responses in all (default 3000): past it, the least recently
+    /// created cookies are evicted.
+    ///
+    /// ```
+    /// use aiohttp::{AbstractCookieJar, Cookie, Url};
+    /// let jar = aiohttp::CookieJar::new().max_cookies(1);
+    /// jar.update_cookies(&[Cookie::new("a", "1")], Some(&Url::parse("http://a.example.com/").unwrap()));
+    /// jar.update_cookies(&[Cookie::new("b", "1")], Some(&Url::parse("http://b.example.org/").unwrap()));
+    /// assert_eq!(jar.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(), ["b"]);
+    /// ```
+    pub fn max_cookies(self, max: usize) -> Self {
+        {
+            let mut state = self.lock();
+            state.max_total = max;
+            state.enforce_caps();
+        }
+        self
+    }
+
     /// The stored cookies, as [`AbstractCookieJar::cookies`] (so `for c in &jar` works).
     ///
     /// ```
@@ -288,7 +608,7 @@ impl CookieJar {
     }
 
     /// Replaces the jar's cookies with those saved by [`save`](Self::save); expired ones are
-    /// skipped.
+    /// skipped, and the caps apply (the file lists cookies oldest first).
     ///
     /// # Errors
     /// The file cannot be read, is not JSON in the documented format, or holds a cookie with an
@@ -303,11 +623,9 @@ impl CookieJar {
         let text = std::fs::read(path)?;
         let doc: Value = serde_json::from_slice(&text)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let (store, shared) = from_json(&doc, OffsetDateTime::now_utc())
+        let (store, shared, order) = from_json(&doc, OffsetDateTime::now_utc())
             .map_err(|msg| io::Error::new(io::ErrorKind::InvalidData, msg))?;
-        let mut state = self.lock();
-        state.store = store;
-        state.shared = shared;
+        self.lock().install(store, shared, order);
         Ok(())
     }
 
@@ -315,7 +633,15 @@ impl CookieJar {
         let state = self.lock();
         let now = OffsetDateTime::now_utc();
         let mut cookies = Vec::new();
-        for c in state.store.iter_unexpired() {
+        // Oldest first, so that loading the file keeps the order the caps evict in.
+        let mut stored: Vec<&cookie_store::Cookie<'static>> =
+            state.store.iter_unexpired().collect();
+        stored.sort_by_key(|c| {
+            key_of(c)
+                .and_then(|k| state.meta.get(&k))
+                .map(|m| m.created)
+        });
+        for c in stored {
             let (domain, host_only) = match &c.domain {
                 CookieDomain::HostOnly(d) => (d.clone(), true),
                 CookieDomain::Suffix(d) => (d.clone(), false),
@@ -374,7 +700,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-fn from_json(doc: &Value, now: OffsetDateTime) -> Result<(CookieStore, Vec<Shared>), String> {
+/// The stored cookies, the shared ones, and the stored ones' keys in file order.
+type Loaded = (CookieStore, Vec<Shared>, Vec<Key>);
+
+fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
     if doc.get("version").and_then(Value::as_u64) != Some(1) {
         return Err("not a cookie file of version 1".into());
     }
@@ -383,6 +712,7 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<(CookieStore, Vec<Share
         .and_then(Value::as_array)
         .ok_or("no \"cookies\" array")?;
     let mut stored = Vec::new();
+    let mut order = Vec::new();
     let mut shared: Vec<Shared> = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let bad = |what: &str| format!("cookie {i}: {what}");
@@ -443,10 +773,11 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<(CookieStore, Vec<Share
         };
         c.path = path;
         c.expires = expires.map_or(CookieExpiration::SessionEnd, CookieExpiration::AtUtc);
+        order.extend(key_of(&c));
         stored.push(Ok::<_, String>(c));
     }
     let store = CookieStore::from_cookies(stored, false)?;
-    Ok((store, shared))
+    Ok((store, shared, order))
 }
 
 /// The stored cookie as a `cookie::Cookie` with its attributes.
@@ -469,8 +800,16 @@ impl AbstractCookieJar for CookieJar {
     fn update_cookies(&self, cookies: &[Cookie<'static>], response_url: Option<&Url>) {
         let now = OffsetDateTime::now_utc();
         let mut state = self.lock();
+        state.purge_expired(now);
         let Some(url) = response_url else {
             for c in cookies {
+                if !is_cookie_name(c.name()) {
+                    tracing::debug!(
+                        name = c.name(),
+                        "shared cookie with an invalid name refused"
+                    );
+                    continue;
+                }
                 state.shared.retain(|s| s.cookie.name() != c.name());
                 let shared = Shared {
                     cookie: c.clone(),
@@ -485,7 +824,29 @@ impl AbstractCookieJar for CookieJar {
         if url.host().is_none() || (!state.unsafe_ && !is_domain_host(url)) {
             return;
         }
+        let secure_origin = state.is_secure(url);
         for c in cookies {
+            if !fits_header(c) {
+                tracing::debug!(
+                    name = c.name(),
+                    "cookie that would break the Cookie header refused"
+                );
+                continue;
+            }
+            if c.to_string().len() > MAX_COOKIE_SIZE {
+                tracing::debug!(
+                    name = c.name(),
+                    "cookie over {MAX_COOKIE_SIZE} bytes refused"
+                );
+                continue;
+            }
+            if c.secure() == Some(true) && !secure_origin {
+                tracing::debug!(
+                    name = c.name(),
+                    "Secure cookie from a non-secure origin refused"
+                );
+                continue;
+            }
             let mut c = c.clone();
             // RFC 6265 section 5.3 step 5: a Domain that is a public suffix is ignored when it is
             // the host itself (the cookie becomes host-only) and refused otherwise.
@@ -499,10 +860,31 @@ impl AbstractCookieJar for CookieJar {
                     }
                 }
             }
-            if let Err(e) = state.store.insert_raw(&c, url) {
-                tracing::debug!(name = c.name(), error = %e, "cookie not stored");
+            let parsed = match cookie_store::Cookie::try_from_raw_cookie(&c, url) {
+                Ok(parsed) => parsed.into_owned(),
+                Err(e) => {
+                    tracing::debug!(name = c.name(), error = %e, "cookie not stored");
+                    continue;
+                }
+            };
+            if !secure_origin && state.shadows_secure(&parsed, now) {
+                tracing::debug!(
+                    name = c.name(),
+                    "cookie from a non-secure origin would replace a Secure one; refused"
+                );
+                continue;
+            }
+            let Some(key) = key_of(&parsed) else {
+                continue;
+            };
+            match state.store.insert(parsed, url) {
+                Ok(StoreAction::Inserted | StoreAction::UpdatedExisting) => state.record(key),
+                // The store keeps a deleted cookie, marked expired.
+                Ok(StoreAction::ExpiredExisting) => state.forget(&key),
+                Err(e) => tracing::debug!(name = c.name(), error = %e, "cookie not stored"),
             }
         }
+        state.enforce_caps();
     }
 
     fn filter_cookies(&self, request_url: &Url) -> Vec<Cookie<'static>> {
@@ -510,8 +892,7 @@ impl AbstractCookieJar for CookieJar {
         if state.shared.is_empty() && state.store.iter_any().next().is_none() {
             return Vec::new();
         }
-        let secure_ok = matches!(request_url.scheme(), "https" | "wss")
-            || state.secure_origins.contains(&request_url.origin());
+        let secure_ok = state.is_secure(request_url);
         // One clock reading for the whole lookup (the store's own unexpired iterator reads the
         // clock once per stored cookie, which dominated a lookup in a large jar).
         let now = OffsetDateTime::now_utc();
@@ -535,9 +916,10 @@ impl AbstractCookieJar for CookieJar {
                 continue;
             }
             if !out.iter().any(|c| c.name() == s.cookie.name()) {
+                // Shared cookies are the caller's, whose values may hold anything.
                 out.push(Cookie::new(
                     s.cookie.name().to_string(),
-                    s.cookie.value().to_string(),
+                    quote_cookie_value(s.cookie.value()).into_owned(),
                 ));
             }
         }
@@ -562,6 +944,7 @@ impl AbstractCookieJar for CookieJar {
         let mut state = self.lock();
         state.store.clear();
         state.shared.clear();
+        state.meta.clear();
     }
 
     fn clear_domain(&self, domain: &str) {
@@ -571,7 +954,7 @@ impl AbstractCookieJar for CookieJar {
         }
         let suffix = format!(".{domain}");
         let mut state = self.lock();
-        let doomed: Vec<(String, String, String)> = state
+        let doomed: Vec<Key> = state
             .store
             .iter_any()
             .filter_map(|c| {
@@ -580,8 +963,8 @@ impl AbstractCookieJar for CookieJar {
                     .then(|| (d.into_owned(), String::from(&c.path), c.name().to_string()))
             })
             .collect();
-        for (d, p, n) in doomed {
-            state.store.remove(&d, &p, &n);
+        for key in &doomed {
+            state.forget(key);
         }
     }
 
@@ -676,7 +1059,8 @@ mod tests {
             ("example.com", false),
             ("example.co.uk", false),
             ("city.kawasaki.jp", false),
-            ("localhost", false),
+            // Not listed: the default rule `*` makes it a public suffix.
+            ("localhost", true),
         ] {
             assert_eq!(is_public_suffix(d), want, "{d}");
         }
@@ -693,12 +1077,15 @@ mod tests {
                 parse("dotdom=1; Domain=.EXAMPLE.com"),
                 parse("root=1; Path=/"),
                 parse("deep=1; Path=/dir/sub"),
-                parse("sec=1; Secure; Path=/"),
                 parse("other=1; Domain=other.com"),
                 parse("sub=1; Domain=sub.www.example.com"),
                 parse("psl=1; Domain=com"),
             ],
             Some(&from),
+        );
+        jar.update_cookies(
+            &[parse("sec=1; Secure; Path=/")],
+            Some(&url("https://www.example.com/dir/page")),
         );
         let cases: &[(&str, &[&str])] = &[
             (
@@ -836,8 +1223,11 @@ mod tests {
     #[test]
     fn secure_cookies_need_https_or_a_secure_origin() {
         let jar = CookieJar::new();
-        let local = url("http://localhost:8080/");
-        jar.update_cookies(&[parse("s=1; Secure"), parse("p=1")], Some(&local));
+        jar.update_cookies(
+            &[parse("s=1; Secure")],
+            Some(&url("https://localhost:8080/")),
+        );
+        jar.update_cookies(&[parse("p=1")], Some(&url("http://localhost:8080/")));
         jar.update_cookies(&[parse("shared_s=1; Secure")], None);
         assert_eq!(names(&jar, "http://localhost:8080/"), ["p"]);
         assert_eq!(
@@ -921,13 +1311,9 @@ mod tests {
         );
         jar.update_cookies(&[parse("shared=4")], None);
         let doc = jar.to_json();
-        let (store, shared) = from_json(&doc, OffsetDateTime::now_utc()).expect("parses");
+        let (store, shared, order) = from_json(&doc, OffsetDateTime::now_utc()).expect("parses");
         let copy = CookieJar::new();
-        {
-            let mut s = copy.lock();
-            s.store = store;
-            s.shared = shared;
-        }
+        copy.lock().install(store, shared, order);
         assert_eq!(copy.to_json(), doc);
         // Host-only survives: the host cookie is not sent to a sibling host.
         assert_eq!(
@@ -968,8 +1354,273 @@ mod tests {
         let expired = json!({"version": 1, "cookies": [
             {"name": "a", "value": "1", "domain": "a.test", "path": "/", "expires": 1}
         ]});
-        let (store, shared) = from_json(&expired, now).expect("parses");
+        let (store, shared, _) = from_json(&expired, now).expect("parses");
         assert_eq!(store.iter_any().count() + shared.len(), 0);
+    }
+
+    #[test]
+    fn unlisted_top_level_domains_are_public_suffixes() {
+        for (d, want) in [
+            ("corp", true),
+            ("internal", true),
+            ("lan", true),
+            ("test", true),
+            ("corp.", true),
+            ("a.corp", false),
+            ("a.b.corp", false),
+        ] {
+            assert_eq!(is_public_suffix(d), want, "{d}");
+        }
+        let jar = CookieJar::new();
+        for tld in ["corp", "internal", "lan", "test"] {
+            jar.update_cookies(
+                &[
+                    parse(&format!("wide=1; Domain={tld}")),
+                    parse(&format!("dotted=1; Domain=.{tld}")),
+                    parse(&format!("site=1; Domain=a.{tld}")),
+                    parse("host=1"),
+                ],
+                Some(&url(&format!("http://a.{tld}/"))),
+            );
+            assert_eq!(
+                sorted(names(&jar, &format!("http://a.{tld}/"))),
+                ["host", "site"],
+                "{tld}"
+            );
+            assert_eq!(names(&jar, &format!("http://x.a.{tld}/")), ["site"]);
+            assert!(names(&jar, &format!("http://b.{tld}/")).is_empty(), "{tld}");
+        }
+        assert_eq!(jar.len(), 8);
+        // The suffix itself as the host: the cookie becomes host-only.
+        let jar = CookieJar::new();
+        jar.update_cookies(&[parse("c=1; Domain=corp")], Some(&url("http://corp/")));
+        assert_eq!(names(&jar, "http://corp/"), ["c"]);
+        assert!(names(&jar, "http://a.corp/").is_empty());
+    }
+
+    #[test]
+    fn localhost_and_ip_hosts_keep_their_host_cookies() {
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse("h=1"), parse("d=1; Domain=localhost")],
+            Some(&url("http://localhost:8080/")),
+        );
+        assert_eq!(sorted(names(&jar, "http://localhost:9/")), ["d", "h"]);
+        assert!(names(&jar, "http://app.localhost/").is_empty());
+        jar.update_cookies(
+            &[parse("wide=1; Domain=localhost"), parse("own=1")],
+            Some(&url("http://app.localhost/")),
+        );
+        assert_eq!(names(&jar, "http://app.localhost/"), ["own"]);
+        assert!(names(&jar, "http://other.localhost/").is_empty());
+        let jar = CookieJar::new().unsafe_(true);
+        jar.update_cookies(&[parse("ip=1")], Some(&url("http://10.0.0.1/")));
+        assert_eq!(names(&jar, "http://10.0.0.1/"), ["ip"]);
+    }
+
+    #[test]
+    fn plain_http_cannot_set_secure_cookies() {
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse("s=1; Secure; Path=/"), parse("p=1; Path=/")],
+            Some(&url("http://example.com/")),
+        );
+        assert_eq!(names(&jar, "https://example.com/"), ["p"]);
+        jar.update_cookies(
+            &[parse("s=1; Secure; Path=/")],
+            Some(&url("https://example.com/")),
+        );
+        jar.update_cookies(
+            &[parse("w=1; Secure; Path=/")],
+            Some(&url("wss://example.com/")),
+        );
+        assert_eq!(sorted(names(&jar, "https://example.com/")), ["p", "s", "w"]);
+        let jar = CookieJar::new()
+            .treat_as_secure_origin(["http://example.com:8080"])
+            .expect("origin");
+        jar.update_cookies(
+            &[parse("s=1; Secure")],
+            Some(&url("http://example.com:8080/")),
+        );
+        jar.update_cookies(&[parse("t=1; Secure")], Some(&url("http://example.com/")));
+        assert_eq!(names(&jar, "https://example.com/"), ["s"]);
+    }
+
+    #[test]
+    fn plain_http_leaves_secure_cookies_alone() {
+        let pairs = |jar: &CookieJar, u: &str| -> Vec<String> {
+            jar.filter_cookies(&url(u))
+                .iter()
+                .map(|c| format!("{}={}", c.name(), c.value()))
+                .collect()
+        };
+        let jar = CookieJar::new();
+        jar.update_cookies(
+            &[parse("s=secure; Secure; Domain=example.com; Path=/app")],
+            Some(&url("https://www.example.com/")),
+        );
+        let http = url("http://www.example.com/app/page");
+        for attempt in [
+            "s=x; Domain=example.com; Path=/app",
+            // host-only www.example.com domain-matches example.com
+            "s=x; Path=/app",
+            // a longer path path-matches the secure cookie's
+            "s=x; Path=/app/sub",
+            "s=x; Domain=example.com; Path=/app; Max-Age=0",
+        ] {
+            jar.update_cookies(&[parse(attempt)], Some(&http));
+            assert_eq!(jar.len(), 1, "{attempt}");
+            assert_eq!(
+                pairs(&jar, "https://www.example.com/app/sub/x"),
+                ["s=secure"],
+                "{attempt}"
+            );
+        }
+        // A subdomain's cookie: example.com domain-matches... the other way round.
+        let jar2 = CookieJar::new();
+        jar2.update_cookies(
+            &[parse("s=secure; Secure; Path=/")],
+            Some(&url("https://deep.www.example.com/")),
+        );
+        jar2.update_cookies(
+            &[parse("s=x; Domain=example.com; Path=/")],
+            Some(&url("http://www.example.com/")),
+        );
+        assert_eq!(jar2.len(), 1);
+        // Unrelated name, a path outside the secure cookie's, another site: stored.
+        jar.update_cookies(
+            &[parse("t=1; Path=/app"), parse("s=root; Path=/")],
+            Some(&http),
+        );
+        jar.update_cookies(
+            &[parse("s=other")],
+            Some(&url("http://example.org/app/page")),
+        );
+        assert_eq!(jar.len(), 4);
+        assert_eq!(
+            pairs(&jar, "https://www.example.com/app/x"),
+            ["s=secure", "t=1", "s=root"]
+        );
+        // A secure origin may replace it.
+        jar.update_cookies(
+            &[parse("s=new; Secure; Domain=example.com; Path=/app")],
+            Some(&url("https://example.com/")),
+        );
+        assert_eq!(
+            pairs(&jar, "https://www.example.com/app/x"),
+            ["s=new", "t=1", "s=root"]
+        );
+    }
+
+    #[test]
+    fn cookies_over_4096_bytes_are_refused() {
+        let jar = CookieJar::new();
+        let from = url("http://example.com/");
+        let fits = format!("a={}", "v".repeat(4094));
+        let too_long = format!("b={}", "v".repeat(4095));
+        let attrs = format!("c={}; Path=/", "v".repeat(4090));
+        jar.update_cookies(
+            &[parse(&fits), parse(&too_long), parse(&attrs)],
+            Some(&from),
+        );
+        assert_eq!(names(&jar, "http://example.com/"), ["a"]);
+    }
+
+    #[test]
+    fn at_most_50_cookies_per_domain_the_oldest_go_first() {
+        let jar = CookieJar::new();
+        let www = url("http://www.example.com/");
+        for i in 0..50 {
+            jar.update_cookies(&[parse(&format!("c{i}=1; Path=/"))], Some(&www));
+        }
+        assert_eq!(jar.len(), 50);
+        // Replacing a cookie keeps its creation time.
+        jar.update_cookies(&[parse("c0=2; Path=/")], Some(&www));
+        // A sibling host and a domain cookie count for the same site.
+        jar.update_cookies(&[parse("d=1; Domain=example.com")], Some(&www));
+        jar.update_cookies(&[parse("e=1")], Some(&url("http://api.example.com/")));
+        jar.update_cookies(&[parse("o=1")], Some(&url("http://example.org/")));
+        assert_eq!(jar.len(), 51);
+        let left = names(&jar, "http://www.example.com/");
+        assert_eq!(left.len(), 49, "{left:?}");
+        assert!(!left.contains(&"c0".to_string()), "{left:?}");
+        assert!(!left.contains(&"c1".to_string()), "{left:?}");
+        assert!(left.contains(&"c2".to_string()) && left.contains(&"d".to_string()));
+        assert_eq!(sorted(names(&jar, "http://api.example.com/")), ["d", "e"]);
+        assert_eq!(names(&jar, "http://example.org/"), ["o"]);
+    }
+
+    #[test]
+    fn at_most_3000_cookies_in_all_the_oldest_go_first() {
+        let jar = CookieJar::new();
+        for d in 0..61 {
+            let cookies: Vec<Cookie<'static>> =
+                (0..50).map(|i| parse(&format!("c{i}=1"))).collect();
+            jar.update_cookies(&cookies, Some(&url(&format!("http://d{d}.com/"))));
+        }
+        assert_eq!(jar.len(), 3000);
+        assert!(names(&jar, "http://d0.com/").is_empty());
+        assert_eq!(names(&jar, "http://d1.com/").len(), 50);
+        assert_eq!(names(&jar, "http://d60.com/").len(), 50);
+    }
+
+    #[test]
+    fn expired_cookies_are_purged_and_never_count() {
+        let jar = CookieJar::new();
+        let from = url("http://www.example.com/");
+        jar.update_cookies(&[parse("short=1; Max-Age=1"), parse("del=1")], Some(&from));
+        jar.update_cookies(&[parse("del=; Max-Age=0")], Some(&from));
+        assert_eq!(jar.lock().store.iter_any().count(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let cookies: Vec<Cookie<'static>> = (0..50).map(|i| parse(&format!("c{i}=1"))).collect();
+        jar.update_cookies(&cookies, Some(&from));
+        assert_eq!(jar.lock().store.iter_any().count(), 50);
+        assert_eq!(names(&jar, "http://www.example.com/").len(), 50);
+        assert_eq!(jar.to_json()["cookies"].as_array().map(Vec::len), Some(50));
+    }
+
+    #[test]
+    fn caller_values_are_quoted_as_python_does() {
+        for (value, want) in [
+            ("abc", "abc"),
+            ("", ""),
+            ("abc==/x:y(z)", "abc==/x:y(z)"),
+            ("a; injected=1", r#""a\073 injected=1""#),
+            ("a,b", r#""a\054b""#),
+            ("say \"hi\"", r#""say \"hi\"""#),
+            ("back\\slash", r#""back\\slash""#),
+            ("cr\r\nlf\ttab\u{7f}", r#""cr\015\012lf\011tab\177""#),
+            ("é€", "\"\\351€\""),
+        ] {
+            assert_eq!(quote_cookie_value(value), want, "{value:?}");
+        }
+        let ok = [("a".to_string(), "x;y".to_string())];
+        let pairs = caller_cookie_pairs(&ok).expect("valid");
+        assert_eq!(pairs[0].1, r#""x\073y""#);
+        for name in ["", "a;b", "a=b", "a b", "a\r\n"] {
+            let bad = [(name.to_string(), "1".to_string())];
+            let err = caller_cookie_pairs(&bad).expect_err(name);
+            assert!(err.is_invalid_argument(), "{name:?}");
+        }
+        // Shared cookies: an invalid name is refused, a value is quoted on the way out.
+        let jar = CookieJar::new();
+        jar.update_cookies(&[Cookie::new("a;b", "1"), Cookie::new("s", "x; y=1")], None);
+        let sent: Vec<(String, String)> = jar
+            .filter_cookies(&url("http://a.example.com/"))
+            .iter()
+            .map(|c| (c.name().to_string(), c.value().to_string()))
+            .collect();
+        assert_eq!(sent, [("s".to_string(), r#""x\073 y=1""#.to_string())]);
+        // Cookies given with a URL cannot carry a `;` or a line break either.
+        jar.update_cookies(
+            &[
+                Cookie::new("v", "x; y=1"),
+                Cookie::new("n=m", "1"),
+                Cookie::new("c", "a\r\nb"),
+            ],
+            Some(&url("http://a.example.com/")),
+        );
+        assert_eq!(jar.len(), 1);
     }
 
     #[test]

@@ -1130,11 +1130,12 @@ impl Plan {
         } else {
             Vec::new()
         };
-        if !explicit.is_empty() || !jar.is_empty() || !self.cookies.is_empty() {
+        let own = crate::cookie::caller_cookie_pairs(&self.cookies)?;
+        if !explicit.is_empty() || !jar.is_empty() || !own.is_empty() {
             let line = cookie_line(
                 &explicit,
                 jar.iter().map(|c| (c.name(), c.value())),
-                self.cookies.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                own.iter().map(|(n, v)| (*n, v.as_ref())),
             );
             headers.remove(header::COOKIE);
             if !line.is_empty() {

@@ -258,7 +258,15 @@ async fn clear_and_clear_domain() {
 #[tokio::test]
 async fn a_saved_jar_loads_into_another_session() {
     let server = cookie_server().await;
-    let (s, jar) = unsafe_session();
+    // Declared secure, so that the server can set a Secure cookie over plain http.
+    let jar = CookieJar::new()
+        .unsafe_(true)
+        .treat_as_secure_origin([server.url("/")])
+        .expect("origin");
+    let s = ClientSession::builder()
+        .cookie_jar(jar.clone())
+        .build()
+        .expect("session");
     let _ = sent(s.get(set_url(
         &server,
         "/set",
@@ -324,4 +332,64 @@ async fn cookies_are_stored_when_the_head_arrives() {
         .expect("head");
     assert_eq!(jar.len(), 1);
     drop(resp);
+}
+
+/// Values given by the caller are quoted as Python's `http.cookies` does, so a `;` or `,` in
+/// one cannot add a cookie.
+#[tokio::test]
+async fn caller_cookie_values_are_quoted_on_the_wire() {
+    let server = cookie_server().await;
+    let s = ClientSession::builder()
+        .cookies([("s", "a; injected=1")])
+        .build()
+        .expect("session");
+    let got = sent(s.get(server.url("/")).cookies([
+        ("r", "x;evil=2"),
+        ("q", "sp ace,\"\\"),
+        ("plain", "abc=="),
+    ]))
+    .await;
+    assert_eq!(
+        got,
+        r#"s="a\073 injected=1"; r="x\073evil=2"; q="sp ace\054\"\\"; plain=abc=="#
+    );
+    let names: Vec<&str> = got
+        .split("; ")
+        .filter_map(|pair| pair.split_once('=').map(|(n, _)| n))
+        .collect();
+    assert_eq!(names, ["s", "r", "q", "plain"]);
+    // A name cannot be quoted: one that would change the header is refused.
+    let err = s
+        .get(server.url("/"))
+        .cookies([("a;b", "1")])
+        .await
+        .expect_err("invalid name");
+    assert!(err.is_invalid_argument(), "{err}");
+}
+
+#[tokio::test]
+async fn plain_http_cannot_replace_a_secure_cookie() {
+    let server = cookie_server().await;
+    let (s, jar) = unsafe_session();
+    let https = Url::parse(&server.url("/").replacen("http:", "https:", 1)).expect("url");
+    jar.update_cookies(
+        &[aiohttp::Cookie::parse("sid=secret; Secure; Path=/").expect("cookie")],
+        Some(&https),
+    );
+    let _ = sent(s.get(set_url(
+        &server,
+        "/set",
+        &[
+            "sid=attacker; Path=/",
+            "new=1; Secure; Path=/",
+            "p=1; Path=/",
+        ],
+    )))
+    .await;
+    let mut stored: Vec<String> = jar
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["p=1", "sid=secret"]);
 }
