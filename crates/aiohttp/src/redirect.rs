@@ -24,11 +24,13 @@ const BODY_HEADERS: [HeaderName; 4] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// The headers that carry credentials, never sent to another origin.
-const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+/// The headers never sent to another origin: credentials, and an explicit `Host` (the next
+/// origin gets its own).
+const ORIGIN_HEADERS: [HeaderName; 4] = [
     header::AUTHORIZATION,
     header::PROXY_AUTHORIZATION,
     header::COOKIE,
+    header::HOST,
 ];
 
 /// One response, as far as the redirect decision is concerned.
@@ -87,7 +89,8 @@ pub(crate) fn location(headers: &HeaderMap) -> Option<&HeaderValue> {
 ///   body that cannot be sent again is a `ClientPayloadError`;
 /// * a relative `Location` is joined to the URL requested; one that is not http(s) or does not
 ///   parse is an error naming it;
-/// * another origin (scheme, host or port) drops the credential headers.
+/// * another origin (scheme, host or port) drops the credential headers and an explicit
+///   `Host`; the request's own TLS settings stay behind too ([`SendOptions::leave_origin`]).
 ///
 /// # Errors
 /// `InvalidUrlRedirectClientError`, `NonHttpUrlRedirectClientError`, `ClientPayloadError`.
@@ -126,7 +129,7 @@ pub(crate) fn decide(hop: &Hop<'_>, policy: &Policy) -> Result<Decision, ClientE
         drop_headers.extend(BODY_HEADERS);
     }
     if cross_origin {
-        drop_headers.extend(CREDENTIAL_HEADERS);
+        drop_headers.extend(ORIGIN_HEADERS);
     }
     Ok(Decision::Follow(NextHop {
         method,
@@ -283,6 +286,9 @@ async fn follow_all(
                 history.push(resp);
                 if let Some(last) = history.last_mut() {
                     last.drain(DRAIN_LIMIT).await;
+                }
+                if next.cross_origin {
+                    exchange.opts.leave_origin();
                 }
                 plan.follow(next)?;
             }
@@ -562,7 +568,7 @@ mod tests {
             let next = follow(&case(302, Method::GET, loc));
             assert_eq!(next.cross_origin, cross, "{loc}");
             assert_eq!(next.downgrade, downgrade, "{loc}");
-            for h in CREDENTIAL_HEADERS {
+            for h in ORIGIN_HEADERS {
                 assert_eq!(next.drop_headers.contains(&h), cross, "{loc} {h}");
             }
         }

@@ -833,6 +833,16 @@ pub(crate) struct SendOptions {
     pub(crate) timeouts: Timeouts,
 }
 
+impl SendOptions {
+    /// A redirect to another origin: the request's TLS choice (`ssl(false)`, a fingerprint, a
+    /// config) and `server_hostname` were given for the first origin, so the next one gets the
+    /// connector's settings, verification included.
+    pub(crate) fn leave_origin(&mut self) {
+        self.ssl = None;
+        self.server_hostname = None;
+    }
+}
+
 /// How a request is exchanged: the options of every hop (one total deadline for all of them)
 /// and the redirect and status policies.
 #[derive(Debug, Clone)]

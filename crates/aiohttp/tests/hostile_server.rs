@@ -404,3 +404,116 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+// ---- What a request sets for its origin stays with that origin ----
+
+/// An HTTPS server with a self-signed certificate: `/` redirects to `location` (if any),
+/// everything else answers with the path.
+async fn self_signed_https(
+    location: Option<String>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use aiohttp::rustls;
+    use std::sync::Arc;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let location = location.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let location = location.clone();
+                        async move {
+                            let mut resp = http::Response::new(test_support::full(
+                                req.uri().path().to_string(),
+                            ));
+                            if let (Some(to), "/") = (location, req.uri().path()) {
+                                *resp.status_mut() = http::StatusCode::FOUND;
+                                resp.headers_mut()
+                                    .insert("location", to.parse().expect("location"));
+                            }
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn ssl_false_does_not_follow_a_redirect_to_another_origin() {
+    let (other, _b) = self_signed_https(None).await;
+    let (first, _a) =
+        self_signed_https(Some(format!("https://127.0.0.1:{}/final", other.port()))).await;
+    let (same, _c) = self_signed_https(Some("/final".to_string())).await;
+    let session = ClientSession::new();
+
+    // Without verification on the first origin, a redirect within it still works.
+    let mut resp = send(
+        session
+            .get(format!("https://127.0.0.1:{}/", same.port()))
+            .ssl(false),
+    )
+    .await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "/final");
+
+    // The other origin's certificate is verified, and this one is self-signed.
+    let err = within(
+        "redirect",
+        session
+            .get(format!("https://127.0.0.1:{}/", first.port()))
+            .ssl(false)
+            .send(),
+    )
+    .await
+    .expect_err("the other origin is verified");
+    assert!(err.is_client_ssl_error(), "{err}");
+
+    // Asked for directly with ssl(false), the other origin is reachable: the failure above
+    // was verification.
+    let mut resp = send(
+        session
+            .get(format!("https://127.0.0.1:{}/x", other.port()))
+            .ssl(false),
+    )
+    .await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "/x");
+}
+
+#[tokio::test]
+async fn an_explicit_host_header_stays_with_its_origin() {
+    let other = RawServer::reply(reply("200 OK", &[], b"other")).await;
+    let to = other.url("/final");
+    let first = RawServer::reply(reply("302 Found", &[("Location", &to)], b"")).await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(first.url("/")).header("Host", "app.example")).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "other");
+    assert_eq!(first.requests()[0].header("host"), Some("app.example"));
+    let expected = format!("127.0.0.1:{}", other.addr().port());
+    assert_eq!(other.requests()[0].header("host"), Some(expected.as_str()));
+}
