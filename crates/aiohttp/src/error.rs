@@ -210,8 +210,9 @@ impl ClientError {
         self
     }
 
+    /// The URL the error is about, without any `user:password` in it.
     pub(crate) fn with_url(mut self, url: &Url) -> Self {
-        self.inner.url = Some(url.clone());
+        self.inner.url = Some(without_credentials(url).into_owned());
         self
     }
 
@@ -492,6 +493,37 @@ impl fmt::Debug for ClientError {
     }
 }
 
+/// `url` without the `user:password@` part, for errors and logs.
+pub(crate) fn without_credentials(url: &Url) -> std::borrow::Cow<'_, Url> {
+    if url.username().is_empty() && url.password().is_none() {
+        return std::borrow::Cow::Borrowed(url);
+    }
+    let mut clean = url.clone();
+    // Only URLs that cannot have credentials refuse these, and those have none.
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    std::borrow::Cow::Owned(clean)
+}
+
+/// URL text that may not parse, with anything before an `@` in its authority replaced, for
+/// error messages about it.
+pub(crate) fn redact_url_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = text.find("://") else {
+        return std::borrow::Cow::Borrowed(text);
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &text[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => std::borrow::Cow::Owned(format!(
+            "{}***@{}",
+            &text[..authority_start],
+            &rest[at + 1..]
+        )),
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.inner.kind, self.inner.message)?;
@@ -520,6 +552,32 @@ impl StdError for ClientError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_removed_from_urls_and_url_text() {
+        let url = Url::parse("http://user:pw@host.test:81/p?q#f").expect("url");
+        assert_eq!(
+            without_credentials(&url).as_str(),
+            "http://host.test:81/p?q#f"
+        );
+        let plain = Url::parse("http://host.test/").expect("url");
+        assert!(matches!(
+            without_credentials(&plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let err = ClientError::new(ErrorKind::ClientConnectionError, "x").with_url(&url);
+        assert!(!err.to_string().contains("pw"), "{err}");
+        let table = [
+            ("http://user:pw@[bad/x", "http://***@[bad/x"),
+            ("ftp://a:b@c@host/x@y", "ftp://***@host/x@y"),
+            ("http://host/path@x", "http://host/path@x"),
+            ("no scheme user:pw@host", "no scheme user:pw@host"),
+            ("http://host?x=a@b", "http://host?x=a@b"),
+        ];
+        for (text, want) in table {
+            assert_eq!(redact_url_text(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn tree_matches_aiohttp() {

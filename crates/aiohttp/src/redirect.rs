@@ -148,7 +148,7 @@ fn resolve(raw: &[u8], base: &Url, requote: bool) -> Result<Url, ClientError> {
             ErrorKind::InvalidUrlRedirectClientError,
             format!(
                 "the server redirected to {:?}, {what}",
-                String::from_utf8_lossy(raw)
+                crate::error::redact_url_text(&String::from_utf8_lossy(raw))
             ),
         )
     };
@@ -161,7 +161,10 @@ fn resolve(raw: &[u8], base: &Url, requote: bool) -> Result<Url, ClientError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ClientError::new(
             ErrorKind::NonHttpUrlRedirectClientError,
-            format!("the server redirected to {text:?}, which is not an http(s) URL"),
+            format!(
+                "the server redirected to {:?}, which is not an http(s) URL",
+                crate::error::redact_url_text(text)
+            ),
         )
         .with_url(&url));
     }
@@ -280,7 +283,11 @@ async fn follow_all(
                 return Err(too_many(history, policy.max));
             }
             Ok(Decision::Follow(next)) => {
-                tracing::debug!(status = resp.status().as_u16(), to = %next.url, "redirect");
+                tracing::debug!(
+                    status = resp.status().as_u16(),
+                    to = %crate::error::without_credentials(&next.url),
+                    "redirect"
+                );
                 // Into the history first: the response is not part of this future's state
                 // while its body drains.
                 history.push(resp);

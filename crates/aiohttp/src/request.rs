@@ -73,7 +73,7 @@ fn parse_url(s: &str) -> Result<Url, ClientError> {
     Url::parse(s).map_err(|e| {
         ClientError::new(
             ErrorKind::InvalidUrlClientError,
-            format!("invalid URL {s:?}"),
+            format!("invalid URL {:?}", crate::error::redact_url_text(s)),
         )
         .with_source(e)
     })
@@ -83,7 +83,7 @@ fn join_url(base: &Url, s: &str) -> Result<Url, ClientError> {
     base.join(s).map_err(|e| {
         ClientError::new(
             ErrorKind::InvalidUrlClientError,
-            format!("invalid URL {s:?}"),
+            format!("invalid URL {:?}", crate::error::redact_url_text(s)),
         )
         .with_source(e)
     })
@@ -340,7 +340,13 @@ impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
-            .field("url", &self.url.as_ref().map(Url::as_str))
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_ref()
+                    .map(|u| crate::error::without_credentials(u).as_str().to_owned()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -424,7 +430,8 @@ impl RequestBuilder {
         let name = name.try_into().map_err(Into::into);
         let value = value.try_into().map_err(Into::into);
         match (name, value) {
-            (Ok(n), Ok(v)) => {
+            (Ok(n), Ok(mut v)) => {
+                guard_secret(&n, &mut v);
                 self.headers.append(n, v);
             }
             (Err(e), _) | (_, Err(e)) => self
@@ -449,6 +456,8 @@ impl RequestBuilder {
                 last = Some(n);
             }
             if let Some(n) = &last {
+                let mut value = value;
+                guard_secret(n, &mut value);
                 self.headers.append(n.clone(), value);
             }
         }
@@ -583,7 +592,8 @@ impl RequestBuilder {
         self
     }
 
-    /// The HTTP version for this request (default: the session's).
+    /// The HTTP version for this request (default: the session's): HTTP/1.0, HTTP/1.1 or
+    /// HTTP/2. Any other is an `InvalidArgument` error when the request is sent.
     ///
     /// ```no_run
     /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
@@ -591,6 +601,9 @@ impl RequestBuilder {
     /// # Ok(()) }
     /// ```
     pub fn version(mut self, version: Version) -> Self {
+        if let Err(e) = check_version(version) {
+            self.fail(e);
+        }
         self.version = Some(version);
         self
     }
@@ -820,6 +833,32 @@ impl IntoFuture for RequestBuilder {
     }
 }
 
+/// Marks the value of a header that carries credentials (`Authorization`, `Proxy-Authorization`,
+/// `Cookie`) as sensitive: `Debug` output shows it as `Sensitive`, and HTTP/2 never puts it in
+/// its compression table.
+pub(crate) fn guard_secret(name: &HeaderName, value: &mut HeaderValue) {
+    if *name == header::AUTHORIZATION
+        || *name == header::PROXY_AUTHORIZATION
+        || *name == header::COOKIE
+    {
+        value.set_sensitive(true);
+    }
+}
+
+/// HTTP/1.0, HTTP/1.1 and HTTP/2 are spoken; HTTP/0.9 and HTTP/3 are not.
+pub(crate) fn check_version(version: Version) -> Result<(), ClientError> {
+    if matches!(
+        version,
+        Version::HTTP_10 | Version::HTTP_11 | Version::HTTP_2
+    ) {
+        Ok(())
+    } else {
+        Err(ClientError::invalid_argument(format!(
+            "unsupported HTTP version {version:?}: use HTTP/1.0, HTTP/1.1 or HTTP/2"
+        )))
+    }
+}
+
 /// How one request is sent, beside its head and body.
 #[derive(Debug, Clone)]
 pub(crate) struct SendOptions {
@@ -985,7 +1024,13 @@ impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plan")
             .field("method", &self.method)
-            .field("url", &self.url.as_ref().map(Url::as_str))
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_ref()
+                    .map(|u| crate::error::without_credentials(u).as_str().to_owned()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -1119,9 +1164,10 @@ impl Plan {
             }
         }
         if let Some(auth) = auth {
-            let value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
+            let mut value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
                 ClientError::invalid_argument("credentials do not fit in a header").with_source(e)
             })?;
+            value.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, value);
         }
 
@@ -1149,9 +1195,10 @@ impl Plan {
             );
             headers.remove(header::COOKIE);
             if !line.is_empty() {
-                let value = HeaderValue::from_str(&line).map_err(|e| {
+                let mut value = HeaderValue::from_str(&line).map_err(|e| {
                     ClientError::invalid_argument("cookie does not fit in a header").with_source(e)
                 })?;
+                value.set_sensitive(true);
                 headers.insert(header::COOKIE, value);
             }
         }

@@ -532,7 +532,8 @@ impl ClientSessionBuilder {
         V::Error: Into<http::Error>,
     {
         match (name.try_into(), value.try_into()) {
-            (Ok(n), Ok(v)) => {
+            (Ok(n), Ok(mut v)) => {
+                crate::request::guard_secret(&n, &mut v);
                 self.headers.append(n, v);
             }
             (Err(e), _) => {
@@ -601,12 +602,16 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The HTTP version (HTTP/1.1 default; HTTP/1.0 supported).
+    /// The HTTP version (HTTP/1.1 default; HTTP/1.0 and HTTP/2 supported). Any other makes
+    /// [`build`](Self::build) fail with `InvalidArgument`.
     ///
     /// ```
     /// let _ = aiohttp::ClientSession::builder().version(aiohttp::Version::HTTP_10);
     /// ```
     pub fn version(mut self, version: Version) -> Self {
+        if let Err(e) = crate::request::check_version(version) {
+            self.error.get_or_insert(e);
+        }
         self.version = Some(version);
         self
     }

@@ -517,3 +517,196 @@ async fn an_explicit_host_header_stays_with_its_origin() {
     let expected = format!("127.0.0.1:{}", other.addr().port());
     assert_eq!(other.requests()[0].header("host"), Some(expected.as_str()));
 }
+
+// ---- Settings that must be refused or saturated, never a panic ----
+
+#[tokio::test]
+async fn unsupported_http_versions_are_invalid_arguments() {
+    use aiohttp::Version;
+    let server = RawServer::reply(reply("200 OK", &[], b"ok")).await;
+    let session = ClientSession::new();
+    for version in [Version::HTTP_09, Version::HTTP_3] {
+        let err = within(
+            "request",
+            session.get(server.url("/")).version(version).send(),
+        )
+        .await
+        .expect_err("unsupported version");
+        assert!(err.is_invalid_argument(), "{version:?}: {err}");
+        let err = ClientSession::builder()
+            .version(version)
+            .build()
+            .expect_err("unsupported version");
+        assert!(err.is_invalid_argument(), "{version:?}: {err}");
+    }
+    assert!(server.requests().is_empty());
+}
+
+/// Panics seen on any thread since [`watch_panics`], e.g. in a task the pool spawned.
+static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn watch_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut seen) = PANICS.lock() {
+            seen.push(info.to_string());
+        }
+        previous(info);
+    }));
+}
+
+#[tokio::test]
+async fn the_longest_durations_mean_no_limit() {
+    watch_panics();
+    let server = RawServer::reply(reply("200 OK", &[], b"ok")).await;
+    let max = Some(Duration::MAX);
+    let connector = aiohttp::TcpConnector::builder()
+        .keepalive_timeout(max)
+        .ttl_dns_cache(max)
+        .build()
+        .expect("connector");
+    let session = ClientSession::builder()
+        .connector(connector)
+        .timeout(aiohttp::ClientTimeout {
+            total: max,
+            connect: max,
+            sock_connect: max,
+            sock_read: max,
+        })
+        .build()
+        .expect("session");
+    for path in ["/a", "/b", "/c"] {
+        let url = server.url(path).replace("127.0.0.1", "localhost");
+        let mut resp = send(session.get(url)).await;
+        assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+        // The idle reaper runs in between.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One connection: reused, and the reaper (which computes deadlines from the keep-alive
+    // timeout) neither closed it nor died.
+    assert_eq!(server.connections_accepted(), 1);
+    let url = server.url("/d").replace("127.0.0.1", "localhost");
+    let mut resp = send(session.get(url).timeout(Duration::MAX)).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+    let seen = PANICS.lock().map(|p| p.clone()).unwrap_or_default();
+    let overflows: Vec<&String> = seen.iter().filter(|p| p.contains("overflow")).collect();
+    assert!(overflows.is_empty(), "{overflows:?}");
+}
+
+// ---- Secrets stay out of Debug output, error messages and logs ----
+
+/// Every event logged while it is the thread's default subscriber, as text.
+#[derive(Default, Clone)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct FieldText<'a>(&'a mut String);
+
+impl tracing::field::Visit for FieldText<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={:?}", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for LogCapture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut text = String::new();
+        span.record(&mut FieldText(&mut text));
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(text);
+        }
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut text = String::new();
+        values.record(&mut FieldText(&mut text));
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(text);
+        }
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = String::new();
+        event.record(&mut FieldText(&mut text));
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(text);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn credentials_never_show_in_debug_output_errors_or_logs() {
+    use aiohttp::BasicAuth;
+    const SECRET: &str = "s3cret";
+    let logs = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(logs.clone());
+
+    let other = RawServer::reply(reply("200 OK", &[], b"ok")).await;
+    let to = format!(
+        "http://user:{SECRET}@127.0.0.1:{}/final",
+        other.addr().port()
+    );
+    let first = RawServer::reply(reply("302 Found", &[("Location", &to)], b"")).await;
+    let session = ClientSession::builder()
+        .header("Proxy-Authorization", format!("Basic {SECRET}-proxy"))
+        .cookies([("sid", format!("{SECRET}-cookie"))])
+        .build()
+        .expect("session");
+    let auth = BasicAuth::new("user", format!("{SECRET}-pass")).expect("auth");
+    let builder = session.get(first.url("/")).auth(auth);
+    let mut resp = send(builder).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
+
+    // Sent for real, and shown nowhere.
+    let hop = &resp.history()[0];
+    let sent = hop.request_info().headers();
+    for name in ["authorization", "proxy-authorization", "cookie"] {
+        let value = sent.get(name).unwrap_or_else(|| panic!("{name} sent"));
+        assert!(value.is_sensitive(), "{name}");
+    }
+    // The credentials of the Location went to the other origin.
+    assert!(resp.request_info().headers().get("authorization").is_some());
+    for shown in [
+        format!("{:?}", hop.request_info()),
+        format!("{resp:?}"),
+        format!("{:?}", resp.request_info()),
+        format!("{session:?}"),
+    ] {
+        assert!(!shown.contains(SECRET), "{shown}");
+        // user:s3cret-pass in base64, as the Authorization header carries it.
+        assert!(!shown.contains("dXNlcjpzM2NyZXQtcGFzcw"), "{shown}");
+    }
+    let logged = logs.0.lock().map(|l| l.join("\n")).unwrap_or_default();
+    assert!(
+        logged.contains("redirect"),
+        "the redirect was logged: {logged}"
+    );
+    assert!(!logged.contains(SECRET), "{logged}");
+
+    // Errors about URLs with credentials.
+    let refused = format!("http://user:{SECRET}@127.0.0.1:1/");
+    let builder = session.get(refused.as_str());
+    assert!(!format!("{builder:?}").contains(SECRET));
+    let err = within("refused", builder.send())
+        .await
+        .expect_err("refused");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    let err = within(
+        "bad",
+        session.get(format!("http://user:{SECRET}@[bad/")).send(),
+    )
+    .await
+    .expect_err("invalid URL");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    let ftp = format!("ftp://user:{SECRET}@127.0.0.1/x");
+    let bad_hop = RawServer::reply(reply("302 Found", &[("Location", &ftp)], b"")).await;
+    let err = within("ftp", session.get(bad_hop.url("/")).send())
+        .await
+        .expect_err("not http");
+    assert!(err.is_redirect_url_error(), "{err}");
+    assert!(!err.to_string().contains(SECRET), "{err}");
+}

@@ -271,7 +271,8 @@ impl DnsCache {
         st.in_flight.remove(&key);
         match result {
             Ok(addrs) => {
-                let expires = self.ttl.map(|t| Instant::now() + t);
+                // A TTL too long for the clock never expires, like no TTL.
+                let expires = self.ttl.and_then(|t| Instant::now().checked_add(t));
                 st.entries.insert(key, (addrs.clone(), expires));
                 Ok(addrs)
             }

@@ -729,7 +729,7 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                 for (key, list) in st.idle.iter_mut() {
                     let mut i = 0;
                     while i < list.len() {
-                        let deadline = list[i].since + ttl;
+                        let deadline = crate::timeout::later(list[i].since, ttl);
                         if deadline <= now || list[i].conn.is_closed() {
                             deferred.conns.push(list.remove(i).conn);
                             expired.push(key.clone());
@@ -744,7 +744,7 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                 for (key, list) in st.h2.iter_mut() {
                     let mut i = 0;
                     while i < list.len() {
-                        let deadline = list[i].since + ttl;
+                        let deadline = crate::timeout::later(list[i].since, ttl);
                         if list[i].streams == 0 && (deadline <= now || list[i].conn.is_closed()) {
                             deferred.h2_conns.push(list.remove(i).conn);
                             h2_expired.push(key.clone());
@@ -765,7 +765,7 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     if st.total.open > 0 {
                         // Connections in use now go idle later, never sooner than one `ttl`
                         // from now: staying up saves a task spawn on each of their releases.
-                        next = Some(now + ttl);
+                        next = Some(crate::timeout::later(now, ttl));
                     } else {
                         st.reaper_running = false;
                     }
