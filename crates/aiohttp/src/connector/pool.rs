@@ -11,6 +11,12 @@
 //! values whose `Drop` gives the capacity back (a [`Lease`] for a connection, a `Reservation` for
 //! a slot being connected), so a request future dropped at any await cannot leak a count.
 //!
+//! A slot is free again only once the socket it stood for is closed: a connection the pool lets
+//! go of (evicted, expired, not reusable) is closed by its connection task, which may run later,
+//! so until its transport is dropped it keeps counting as *closing*. Otherwise a replacement
+//! could be opened while the old socket is still open and the server would see more connections
+//! than the limits allow. The transport itself reports its close (see [`SocketSlot`]).
+//!
 //! HTTP/2: a connection counts as **one** connection against `limit` and `limit_per_host`,
 //! however many streams it carries; it is idle with no stream open and in use otherwise.
 //! Requests share it up to the server's `SETTINGS_MAX_CONCURRENT_STREAMS`; past that, a new
@@ -22,15 +28,16 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{ConnShared, ConnectionKey, Connector};
+use super::{ConnShared, ConnectionKey, Connector, Io};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::H1Conn;
 use crate::h2::H2Conn;
@@ -121,6 +128,10 @@ struct State {
     h1_only: HashSet<ConnectionKey>,
     keys: HashMap<ConnectionKey, PoolStats>,
     total: PoolStats,
+    /// Connections let go of whose sockets are not closed yet, per key: they still hold their
+    /// slots of `limit` and `limit_per_host`.
+    closing: HashMap<ConnectionKey, usize>,
+    closing_total: usize,
     waiters: VecDeque<Waiter>,
     next_waiter: u64,
     reaper_running: bool,
@@ -242,8 +253,9 @@ impl Pool {
                 .drain()
                 .flat_map(|(k, v)| v.into_iter().map(move |i| (k.clone(), i)))
                 .collect();
-            for (key, _) in &idle {
+            for (key, i) in &idle {
                 st.forget_idle(key);
+                st.let_go(i.conn.socket.as_deref());
             }
             let h2: Vec<(ConnectionKey, H2Entry)> = st
                 .h2
@@ -252,6 +264,7 @@ impl Pool {
                 .collect();
             for (key, e) in &h2 {
                 let busy = e.streams > 0;
+                st.let_go(e.conn.socket.as_deref());
                 st.count(key, |c| {
                     if busy {
                         c.in_use -= 1;
@@ -261,7 +274,12 @@ impl Pool {
                     c.open -= 1;
                 });
             }
-            drop(h2);
+            // Streams in flight finish first: only idle connections are cut off.
+            for (_, e) in h2 {
+                if e.streams > 0 {
+                    e.conn.close_when_done();
+                }
+            }
             let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
             for w in &waiters {
                 st.count(&w.key, |c| c.waiting -= 1);
@@ -320,55 +338,99 @@ impl State {
     }
 
     fn can_open(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
-        let total_ok = config.limit == 0 || self.total.open < config.limit;
+        let total_ok = config.limit == 0 || self.total.open + self.closing_total < config.limit;
         total_ok && self.host_ok(config, key)
     }
 
     fn host_ok(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
         config.limit_per_host == 0
-            || self.keys.get(key).map_or(0, |c| c.open) < config.limit_per_host
+            || self.keys.get(key).map_or(0, |c| c.open)
+                + self.closing.get(key).copied().unwrap_or(0)
+                < config.limit_per_host
     }
 
-    /// Closes the longest-idle connection of any key, to make room under the total limit.
-    fn evict_idle(&mut self, deferred: &mut Deferred) -> bool {
-        if self.evict_idle_h1(deferred) {
+    /// The pool no longer counts a connection (or a slot being connected) as open. Its slot
+    /// stays taken, as closing, while its socket is open; returns whether the slot is free now.
+    fn let_go(&mut self, socket: Option<&SocketSlot>) -> bool {
+        let Some(socket) = socket else {
             return true;
+        };
+        match socket.state.load(Ordering::Acquire) {
+            SOCKET_OPEN => {
+                socket.state.store(SOCKET_CLOSING, Ordering::Release);
+                *self.closing.entry(socket.key.clone()).or_default() += 1;
+                self.closing_total += 1;
+                false
+            }
+            SOCKET_CLOSING => false,
+            _ => {
+                socket.state.store(SOCKET_DONE, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// The socket of a connection is closed: if the pool had let go of it, its slot is free.
+    fn socket_closed(&mut self, socket: &SocketSlot) {
+        match socket.state.load(Ordering::Acquire) {
+            SOCKET_CLOSING => {
+                socket.state.store(SOCKET_DONE, Ordering::Release);
+                self.closing_total -= 1;
+                if let Some(n) = self.closing.get_mut(&socket.key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.closing.remove(&socket.key);
+                    }
+                }
+            }
+            SOCKET_DONE => {}
+            _ => socket.state.store(SOCKET_CLOSED, Ordering::Release),
+        }
+    }
+
+    /// Makes room under the total limit for one more connection: returns true if a slot is
+    /// free now. Otherwise a close under way (counted in `spare`, closes nobody has claimed yet)
+    /// or one started here frees a slot later, and the waiters are scanned again then.
+    fn make_room(&mut self, deferred: &mut Deferred, spare: &mut usize) -> bool {
+        if *spare > 0 {
+            *spare -= 1;
+            return false;
+        }
+        self.evict_idle(deferred) == Some(true)
+    }
+
+    /// Closes the longest-idle connection of any key, to make room under the total limit:
+    /// `Some(true)` if its slot is free at once, `Some(false)` if it frees once the socket is
+    /// closed, `None` if there was no idle connection.
+    fn evict_idle(&mut self, deferred: &mut Deferred) -> Option<bool> {
+        if let Some(freed) = self.evict_idle_h1(deferred) {
+            return Some(freed);
         }
         let idle_h2 = self.h2.iter().find_map(|(k, v)| {
             v.iter()
                 .position(|e| e.streams == 0)
                 .map(|i| (k.clone(), i))
         });
-        let Some((key, i)) = idle_h2 else {
-            return false;
-        };
-        match take_at(&mut self.h2, &key, i) {
-            Some(entry) => {
-                deferred.h2_conns.push(entry.conn);
-                self.forget_idle(&key);
-                true
-            }
-            None => false,
-        }
+        let (key, i) = idle_h2?;
+        let entry = take_at(&mut self.h2, &key, i)?;
+        self.forget_idle(&key);
+        let freed = self.let_go(entry.conn.socket.as_deref());
+        deferred.h2_conns.push(entry.conn);
+        Some(freed)
     }
 
-    fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> bool {
+    fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> Option<bool> {
         let oldest = self
             .idle
             .iter()
             .filter_map(|(k, v)| v.first().map(|i| (k.clone(), i.since)))
             .min_by_key(|(_, since)| *since);
-        let Some((key, _)) = oldest else {
-            return false;
-        };
-        match take_at(&mut self.idle, &key, 0) {
-            Some(idle) => {
-                deferred.conns.push(idle.conn);
-                self.forget_idle(&key);
-                true
-            }
-            None => false,
-        }
+        let (key, _) = oldest?;
+        let idle = take_at(&mut self.idle, &key, 0)?;
+        self.forget_idle(&key);
+        let freed = self.let_go(idle.conn.socket.as_deref());
+        deferred.conns.push(idle.conn);
+        Some(freed)
     }
 }
 
@@ -406,6 +468,7 @@ impl PoolInner {
         key: &ConnectionKey,
         fresh: bool,
         deferred: &mut Deferred,
+        spare: &mut usize,
     ) -> Option<Grant> {
         if !fresh && !self.config.force_close {
             if let Some(lease) = self.take_stream(st, key, deferred) {
@@ -417,6 +480,7 @@ impl PoolInner {
             while let Some(idle) = st.idle.get_mut(key).and_then(Vec::pop) {
                 if idle.conn.is_closed() {
                     st.forget_idle(key);
+                    st.let_go(idle.conn.socket.as_deref());
                     deferred.conns.push(idle.conn);
                     continue;
                 }
@@ -433,7 +497,7 @@ impl PoolInner {
             }
         }
         let room = st.can_open(&self.config, key)
-            || (st.host_ok(&self.config, key) && st.evict_idle(deferred));
+            || (st.host_ok(&self.config, key) && st.make_room(deferred, spare));
         if !room {
             return None;
         }
@@ -450,6 +514,7 @@ impl PoolInner {
             key: key.clone(),
             armed: true,
             probe,
+            socket: None,
         }))
     }
 
@@ -466,7 +531,7 @@ impl PoolInner {
         while i < list.len() {
             if list[i].conn.is_closed() {
                 let e = list.remove(i);
-                dead.push(e.streams > 0);
+                dead.push((e.streams > 0, e.conn.socket.clone()));
                 deferred.h2_conns.push(e.conn);
             } else {
                 i += 1;
@@ -488,7 +553,8 @@ impl PoolInner {
         if list.is_empty() {
             st.h2.remove(key);
         }
-        for busy in dead {
+        for (busy, socket) in dead {
+            st.let_go(socket.as_deref());
             st.count(key, |c| {
                 if busy {
                     c.in_use -= 1;
@@ -566,8 +632,9 @@ impl PoolInner {
                 if list.is_empty() {
                     st.h2.remove(key);
                 }
-                deferred.h2_conns.push(e.conn);
                 st.forget_in_use(key);
+                st.let_go(e.conn.socket.as_deref());
+                deferred.h2_conns.push(e.conn);
                 return;
             }
             st.count(key, |c| {
@@ -614,6 +681,7 @@ impl PoolInner {
         // later waiters would be refused too and are skipped: a release costs one check per
         // key in the queue, not one per waiter.
         let mut denied: Vec<(ConnectionKey, bool)> = Vec::new();
+        let mut spare = st.closing_total;
         let mut i = 0;
         while i < st.waiters.len() {
             if self.nothing_free(st) {
@@ -625,7 +693,7 @@ impl PoolInner {
                 continue;
             }
             let (key, fresh) = (w.key.clone(), w.fresh);
-            let Some(grant) = self.try_grant(st, &key, fresh, deferred) else {
+            let Some(grant) = self.try_grant(st, &key, fresh, deferred, &mut spare) else {
                 denied.push((key, fresh));
                 i += 1;
                 continue;
@@ -645,7 +713,7 @@ impl PoolInner {
     /// nobody can be served until something is released.
     fn nothing_free(&self, st: &State) -> bool {
         self.config.limit != 0
-            && st.total.open >= self.config.limit
+            && st.total.open + st.closing_total >= self.config.limit
             && st.total.idle == 0
             && st.h2.is_empty()
     }
@@ -691,6 +759,7 @@ impl PoolInner {
                 }
             } else {
                 st.forget_in_use(&key);
+                st.let_go(conn.socket.as_deref());
                 deferred.conns.push(conn);
             }
         });
@@ -699,10 +768,29 @@ impl PoolInner {
         }
     }
 
-    fn release_slot(self: &Arc<Self>, key: &ConnectionKey) {
+    /// A slot in use is given back: a connection attempt that failed or was cancelled
+    /// (`socket` is its transport, if it had one), or a detached connection (`detached`: it no
+    /// longer counts at all, open or not).
+    fn release_slot(
+        self: &Arc<Self>,
+        key: &ConnectionKey,
+        socket: Option<&SocketSlot>,
+        detached: bool,
+    ) {
         self.update(|st, _| {
             st.forget_in_use(key);
+            match socket {
+                Some(s) if detached => s.state.store(SOCKET_DONE, Ordering::Release),
+                _ => {
+                    st.let_go(socket);
+                }
+            }
         });
+    }
+
+    /// The transport of `socket` was dropped: its socket is closed.
+    fn socket_closed(self: &Arc<Self>, socket: &SocketSlot) {
+        self.update(|st, _| st.socket_closed(socket));
     }
 
     fn remove_waiter(self: &Arc<Self>, id: u64) {
@@ -731,8 +819,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     while i < list.len() {
                         let deadline = list[i].since + ttl;
                         if deadline <= now || list[i].conn.is_closed() {
-                            deferred.conns.push(list.remove(i).conn);
-                            expired.push(key.clone());
+                            let conn = list.remove(i).conn;
+                            expired.push((key.clone(), conn.socket.clone()));
+                            deferred.conns.push(conn);
                         } else {
                             next = Some(next.map_or(deadline, |n| n.min(deadline)));
                             i += 1;
@@ -746,8 +835,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     while i < list.len() {
                         let deadline = list[i].since + ttl;
                         if list[i].streams == 0 && (deadline <= now || list[i].conn.is_closed()) {
-                            deferred.h2_conns.push(list.remove(i).conn);
-                            h2_expired.push(key.clone());
+                            let conn = list.remove(i).conn;
+                            h2_expired.push((key.clone(), conn.socket.clone()));
+                            deferred.h2_conns.push(conn);
                         } else {
                             if list[i].streams == 0 {
                                 next = Some(next.map_or(deadline, |n| n.min(deadline)));
@@ -758,8 +848,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                 }
                 st.h2.retain(|_, list| !list.is_empty());
                 expired.extend(h2_expired);
-                for key in &expired {
+                for (key, socket) in &expired {
                     st.forget_idle(key);
+                    st.let_go(socket.as_deref());
                 }
                 if next.is_none() {
                     if st.total.open > 0 {
@@ -787,6 +878,8 @@ struct Reservation {
     armed: bool,
     /// This connection decides whether the key speaks HTTP/2.
     probe: bool,
+    /// The transport being set up in this slot, once there is one.
+    socket: Option<Arc<SocketSlot>>,
 }
 
 impl Drop for Reservation {
@@ -795,7 +888,8 @@ impl Drop for Reservation {
             if self.probe {
                 self.pool.end_probe(&self.key, false);
             }
-            self.pool.release_slot(&self.key);
+            self.pool
+                .release_slot(&self.key, self.socket.as_deref(), false);
         }
     }
 }
@@ -934,8 +1028,8 @@ impl Lease {
     /// Leaves the pool's accounting and hands the connection to the caller.
     pub(crate) fn detach(mut self) -> Option<H1Conn> {
         let conn = self.conn.take();
-        if conn.is_some() {
-            self.pool.release_slot(&self.key);
+        if let Some(c) = &conn {
+            self.pool.release_slot(&self.key, c.socket.as_deref(), true);
         }
         // A stream of a shared HTTP/2 connection has no connection of its own to take out;
         // dropping the lease ends the stream's share.
@@ -981,8 +1075,19 @@ async fn fulfil(
     };
     // Boxed: opening a connection (TLS, handshakes) needs far more future state than reusing
     // one, and only this path should pay for it.
+    let socket = Arc::new(SocketSlot {
+        pool: Arc::downgrade(&reservation.pool),
+        key: key.clone(),
+        state: AtomicU8::new(SOCKET_NONE),
+    });
+    reservation.socket = Some(socket.clone());
     let open = Box::pin(async {
-        let transport = connector.create_connection(key).await?;
+        let mut transport = connector.create_connection(key).await?;
+        socket.state.store(SOCKET_OPEN, Ordering::Release);
+        transport.io = Box::new(Watched {
+            io: std::mem::replace(&mut transport.io, Box::new(tokio::io::empty())),
+            _closed: SocketGuard(socket.clone()),
+        });
         let h2 = transport.is_h2() || (key.is_http2() && !key.is_tls());
         if key.is_http2() && !h2 {
             return Err(ClientError::new(
@@ -1006,8 +1111,12 @@ async fn fulfil(
     reservation.armed = false;
     let pool = reservation.pool.clone();
     match opened {
-        Opened::H2(conn) => Ok(pool.add_h2(key, conn)),
-        Opened::H1(conn) => {
+        Opened::H2(mut conn) => {
+            conn.socket = Some(socket);
+            Ok(pool.add_h2(key, conn))
+        }
+        Opened::H1(mut conn) => {
+            conn.socket = Some(socket);
             if reservation.probe {
                 pool.end_probe(key, true);
             }
@@ -1044,7 +1153,9 @@ async fn acquire_inner(
     let mut deferred = Deferred::default();
     let queued = {
         let mut st = pool.lock();
-        match pool.try_grant(&mut st, key, fresh, &mut deferred) {
+        // Closes under way may already be promised to the queued waiters.
+        let mut spare = st.closing_total.saturating_sub(st.waiters.len());
+        match pool.try_grant(&mut st, key, fresh, &mut deferred, &mut spare) {
             Some(grant) => Ok(grant),
             None => {
                 let (tx, rx) = oneshot::channel();
@@ -1084,5 +1195,87 @@ async fn acquire_inner(
             })
             .await
         }
+    }
+}
+
+/// No transport yet: the slot is being connected.
+const SOCKET_NONE: u8 = 0;
+/// Counted by the pool; the socket is open.
+const SOCKET_OPEN: u8 = 1;
+/// Counted by the pool; the socket is already closed (the server closed it, say).
+const SOCKET_CLOSED: u8 = 2;
+/// Let go of by the pool but not closed yet: counted as closing.
+const SOCKET_CLOSING: u8 = 3;
+/// Counted nowhere any more.
+const SOCKET_DONE: u8 = 4;
+
+/// What the pool knows of one connection's socket, shared by the pool and the transport.
+///
+/// The pool and the transport may let go in either order: the slot is free once both have.
+/// `state` only changes under the pool's lock.
+pub(crate) struct SocketSlot {
+    pool: Weak<PoolInner>,
+    key: ConnectionKey,
+    state: AtomicU8,
+}
+
+/// Tells the pool that a transport was dropped, i.e. its socket closed.
+struct SocketGuard(Arc<SocketSlot>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.pool.upgrade() {
+            pool.socket_closed(&self.0);
+        }
+    }
+}
+
+/// A connection's transport, reporting its own drop. Whichever task ends up owning it (the
+/// connection task, or one hyper spawned), the slot is given back only after the socket closed.
+struct Watched {
+    // Declared first so that it is dropped (closed) before the guard reports it.
+    io: Box<dyn Io>,
+    _closed: SocketGuard,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
