@@ -124,8 +124,10 @@ struct State {
     /// Keys whose first connection may turn out to be HTTP/2: until it is known, other requests
     /// for the key wait for it rather than opening connections of their own.
     probing: HashSet<ConnectionKey>,
-    /// TLS keys whose server chose HTTP/1.1: no need to probe again.
+    /// TLS keys whose server chose HTTP/1.1: no need to probe again. At most [`MAX_H1_ONLY`],
+    /// the oldest forgotten first (`h1_only_order`): a key forgotten is only probed again.
     h1_only: HashSet<ConnectionKey>,
+    h1_only_order: VecDeque<ConnectionKey>,
     keys: HashMap<ConnectionKey, PoolStats>,
     total: PoolStats,
     /// Connections let go of whose sockets are not closed yet, per key: they still hold their
@@ -164,6 +166,10 @@ enum Grant {
     Idle(Lease),
     Slot(Reservation),
 }
+
+/// How many keys known to speak HTTP/1.1 are remembered. Keys come and go with the hosts a
+/// session meets (and with each per-request TLS configuration, which is a key of its own).
+const MAX_H1_ONLY: usize = 1024;
 
 /// Whether a key's connections may be HTTP/2 (TLS with ALPN, or HTTP/2 required).
 fn may_be_h2(key: &ConnectionKey) -> bool {
@@ -601,8 +607,13 @@ impl PoolInner {
     fn end_probe(self: &Arc<Self>, key: &ConnectionKey, h1: bool) {
         self.update(|st, _| {
             st.probing.remove(key);
-            if h1 {
-                st.h1_only.insert(key.clone());
+            if h1 && st.h1_only.insert(key.clone()) {
+                st.h1_only_order.push_back(key.clone());
+                if st.h1_only_order.len() > MAX_H1_ONLY {
+                    if let Some(oldest) = st.h1_only_order.pop_front() {
+                        st.h1_only.remove(&oldest);
+                    }
+                }
             }
         });
     }
@@ -1277,5 +1288,51 @@ impl tokio::io::AsyncWrite for Watched {
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::Ssl;
+
+    fn tls_config() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    }
+
+    /// Each request with its own TLS configuration is a key of its own (a configuration is
+    /// compared by identity): whatever the pool remembers per key must stay bounded.
+    #[test]
+    fn ten_thousand_tls_keys_stay_within_bounds() {
+        let pool = Pool::new(PoolConfig::default());
+        let inner = &pool.inner;
+        let url = url::Url::parse("https://a.test/").expect("url");
+        let base = ConnectionKey::from_url(&url).expect("key");
+        let config = tls_config();
+        for _ in 0..10_000 {
+            let key = base.clone().with_ssl(Ssl::Config(Arc::new(config.clone())));
+            let mut deferred = Deferred::default();
+            let grant = {
+                let mut st = inner.lock();
+                inner.try_grant(&mut st, &key, false, &mut deferred, &mut 0)
+            };
+            assert!(matches!(grant, Some(Grant::Slot(_))));
+            // The first connection of the key found HTTP/1.1, then went away.
+            inner.end_probe(&key, true);
+            drop(grant);
+            drop(deferred);
+        }
+        let st = inner.lock();
+        assert!(st.h1_only.len() <= MAX_H1_ONLY, "{}", st.h1_only.len());
+        assert_eq!(st.h1_only.len(), st.h1_only_order.len());
+        assert!(st.keys.is_empty() && st.idle.is_empty() && st.h2.is_empty());
+        assert!(st.probing.is_empty() && st.closing.is_empty());
+        assert_eq!(st.total, PoolStats::default());
     }
 }
