@@ -26,7 +26,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Sleep;
 
 use crate::body::WireBody;
-use crate::connector::{ConnShared, Lease, Transport};
+use crate::connector::{ConnShared, Lease, SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::timeout::{later, timeout_error, Activity, Bound, Phase, Progress, Timeouts};
 
@@ -253,6 +253,8 @@ pub(crate) struct H1Conn {
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    /// The pool's record of the socket, set by the pool once the connection is open.
+    pub(crate) socket: Option<Arc<SocketSlot>>,
 }
 
 impl std::fmt::Debug for H1Conn {
@@ -297,6 +299,7 @@ impl H1Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer_addr,
             local_addr,
+            socket: None,
         })
     }
 

@@ -7,28 +7,68 @@
 use std::future::Future as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
 
 use crate::body::WireBody;
-use crate::connector::Transport;
+use crate::connector::{SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::RawHead;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Spawns hyper's tasks for one connection and keeps their abort handles.
+///
+/// hyper runs the HTTP/2 connection itself (which owns the socket) in a task of its own; a
+/// connection dropped by the pool must stop it, or the socket stays open until a graceful
+/// shutdown completes, if ever.
+#[derive(Clone, Default)]
+struct ConnExecutor {
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl<F> hyper::rt::Executor<F> for ConnExecutor
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        let handle = tokio::spawn(fut).abort_handle();
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        // hyper spawns a task per stream too: forget finished ones before growing, so the list
+        // stays within twice the tasks alive.
+        if tasks.len() == tasks.capacity() {
+            tasks.retain(|t| !t.is_finished());
+        }
+        tasks.push(handle);
+    }
+}
+
+impl ConnExecutor {
+    fn abort_all(&self) {
+        let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        for t in tasks.iter() {
+            t.abort();
+        }
+    }
+}
+
 /// One open HTTP/2 connection: the sender streams are opened through and the task driving it.
 pub(crate) struct H2Conn {
     sender: http2::SendRequest<WireBody>,
     task: AbortHandle,
+    executor: ConnExecutor,
+    /// Dropping stops the connection at once, unless streams in flight may finish first.
+    abort_on_drop: bool,
     max_streams: Arc<AtomicUsize>,
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    /// The pool's record of the socket, set by the pool once the connection is open.
+    pub(crate) socket: Option<Arc<SocketSlot>>,
 }
 
 impl std::fmt::Debug for H2Conn {
@@ -49,7 +89,8 @@ impl H2Conn {
             local_addr,
             ..
         } = transport;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        let executor = ConnExecutor::default();
+        let (sender, conn) = http2::Builder::new(executor.clone())
             .adaptive_window(true)
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
@@ -76,10 +117,13 @@ impl H2Conn {
         Ok(H2Conn {
             sender,
             task,
+            executor,
+            abort_on_drop: true,
             max_streams,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             peer_addr,
             local_addr,
+            socket: None,
         })
     }
 
@@ -100,9 +144,19 @@ impl H2Conn {
     }
 }
 
+impl H2Conn {
+    /// Closes the connection once the streams in flight are done, instead of at once.
+    pub(crate) fn close_when_done(mut self) {
+        self.abort_on_drop = false;
+    }
+}
+
 impl Drop for H2Conn {
     fn drop(&mut self) {
         self.task.abort();
+        if self.abort_on_drop {
+            self.executor.abort_all();
+        }
     }
 }
 

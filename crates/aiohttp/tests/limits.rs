@@ -349,3 +349,390 @@ async fn ten_thousand_requests_with_errors_and_cancellations_leak_no_fds() {
     }
     assert!(after <= before, "fds before {before}, after {after}");
 }
+
+// ---- Limits under connection churn ----------------------------------------------------------
+//
+// A connection closed to make room (an idle one of another host, or one the response said to
+// close) must be gone before the connection replacing it is opened. Counting happens on both
+// ends: the client counts its sockets (a socket is closed when its stream is dropped), and the
+// servers count the connections they see open.
+
+/// Connections open at once, per host (0..3) and in total.
+#[derive(Debug, Default)]
+struct OpenCount {
+    now: [usize; 3],
+    max: [usize; 3],
+    total: usize,
+    max_total: usize,
+}
+
+impl OpenCount {
+    fn opened(&mut self, host: usize) {
+        self.now[host] += 1;
+        self.total += 1;
+        self.max[host] = self.max[host].max(self.now[host]);
+        self.max_total = self.max_total.max(self.total);
+    }
+
+    fn closed(&mut self, host: usize) {
+        // Saturating: sockets still open when a test takes the counts are closed afterwards.
+        self.now[host] = self.now[host].saturating_sub(1);
+        self.total = self.total.saturating_sub(1);
+    }
+}
+
+fn lock_count(count: &Mutex<OpenCount>) -> std::sync::MutexGuard<'_, OpenCount> {
+    count.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The server side of three hosts. A connection counts from its accept until its client's close
+/// has reached the server. Every accept first looks (by peeking without blocking) at each
+/// connection counted so far, so a close that happened before the client opened the new
+/// connection is never counted late, however the servers' tasks happen to be scheduled.
+struct ChurnServers {
+    ports: [u16; 3],
+    count: Arc<Mutex<OpenCount>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for ChurnServers {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Whether the peer of `probe` has closed the connection (only ever read by peeking).
+fn peer_closed(probe: &std::net::TcpStream) -> bool {
+    match probe.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+impl ChurnServers {
+    /// Answers every request with `ok`; with `close`, says `Connection: close` and closes.
+    async fn start(close: bool) -> ChurnServers {
+        let count = Arc::new(Mutex::new(OpenCount::default()));
+        let probes: Arc<Mutex<Vec<(usize, std::net::TcpStream)>>> = Arc::default();
+        let mut ports = [0u16; 3];
+        let mut tasks = Vec::new();
+        for (host, port) in ports.iter_mut().enumerate() {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            *port = listener.local_addr().expect("addr").port();
+            let (count, probes) = (count.clone(), probes.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let Some(stream) = Self::counted(stream, host, &count, &probes) else {
+                        continue;
+                    };
+                    tokio::spawn(Self::serve(stream, close));
+                }
+            }));
+        }
+        ChurnServers {
+            ports,
+            count,
+            tasks,
+        }
+    }
+
+    fn counted(
+        stream: tokio::net::TcpStream,
+        host: usize,
+        count: &Mutex<OpenCount>,
+        probes: &Mutex<Vec<(usize, std::net::TcpStream)>>,
+    ) -> Option<tokio::net::TcpStream> {
+        let std_stream = stream.into_std().ok()?;
+        // A second descriptor of the same socket, non-blocking like the first.
+        let probe = std_stream.try_clone().ok()?;
+        let stream = tokio::net::TcpStream::from_std(std_stream).ok()?;
+        let mut probes = probes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut count = lock_count(count);
+        probes.retain(|(h, p)| {
+            let closed = peer_closed(p);
+            if closed {
+                count.closed(*h);
+            }
+            !closed
+        });
+        probes.push((host, probe));
+        count.opened(host);
+        Some(stream)
+    }
+
+    async fn serve(mut stream: tokio::net::TcpStream, close: bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let reply: &[u8] = if close {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        };
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+                continue;
+            };
+            buf.drain(..end + 4);
+            // Long enough for requests to overlap.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if stream.write_all(reply).await.is_err() {
+                return;
+            }
+            if close {
+                // The probe keeps the socket itself open: end it explicitly.
+                let _ = stream.shutdown().await;
+                return;
+            }
+        }
+    }
+
+    fn url(&self, host: usize) -> String {
+        format!("http://127.0.0.1:{}/", self.ports[host % 3])
+    }
+}
+
+/// A client socket that counts itself open until it is dropped.
+struct CountedSocket {
+    stream: Option<tokio::net::TcpStream>,
+    host: usize,
+    count: Arc<Mutex<OpenCount>>,
+}
+
+impl Drop for CountedSocket {
+    fn drop(&mut self) {
+        // Closed first, counted down after.
+        drop(self.stream.take());
+        lock_count(&self.count).closed(self.host);
+    }
+}
+
+impl CountedSocket {
+    fn stream(&mut self) -> std::io::Result<&mut tokio::net::TcpStream> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+    }
+}
+
+impl tokio::io::AsyncRead for CountedSocket {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedSocket {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.stream() {
+            Ok(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
+
+/// Opens plain TCP connections to the churn servers and counts the client's sockets.
+#[derive(Debug)]
+struct CountingConnector {
+    pool: aiohttp::Pool,
+    ports: [u16; 3],
+    count: Arc<Mutex<OpenCount>>,
+}
+
+impl aiohttp::Connector for CountingConnector {
+    fn create_connection<'a>(
+        &'a self,
+        key: &'a aiohttp::ConnectionKey,
+    ) -> aiohttp::BoxFuture<'a, Result<aiohttp::Transport, aiohttp::ClientError>> {
+        Box::pin(async move {
+            let host = self
+                .ports
+                .iter()
+                .position(|p| *p == key.port())
+                .unwrap_or(0);
+            // Counted from before the connect: the socket exists from then on.
+            lock_count(&self.count).opened(host);
+            let mut socket = CountedSocket {
+                stream: None,
+                host,
+                count: self.count.clone(),
+            };
+            // The servers are local listeners of this test: failing to reach one is a broken
+            // test setup, not a case under test.
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", key.port()))
+                .await
+                .expect("connect to a local test server");
+            socket.stream = Some(stream);
+            Ok(aiohttp::Transport::new(socket))
+        })
+    }
+
+    fn pool(&self) -> &aiohttp::Pool {
+        &self.pool
+    }
+}
+
+/// Runs `n` concurrent requests spread over the three hosts through a pool with these limits;
+/// returns `(client, server)` counts.
+async fn churn(limit: usize, per_host: usize, close: bool, n: usize) -> (OpenCount, OpenCount) {
+    let servers = ChurnServers::start(close).await;
+    let client = Arc::new(Mutex::new(OpenCount::default()));
+    let s = ClientSession::builder()
+        .connector(CountingConnector {
+            pool: aiohttp::Pool::new(aiohttp::PoolConfig {
+                limit,
+                limit_per_host: per_host,
+                ..Default::default()
+            }),
+            ports: servers.ports,
+            count: client.clone(),
+        })
+        .build()
+        .expect("session");
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let s = s.clone();
+            // Not round-robin: runs of one host between others make the pool both reuse and
+            // evict connections.
+            let url = servers.url(i * 7 / 5);
+            tokio::spawn(async move {
+                let mut resp = s.get(url).await?;
+                resp.read().await
+            })
+        })
+        .collect();
+    let results = tokio::time::timeout(Duration::from_secs(60), join_all(tasks))
+        .await
+        .expect("requests finished");
+    for r in results {
+        assert!(matches!(&r, Ok(Ok(b)) if b.as_ref() == b"ok"), "{r:?}");
+    }
+    // Then rounds of four requests to two hosts at a time, from this task: a round finds the
+    // connections of the previous one idle, and the host they lack takes its room from them.
+    for round in 0..n / 4 {
+        let reqs = [round, round, round + 1, round + 1].map(|h| {
+            let s = s.clone();
+            let url = servers.url(h);
+            async move {
+                let mut resp = s.get(url).await?;
+                resp.read().await
+            }
+        });
+        let results = tokio::time::timeout(Duration::from_secs(60), join_all(reqs))
+            .await
+            .expect("round finished");
+        for r in results {
+            assert!(matches!(&r, Ok(b) if b.as_ref() == b"ok"), "{r:?}");
+        }
+    }
+    let stats = s.connector().pool().stats();
+    assert_eq!((stats.in_use, stats.waiting), (0, 0), "{stats:?}");
+    let client = std::mem::take(&mut *lock_count(&client));
+    let server = std::mem::take(&mut *lock_count(&servers.count));
+    (client, server)
+}
+
+fn assert_total_within(limit: usize, client: &OpenCount, server: &OpenCount) {
+    assert!(
+        client.max_total <= limit,
+        "the client had {} sockets open at once (limit {limit})",
+        client.max_total
+    );
+    assert!(
+        server.max_total <= limit,
+        "the servers saw {} connections open at once (limit {limit})",
+        server.max_total
+    );
+}
+
+fn assert_per_host_within(limit: usize, client: &OpenCount, server: &OpenCount) {
+    for host in 0..3 {
+        assert!(
+            client.max[host] <= limit,
+            "the client had {} sockets open at once to host {host} (limit {limit})",
+            client.max[host]
+        );
+        assert!(
+            server.max[host] <= limit,
+            "host {host} saw {} connections open at once (limit {limit})",
+            server.max[host]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_holds_while_connections_churn_across_hosts() {
+    let (client, server) = churn(4, 0, false, 600).await;
+    assert_total_within(4, &client, &server);
+}
+
+#[tokio::test]
+async fn limit_holds_while_connections_churn_across_hosts_single_thread() {
+    let (client, server) = churn(4, 0, false, 600).await;
+    assert_total_within(4, &client, &server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_when_every_response_closes_its_connection() {
+    let (client, server) = churn(4, 2, true, 300).await;
+    assert_total_within(4, &client, &server);
+    assert_per_host_within(2, &client, &server);
+}
+
+#[tokio::test]
+async fn limits_hold_when_every_response_closes_its_connection_single_thread() {
+    let (client, server) = churn(4, 2, true, 300).await;
+    assert_total_within(4, &client, &server);
+    assert_per_host_within(2, &client, &server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_per_host_holds_while_connections_churn() {
+    let (client, server) = churn(0, 2, true, 300).await;
+    assert_per_host_within(2, &client, &server);
+}
+
+#[tokio::test]
+async fn limit_per_host_holds_while_connections_churn_single_thread() {
+    let (client, server) = churn(0, 2, true, 300).await;
+    assert_per_host_within(2, &client, &server);
+}

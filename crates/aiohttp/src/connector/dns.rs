@@ -171,13 +171,89 @@ type Lookup = Shared<BoxFuture<'static, Result<Arc<Vec<SocketAddr>>, (ErrorKind,
 /// `(host, port)`.
 type HostKey = (String, u16);
 
-/// Resolved addresses and when they expire (`None`: never).
-type Entry = (Arc<Vec<SocketAddr>>, Option<Instant>);
+/// The most hosts the cache keeps; past that, the entry stored longest ago is dropped. A
+/// long-lived session may meet any number of hosts, most of them never again.
+const MAX_ENTRIES: usize = 1024;
+
+/// Expired entries are swept once the cache grows to this many entries, or twice what the
+/// last sweep left, whichever is more: each sweep then costs no more than the inserts since.
+const SWEEP_MIN: usize = 64;
+
+/// Resolved addresses, when they expire (`None`: never), and when they were stored.
+struct Entry {
+    addrs: Arc<Vec<SocketAddr>>,
+    expires: Option<Instant>,
+    stored: Instant,
+}
+
+impl Entry {
+    fn fresh(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|e| now < e)
+    }
+}
 
 #[derive(Default)]
 struct CacheState {
     entries: HashMap<HostKey, Entry>,
     in_flight: HashMap<HostKey, Lookup>,
+    /// Size at which the next insert sweeps expired entries.
+    sweep_at: usize,
+}
+
+impl CacheState {
+    /// Stores `addrs` for `key`, keeping the cache bounded: expired entries (hosts never looked
+    /// up again) are swept from time to time, and past [`MAX_ENTRIES`] the oldest entry goes.
+    fn insert(&mut self, key: HostKey, addrs: Arc<Vec<SocketAddr>>, expires: Option<Instant>) {
+        let now = Instant::now();
+        if self.entries.len() >= self.sweep_at.max(SWEEP_MIN) {
+            self.entries.retain(|_, e| e.fresh(now));
+            self.sweep_at = self.entries.len() * 2;
+        }
+        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&key) {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.stored)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.entries.remove(&k);
+            }
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                addrs,
+                expires,
+                stored: now,
+            },
+        );
+    }
+}
+
+/// Takes a lookup out of the in-flight table when the last request waiting for it is
+/// cancelled; otherwise the table would keep it for a host perhaps never asked for again.
+struct InFlight<'a> {
+    cache: &'a DnsCache,
+    key: &'a HostKey,
+    lookup: Lookup,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut st = self.cache.lock();
+        let ours = st
+            .in_flight
+            .get(self.key)
+            .is_some_and(|l| l.ptr_eq(&self.lookup));
+        // Two handles left, the table's and this one: nobody else is waiting.
+        if ours && self.lookup.strong_count().is_some_and(|n| n <= 2) {
+            st.in_flight.remove(self.key);
+        }
+    }
 }
 
 /// The DNS cache: fixed TTL as aiohttp (not the records' own), one query for concurrent
@@ -240,10 +316,10 @@ impl DnsCache {
         let key = (host.to_string(), port);
         let lookup = {
             let mut st = self.lock();
-            if let Some((addrs, expires)) = st.entries.get(&key) {
-                if expires.is_none_or(|e| Instant::now() < e) {
+            if let Some(entry) = st.entries.get(&key) {
+                if entry.fresh(Instant::now()) {
                     tracing::trace!(host, "DNS cache hit");
-                    return Ok(addrs.clone());
+                    return Ok(entry.addrs.clone());
                 }
                 st.entries.remove(&key);
             }
@@ -266,14 +342,22 @@ impl DnsCache {
                 }
             }
         };
-        let result = lookup.await;
+        let mut waiting = InFlight {
+            cache: self,
+            key: &key,
+            lookup,
+            armed: true,
+        };
+        let result = (&mut waiting.lookup).await;
+        waiting.armed = false;
+        drop(waiting);
         let mut st = self.lock();
         st.in_flight.remove(&key);
         match result {
             Ok(addrs) => {
                 // A TTL too long for the clock never expires, like no TTL.
                 let expires = self.ttl.and_then(|t| Instant::now().checked_add(t));
-                st.entries.insert(key, (addrs.clone(), expires));
+                st.insert(key, addrs.clone(), expires);
                 Ok(addrs)
             }
             Err((kind, message)) => Err(ClientError::new(kind, message).with_address(host, port)),
@@ -285,8 +369,8 @@ impl DnsCache {
         self.lock()
             .entries
             .iter()
-            .filter(|(_, (_, exp))| exp.is_none_or(|e| now < e))
-            .map(|(k, (addrs, _))| (k.clone(), addrs.to_vec()))
+            .filter(|(_, e)| e.fresh(now))
+            .map(|(k, e)| (k.clone(), e.addrs.to_vec()))
             .collect()
     }
 
@@ -330,6 +414,80 @@ pub(crate) fn interleave(addrs: &[SocketAddr], interleave: usize) -> Vec<SocketA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every host resolves to one loopback address; `stall` hosts never answer.
+    #[derive(Debug)]
+    struct Stub;
+
+    impl Resolver for Stub {
+        fn resolve<'a>(
+            &'a self,
+            host: &'a str,
+            port: u16,
+            _family: Family,
+        ) -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>> {
+            Box::pin(async move {
+                if host.starts_with("stall") {
+                    std::future::pending::<()>().await;
+                }
+                Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+            })
+        }
+    }
+
+    fn cache(ttl: Option<Duration>) -> DnsCache {
+        DnsCache::new(Arc::new(Stub), true, ttl)
+    }
+
+    #[tokio::test]
+    async fn ten_thousand_hosts_stay_within_the_cap() {
+        let c = cache(None);
+        for i in 0..10_000 {
+            c.resolve(&format!("h{i}.test"), 80, Family::Any)
+                .await
+                .expect("stub resolves");
+            assert!(c.lock().entries.len() <= MAX_ENTRIES);
+        }
+        let st = c.lock();
+        assert_eq!(st.entries.len(), MAX_ENTRIES);
+        // The most recent hosts are the ones kept.
+        assert!(st.entries.contains_key(&("h9999.test".to_string(), 80)));
+        assert!(!st.entries.contains_key(&("h0.test".to_string(), 80)));
+        assert!(st.in_flight.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_entries_are_swept_though_never_looked_up_again() {
+        let c = cache(Some(Duration::from_secs(10)));
+        for i in 0..50 {
+            c.resolve(&format!("old{i}.test"), 80, Family::Any)
+                .await
+                .expect("stub resolves");
+        }
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for i in 0..100 {
+            c.resolve(&format!("new{i}.test"), 80, Family::Any)
+                .await
+                .expect("stub resolves");
+        }
+        let st = c.lock();
+        let now = Instant::now();
+        assert!(st.entries.values().all(|e| e.fresh(now)), "expired left");
+        assert_eq!(st.entries.len(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_lookup_leaves_no_in_flight_entry() {
+        let c = cache(None);
+        for i in 0..100 {
+            let host = format!("stall{i}.test");
+            let lookup = c.resolve(&host, 80, Family::Any);
+            // Polled once (the lookup starts), then dropped.
+            let r = tokio::time::timeout(Duration::from_millis(1), lookup).await;
+            assert!(r.is_err(), "the stub never answers");
+        }
+        assert!(c.lock().in_flight.is_empty());
+    }
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().expect("test address")

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub(crate) use pool::{acquire, Lease};
+pub(crate) use pool::{acquire, Lease, SocketSlot};
 
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};

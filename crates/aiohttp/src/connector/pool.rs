@@ -11,6 +11,12 @@
 //! values whose `Drop` gives the capacity back (a [`Lease`] for a connection, a `Reservation` for
 //! a slot being connected), so a request future dropped at any await cannot leak a count.
 //!
+//! A slot is free again only once the socket it stood for is closed: a connection the pool lets
+//! go of (evicted, expired, not reusable) is closed by its connection task, which may run later,
+//! so until its transport is dropped it keeps counting as *closing*. Otherwise a replacement
+//! could be opened while the old socket is still open and the server would see more connections
+//! than the limits allow. The transport itself reports its close (see [`SocketSlot`]).
+//!
 //! HTTP/2: a connection counts as **one** connection against `limit` and `limit_per_host`,
 //! however many streams it carries; it is idle with no stream open and in use otherwise.
 //! Requests share it up to the server's `SETTINGS_MAX_CONCURRENT_STREAMS`; past that, a new
@@ -22,15 +28,16 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{ConnShared, ConnectionKey, Connector};
+use super::{ConnShared, ConnectionKey, Connector, Io};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::H1Conn;
 use crate::h2::H2Conn;
@@ -117,10 +124,16 @@ struct State {
     /// Keys whose first connection may turn out to be HTTP/2: until it is known, other requests
     /// for the key wait for it rather than opening connections of their own.
     probing: HashSet<ConnectionKey>,
-    /// TLS keys whose server chose HTTP/1.1: no need to probe again.
+    /// TLS keys whose server chose HTTP/1.1: no need to probe again. At most [`MAX_H1_ONLY`],
+    /// the oldest forgotten first (`h1_only_order`): a key forgotten is only probed again.
     h1_only: HashSet<ConnectionKey>,
+    h1_only_order: VecDeque<ConnectionKey>,
     keys: HashMap<ConnectionKey, PoolStats>,
     total: PoolStats,
+    /// Connections let go of whose sockets are not closed yet, per key: they still hold their
+    /// slots of `limit` and `limit_per_host`.
+    closing: HashMap<ConnectionKey, usize>,
+    closing_total: usize,
     waiters: VecDeque<Waiter>,
     next_waiter: u64,
     reaper_running: bool,
@@ -153,6 +166,10 @@ enum Grant {
     Idle(Lease),
     Slot(Reservation),
 }
+
+/// How many keys known to speak HTTP/1.1 are remembered. Keys come and go with the hosts a
+/// session meets (and with each per-request TLS configuration, which is a key of its own).
+const MAX_H1_ONLY: usize = 1024;
 
 /// Whether a key's connections may be HTTP/2 (TLS with ALPN, or HTTP/2 required).
 fn may_be_h2(key: &ConnectionKey) -> bool {
@@ -242,8 +259,9 @@ impl Pool {
                 .drain()
                 .flat_map(|(k, v)| v.into_iter().map(move |i| (k.clone(), i)))
                 .collect();
-            for (key, _) in &idle {
+            for (key, i) in &idle {
                 st.forget_idle(key);
+                st.let_go(i.conn.socket.as_deref());
             }
             let h2: Vec<(ConnectionKey, H2Entry)> = st
                 .h2
@@ -252,6 +270,7 @@ impl Pool {
                 .collect();
             for (key, e) in &h2 {
                 let busy = e.streams > 0;
+                st.let_go(e.conn.socket.as_deref());
                 st.count(key, |c| {
                     if busy {
                         c.in_use -= 1;
@@ -261,7 +280,12 @@ impl Pool {
                     c.open -= 1;
                 });
             }
-            drop(h2);
+            // Streams in flight finish first: only idle connections are cut off.
+            for (_, e) in h2 {
+                if e.streams > 0 {
+                    e.conn.close_when_done();
+                }
+            }
             let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
             for w in &waiters {
                 st.count(&w.key, |c| c.waiting -= 1);
@@ -320,55 +344,99 @@ impl State {
     }
 
     fn can_open(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
-        let total_ok = config.limit == 0 || self.total.open < config.limit;
+        let total_ok = config.limit == 0 || self.total.open + self.closing_total < config.limit;
         total_ok && self.host_ok(config, key)
     }
 
     fn host_ok(&self, config: &PoolConfig, key: &ConnectionKey) -> bool {
         config.limit_per_host == 0
-            || self.keys.get(key).map_or(0, |c| c.open) < config.limit_per_host
+            || self.keys.get(key).map_or(0, |c| c.open)
+                + self.closing.get(key).copied().unwrap_or(0)
+                < config.limit_per_host
     }
 
-    /// Closes the longest-idle connection of any key, to make room under the total limit.
-    fn evict_idle(&mut self, deferred: &mut Deferred) -> bool {
-        if self.evict_idle_h1(deferred) {
+    /// The pool no longer counts a connection (or a slot being connected) as open. Its slot
+    /// stays taken, as closing, while its socket is open; returns whether the slot is free now.
+    fn let_go(&mut self, socket: Option<&SocketSlot>) -> bool {
+        let Some(socket) = socket else {
             return true;
+        };
+        match socket.state.load(Ordering::Acquire) {
+            SOCKET_OPEN => {
+                socket.state.store(SOCKET_CLOSING, Ordering::Release);
+                *self.closing.entry(socket.key.clone()).or_default() += 1;
+                self.closing_total += 1;
+                false
+            }
+            SOCKET_CLOSING => false,
+            _ => {
+                socket.state.store(SOCKET_DONE, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// The socket of a connection is closed: if the pool had let go of it, its slot is free.
+    fn socket_closed(&mut self, socket: &SocketSlot) {
+        match socket.state.load(Ordering::Acquire) {
+            SOCKET_CLOSING => {
+                socket.state.store(SOCKET_DONE, Ordering::Release);
+                self.closing_total -= 1;
+                if let Some(n) = self.closing.get_mut(&socket.key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.closing.remove(&socket.key);
+                    }
+                }
+            }
+            SOCKET_DONE => {}
+            _ => socket.state.store(SOCKET_CLOSED, Ordering::Release),
+        }
+    }
+
+    /// Makes room under the total limit for one more connection: returns true if a slot is
+    /// free now. Otherwise a close under way (counted in `spare`, closes nobody has claimed yet)
+    /// or one started here frees a slot later, and the waiters are scanned again then.
+    fn make_room(&mut self, deferred: &mut Deferred, spare: &mut usize) -> bool {
+        if *spare > 0 {
+            *spare -= 1;
+            return false;
+        }
+        self.evict_idle(deferred) == Some(true)
+    }
+
+    /// Closes the longest-idle connection of any key, to make room under the total limit:
+    /// `Some(true)` if its slot is free at once, `Some(false)` if it frees once the socket is
+    /// closed, `None` if there was no idle connection.
+    fn evict_idle(&mut self, deferred: &mut Deferred) -> Option<bool> {
+        if let Some(freed) = self.evict_idle_h1(deferred) {
+            return Some(freed);
         }
         let idle_h2 = self.h2.iter().find_map(|(k, v)| {
             v.iter()
                 .position(|e| e.streams == 0)
                 .map(|i| (k.clone(), i))
         });
-        let Some((key, i)) = idle_h2 else {
-            return false;
-        };
-        match take_at(&mut self.h2, &key, i) {
-            Some(entry) => {
-                deferred.h2_conns.push(entry.conn);
-                self.forget_idle(&key);
-                true
-            }
-            None => false,
-        }
+        let (key, i) = idle_h2?;
+        let entry = take_at(&mut self.h2, &key, i)?;
+        self.forget_idle(&key);
+        let freed = self.let_go(entry.conn.socket.as_deref());
+        deferred.h2_conns.push(entry.conn);
+        Some(freed)
     }
 
-    fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> bool {
+    fn evict_idle_h1(&mut self, deferred: &mut Deferred) -> Option<bool> {
         let oldest = self
             .idle
             .iter()
             .filter_map(|(k, v)| v.first().map(|i| (k.clone(), i.since)))
             .min_by_key(|(_, since)| *since);
-        let Some((key, _)) = oldest else {
-            return false;
-        };
-        match take_at(&mut self.idle, &key, 0) {
-            Some(idle) => {
-                deferred.conns.push(idle.conn);
-                self.forget_idle(&key);
-                true
-            }
-            None => false,
-        }
+        let (key, _) = oldest?;
+        let idle = take_at(&mut self.idle, &key, 0)?;
+        self.forget_idle(&key);
+        let freed = self.let_go(idle.conn.socket.as_deref());
+        deferred.conns.push(idle.conn);
+        Some(freed)
     }
 }
 
@@ -406,6 +474,7 @@ impl PoolInner {
         key: &ConnectionKey,
         fresh: bool,
         deferred: &mut Deferred,
+        spare: &mut usize,
     ) -> Option<Grant> {
         if !fresh && !self.config.force_close {
             if let Some(lease) = self.take_stream(st, key, deferred) {
@@ -417,6 +486,7 @@ impl PoolInner {
             while let Some(idle) = st.idle.get_mut(key).and_then(Vec::pop) {
                 if idle.conn.is_closed() {
                     st.forget_idle(key);
+                    st.let_go(idle.conn.socket.as_deref());
                     deferred.conns.push(idle.conn);
                     continue;
                 }
@@ -433,7 +503,7 @@ impl PoolInner {
             }
         }
         let room = st.can_open(&self.config, key)
-            || (st.host_ok(&self.config, key) && st.evict_idle(deferred));
+            || (st.host_ok(&self.config, key) && st.make_room(deferred, spare));
         if !room {
             return None;
         }
@@ -450,6 +520,7 @@ impl PoolInner {
             key: key.clone(),
             armed: true,
             probe,
+            socket: None,
         }))
     }
 
@@ -466,7 +537,7 @@ impl PoolInner {
         while i < list.len() {
             if list[i].conn.is_closed() {
                 let e = list.remove(i);
-                dead.push(e.streams > 0);
+                dead.push((e.streams > 0, e.conn.socket.clone()));
                 deferred.h2_conns.push(e.conn);
             } else {
                 i += 1;
@@ -488,7 +559,8 @@ impl PoolInner {
         if list.is_empty() {
             st.h2.remove(key);
         }
-        for busy in dead {
+        for (busy, socket) in dead {
+            st.let_go(socket.as_deref());
             st.count(key, |c| {
                 if busy {
                     c.in_use -= 1;
@@ -535,8 +607,13 @@ impl PoolInner {
     fn end_probe(self: &Arc<Self>, key: &ConnectionKey, h1: bool) {
         self.update(|st, _| {
             st.probing.remove(key);
-            if h1 {
-                st.h1_only.insert(key.clone());
+            if h1 && st.h1_only.insert(key.clone()) {
+                st.h1_only_order.push_back(key.clone());
+                if st.h1_only_order.len() > MAX_H1_ONLY {
+                    if let Some(oldest) = st.h1_only_order.pop_front() {
+                        st.h1_only.remove(&oldest);
+                    }
+                }
             }
         });
     }
@@ -566,8 +643,9 @@ impl PoolInner {
                 if list.is_empty() {
                     st.h2.remove(key);
                 }
-                deferred.h2_conns.push(e.conn);
                 st.forget_in_use(key);
+                st.let_go(e.conn.socket.as_deref());
+                deferred.h2_conns.push(e.conn);
                 return;
             }
             st.count(key, |c| {
@@ -614,6 +692,7 @@ impl PoolInner {
         // later waiters would be refused too and are skipped: a release costs one check per
         // key in the queue, not one per waiter.
         let mut denied: Vec<(ConnectionKey, bool)> = Vec::new();
+        let mut spare = st.closing_total;
         let mut i = 0;
         while i < st.waiters.len() {
             if self.nothing_free(st) {
@@ -625,7 +704,7 @@ impl PoolInner {
                 continue;
             }
             let (key, fresh) = (w.key.clone(), w.fresh);
-            let Some(grant) = self.try_grant(st, &key, fresh, deferred) else {
+            let Some(grant) = self.try_grant(st, &key, fresh, deferred, &mut spare) else {
                 denied.push((key, fresh));
                 i += 1;
                 continue;
@@ -645,7 +724,7 @@ impl PoolInner {
     /// nobody can be served until something is released.
     fn nothing_free(&self, st: &State) -> bool {
         self.config.limit != 0
-            && st.total.open >= self.config.limit
+            && st.total.open + st.closing_total >= self.config.limit
             && st.total.idle == 0
             && st.h2.is_empty()
     }
@@ -691,6 +770,7 @@ impl PoolInner {
                 }
             } else {
                 st.forget_in_use(&key);
+                st.let_go(conn.socket.as_deref());
                 deferred.conns.push(conn);
             }
         });
@@ -699,10 +779,29 @@ impl PoolInner {
         }
     }
 
-    fn release_slot(self: &Arc<Self>, key: &ConnectionKey) {
+    /// A slot in use is given back: a connection attempt that failed or was cancelled
+    /// (`socket` is its transport, if it had one), or a detached connection (`detached`: it no
+    /// longer counts at all, open or not).
+    fn release_slot(
+        self: &Arc<Self>,
+        key: &ConnectionKey,
+        socket: Option<&SocketSlot>,
+        detached: bool,
+    ) {
         self.update(|st, _| {
             st.forget_in_use(key);
+            match socket {
+                Some(s) if detached => s.state.store(SOCKET_DONE, Ordering::Release),
+                _ => {
+                    st.let_go(socket);
+                }
+            }
         });
+    }
+
+    /// The transport of `socket` was dropped: its socket is closed.
+    fn socket_closed(self: &Arc<Self>, socket: &SocketSlot) {
+        self.update(|st, _| st.socket_closed(socket));
     }
 
     fn remove_waiter(self: &Arc<Self>, id: u64) {
@@ -731,8 +830,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     while i < list.len() {
                         let deadline = crate::timeout::later(list[i].since, ttl);
                         if deadline <= now || list[i].conn.is_closed() {
-                            deferred.conns.push(list.remove(i).conn);
-                            expired.push(key.clone());
+                            let conn = list.remove(i).conn;
+                            expired.push((key.clone(), conn.socket.clone()));
+                            deferred.conns.push(conn);
                         } else {
                             next = Some(next.map_or(deadline, |n| n.min(deadline)));
                             i += 1;
@@ -746,8 +846,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                     while i < list.len() {
                         let deadline = crate::timeout::later(list[i].since, ttl);
                         if list[i].streams == 0 && (deadline <= now || list[i].conn.is_closed()) {
-                            deferred.h2_conns.push(list.remove(i).conn);
-                            h2_expired.push(key.clone());
+                            let conn = list.remove(i).conn;
+                            h2_expired.push((key.clone(), conn.socket.clone()));
+                            deferred.h2_conns.push(conn);
                         } else {
                             if list[i].streams == 0 {
                                 next = Some(next.map_or(deadline, |n| n.min(deadline)));
@@ -758,8 +859,9 @@ async fn reap(pool: Weak<PoolInner>, ttl: Duration) {
                 }
                 st.h2.retain(|_, list| !list.is_empty());
                 expired.extend(h2_expired);
-                for key in &expired {
+                for (key, socket) in &expired {
                     st.forget_idle(key);
+                    st.let_go(socket.as_deref());
                 }
                 if next.is_none() {
                     if st.total.open > 0 {
@@ -787,6 +889,8 @@ struct Reservation {
     armed: bool,
     /// This connection decides whether the key speaks HTTP/2.
     probe: bool,
+    /// The transport being set up in this slot, once there is one.
+    socket: Option<Arc<SocketSlot>>,
 }
 
 impl Drop for Reservation {
@@ -795,7 +899,8 @@ impl Drop for Reservation {
             if self.probe {
                 self.pool.end_probe(&self.key, false);
             }
-            self.pool.release_slot(&self.key);
+            self.pool
+                .release_slot(&self.key, self.socket.as_deref(), false);
         }
     }
 }
@@ -934,8 +1039,8 @@ impl Lease {
     /// Leaves the pool's accounting and hands the connection to the caller.
     pub(crate) fn detach(mut self) -> Option<H1Conn> {
         let conn = self.conn.take();
-        if conn.is_some() {
-            self.pool.release_slot(&self.key);
+        if let Some(c) = &conn {
+            self.pool.release_slot(&self.key, c.socket.as_deref(), true);
         }
         // A stream of a shared HTTP/2 connection has no connection of its own to take out;
         // dropping the lease ends the stream's share.
@@ -981,8 +1086,19 @@ async fn fulfil(
     };
     // Boxed: opening a connection (TLS, handshakes) needs far more future state than reusing
     // one, and only this path should pay for it.
+    let socket = Arc::new(SocketSlot {
+        pool: Arc::downgrade(&reservation.pool),
+        key: key.clone(),
+        state: AtomicU8::new(SOCKET_NONE),
+    });
+    reservation.socket = Some(socket.clone());
     let open = Box::pin(async {
-        let transport = connector.create_connection(key).await?;
+        let mut transport = connector.create_connection(key).await?;
+        socket.state.store(SOCKET_OPEN, Ordering::Release);
+        transport.io = Box::new(Watched {
+            io: std::mem::replace(&mut transport.io, Box::new(tokio::io::empty())),
+            _closed: SocketGuard(socket.clone()),
+        });
         let h2 = transport.is_h2() || (key.is_http2() && !key.is_tls());
         if key.is_http2() && !h2 {
             return Err(ClientError::new(
@@ -1006,8 +1122,12 @@ async fn fulfil(
     reservation.armed = false;
     let pool = reservation.pool.clone();
     match opened {
-        Opened::H2(conn) => Ok(pool.add_h2(key, conn)),
-        Opened::H1(conn) => {
+        Opened::H2(mut conn) => {
+            conn.socket = Some(socket);
+            Ok(pool.add_h2(key, conn))
+        }
+        Opened::H1(mut conn) => {
+            conn.socket = Some(socket);
             if reservation.probe {
                 pool.end_probe(key, true);
             }
@@ -1044,7 +1164,9 @@ async fn acquire_inner(
     let mut deferred = Deferred::default();
     let queued = {
         let mut st = pool.lock();
-        match pool.try_grant(&mut st, key, fresh, &mut deferred) {
+        // Closes under way may already be promised to the queued waiters.
+        let mut spare = st.closing_total.saturating_sub(st.waiters.len());
+        match pool.try_grant(&mut st, key, fresh, &mut deferred, &mut spare) {
             Some(grant) => Ok(grant),
             None => {
                 let (tx, rx) = oneshot::channel();
@@ -1084,5 +1206,133 @@ async fn acquire_inner(
             })
             .await
         }
+    }
+}
+
+/// No transport yet: the slot is being connected.
+const SOCKET_NONE: u8 = 0;
+/// Counted by the pool; the socket is open.
+const SOCKET_OPEN: u8 = 1;
+/// Counted by the pool; the socket is already closed (the server closed it, say).
+const SOCKET_CLOSED: u8 = 2;
+/// Let go of by the pool but not closed yet: counted as closing.
+const SOCKET_CLOSING: u8 = 3;
+/// Counted nowhere any more.
+const SOCKET_DONE: u8 = 4;
+
+/// What the pool knows of one connection's socket, shared by the pool and the transport.
+///
+/// The pool and the transport may let go in either order: the slot is free once both have.
+/// `state` only changes under the pool's lock.
+pub(crate) struct SocketSlot {
+    pool: Weak<PoolInner>,
+    key: ConnectionKey,
+    state: AtomicU8,
+}
+
+/// Tells the pool that a transport was dropped, i.e. its socket closed.
+struct SocketGuard(Arc<SocketSlot>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.pool.upgrade() {
+            pool.socket_closed(&self.0);
+        }
+    }
+}
+
+/// A connection's transport, reporting its own drop. Whichever task ends up owning it (the
+/// connection task, or one hyper spawned), the slot is given back only after the socket closed.
+struct Watched {
+    // Declared first so that it is dropped (closed) before the guard reports it.
+    io: Box<dyn Io>,
+    _closed: SocketGuard,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::Ssl;
+
+    fn tls_config() -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    }
+
+    /// Each request with its own TLS configuration is a key of its own (a configuration is
+    /// compared by identity): whatever the pool remembers per key must stay bounded.
+    #[test]
+    fn ten_thousand_tls_keys_stay_within_bounds() {
+        let pool = Pool::new(PoolConfig::default());
+        let inner = &pool.inner;
+        let url = url::Url::parse("https://a.test/").expect("url");
+        let base = ConnectionKey::from_url(&url).expect("key");
+        let config = tls_config();
+        for _ in 0..10_000 {
+            let key = base.clone().with_ssl(Ssl::Config(Arc::new(config.clone())));
+            let mut deferred = Deferred::default();
+            let grant = {
+                let mut st = inner.lock();
+                inner.try_grant(&mut st, &key, false, &mut deferred, &mut 0)
+            };
+            assert!(matches!(grant, Some(Grant::Slot(_))));
+            // The first connection of the key found HTTP/1.1, then went away.
+            inner.end_probe(&key, true);
+            drop(grant);
+            drop(deferred);
+        }
+        let st = inner.lock();
+        assert!(st.h1_only.len() <= MAX_H1_ONLY, "{}", st.h1_only.len());
+        assert_eq!(st.h1_only.len(), st.h1_only_order.len());
+        assert!(st.keys.is_empty() && st.idle.is_empty() && st.h2.is_empty());
+        assert!(st.probing.is_empty() && st.closing.is_empty());
+        assert_eq!(st.total, PoolStats::default());
     }
 }

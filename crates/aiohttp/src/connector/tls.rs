@@ -31,6 +31,10 @@ pub enum Ssl {
     /// Accept any certificate. Dangerous: anyone on the path can impersonate the server.
     Unverified,
     /// Use this rustls configuration (custom CA, client certificates for mutual TLS, ...).
+    ///
+    /// Configurations are told apart by identity (the `Arc`), since what verifies a server
+    /// cannot be compared: connections are shared by requests passing the same `Arc`, so build
+    /// a configuration once and clone the `Arc` rather than building one per request.
     Config(Arc<ClientConfig>),
     /// Accept only a leaf certificate with this SHA-256 digest (the chain is not verified, as
     /// in aiohttp's `Fingerprint`).
