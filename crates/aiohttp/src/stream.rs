@@ -96,6 +96,8 @@ pub struct StreamReader {
     error_yielded: bool,
     /// Longest line `readuntil` accepts, separator included.
     limit: usize,
+    /// How far the last `readuntil` search got.
+    scan: Scan,
 }
 
 impl StreamReader {
@@ -109,6 +111,7 @@ impl StreamReader {
             error: None,
             error_yielded: false,
             limit: DEFAULT_LIMIT,
+            scan: Scan::default(),
         }
     }
 
@@ -146,6 +149,7 @@ impl StreamReader {
             error: None,
             error_yielded: false,
             limit: DEFAULT_LIMIT,
+            scan: Scan::default(),
         }
     }
 
@@ -279,7 +283,9 @@ impl StreamReader {
     /// Reads through the next occurrence of `separator`, separator included, or the rest of the
     /// body at EOF (aiohttp's `readuntil()`).
     ///
-    /// The separator may be split across chunks. An empty separator is an `InvalidArgument`
+    /// The separator may be split across chunks. The search takes time linear in the length of
+    /// the line however it is split into chunks, also when a call is cancelled and repeated
+    /// while the line arrives. An empty separator is an `InvalidArgument`
     /// error. Fails with a `ClientPayloadError` ("line too long") when the data up to and
     /// including the separator is longer than the limit (131072 bytes unless configured
     /// otherwise); the data then stays in the reader.
@@ -304,8 +310,7 @@ impl StreamReader {
                 "readuntil: the separator must not be empty",
             ));
         }
-        let mut scan_from = 0;
-        poll_fn(|cx| self.poll_readuntil(cx, separator, &mut scan_from)).await
+        poll_fn(|cx| self.poll_readuntil(cx, separator)).await
     }
 
     /// Reads exactly `n` bytes (aiohttp's `readexactly()`).
@@ -522,6 +527,7 @@ impl StreamReader {
         if !data.is_empty() {
             self.buffered += data.len();
             self.buffer.push_front(data);
+            self.scan.valid = false;
         }
     }
 
@@ -590,6 +596,7 @@ impl StreamReader {
             return Bytes::new();
         }
         self.buffered -= n;
+        self.scan.valid = false;
         let front_len = self.buffer.front().map_or(0, Bytes::len);
         if front_len == n {
             return self.buffer.pop_front().unwrap_or_default();
@@ -615,51 +622,23 @@ impl StreamReader {
         out.freeze()
     }
 
-    /// The offset of the first occurrence of `sep` (non-empty) starting at or after `from`, in
-    /// the buffered data seen as one byte string.
-    fn find(&self, sep: &[u8], from: usize) -> Option<usize> {
-        let mut base = 0;
-        for (idx, chunk) in self.buffer.iter().enumerate() {
-            let len = chunk.len();
-            if base + len <= from {
-                base += len;
-                continue;
+    /// The offset just past the first occurrence of `sep` (non-empty) in the buffered data
+    /// seen as one byte string, or `None` when it holds none yet.
+    ///
+    /// The search resumes where the previous one for the same separator stopped, as long as
+    /// nothing was consumed or pushed back since, so waiting for a long line chunk by chunk
+    /// (or retrying a cancelled `readuntil`) looks at every byte once.
+    fn find_end(&mut self, sep: &[u8]) -> Option<usize> {
+        let scan = &mut self.scan;
+        if !scan.valid || scan.sep != sep {
+            scan.restart(sep);
+        }
+        while let Some(chunk) = self.buffer.get(scan.chunk) {
+            if let Some(end) = scan.feed(chunk) {
+                return Some(end);
             }
-            let start = from.saturating_sub(base);
-            if let Some(pos) = chunk.get(start..).and_then(|hay| find_in(hay, sep)) {
-                return Some(base + start + pos);
-            }
-            // Occurrences that begin in this chunk and continue in the following ones.
-            let crossing = start.max((len + 1).saturating_sub(sep.len()));
-            for offset in crossing..len {
-                if self.matches_at(idx, offset, sep) {
-                    return Some(base + offset);
-                }
-            }
-            base += len;
         }
         None
-    }
-
-    /// Whether the buffered data at `offset` in chunk `idx` continues with all of `sep`.
-    fn matches_at(&self, idx: usize, offset: usize, sep: &[u8]) -> bool {
-        let mut rest = sep;
-        let mut offset = offset;
-        for chunk in self.buffer.iter().skip(idx) {
-            let Some(avail) = chunk.get(offset..) else {
-                return false;
-            };
-            let n = avail.len().min(rest.len());
-            if avail.get(..n) != rest.get(..n) {
-                return false;
-            }
-            rest = rest.get(n..).unwrap_or_default();
-            if rest.is_empty() {
-                return true;
-            }
-            offset = 0;
-        }
-        false
     }
 
     fn line_too_long(&self) -> ClientError {
@@ -730,12 +709,10 @@ impl StreamReader {
         &mut self,
         cx: &mut Context<'_>,
         sep: &[u8],
-        scan_from: &mut usize,
     ) -> Poll<Result<Bytes, ClientError>> {
         self.check_error()?;
         loop {
-            if let Some(pos) = self.find(sep, *scan_from) {
-                let end = pos + sep.len();
+            if let Some(end) = self.find_end(sep) {
                 if end > self.limit {
                     return Poll::Ready(Err(self.line_too_long()));
                 }
@@ -744,8 +721,6 @@ impl StreamReader {
             if self.buffered > self.limit {
                 return Poll::Ready(Err(self.line_too_long()));
             }
-            // No occurrence can start before this offset any more.
-            *scan_from = (self.buffered + 1).saturating_sub(sep.len());
             if !ready!(self.poll_fill(cx))? {
                 return Poll::Ready(Ok(self.take(self.buffered)));
             }
@@ -788,16 +763,107 @@ impl StreamReader {
     fn pop_chunk(&mut self) -> Option<Bytes> {
         let chunk = self.buffer.pop_front()?;
         self.buffered -= chunk.len();
+        self.scan.valid = false;
         Some(chunk)
     }
 }
 
-/// The first occurrence of `needle` in `hay`.
-fn find_in(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [] => Some(0),
-        [byte] => hay.iter().position(|b| b == byte),
-        _ => hay.windows(needle.len()).position(|w| w == needle),
+// Work done by `readuntil` searches on this thread: one unit per chunk visited and per byte
+// looked at. Tests bound it to prove the search is linear without relying on timing.
+#[cfg(test)]
+thread_local! {
+    static SCAN_WORK: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn count_scan(units: usize) {
+    SCAN_WORK.with(|w| w.set(w.get() + units));
+}
+
+#[cfg(not(test))]
+fn count_scan(_units: usize) {}
+
+/// Where a `readuntil` search stands in the buffer.
+///
+/// The search runs a Knuth-Morris-Pratt automaton over the buffered chunks, so an occurrence
+/// split across chunks is found without going back, and remembers its state at the last chunk
+/// boundary it reached.
+#[derive(Debug, Default)]
+struct Scan {
+    /// The separator the state belongs to.
+    sep: Vec<u8>,
+    /// For each prefix `sep[..=i]`, the length of its longest proper prefix that is also its
+    /// suffix: where a partial match falls back to when the next byte does not continue it.
+    fallback: Vec<usize>,
+    /// Index in the buffer of the first chunk not searched yet.
+    chunk: usize,
+    /// Offset of that chunk in the buffered data.
+    offset: usize,
+    /// How many leading bytes of `sep` the searched data ends with.
+    matched: usize,
+    /// False once the front of the buffer changed: the positions above no longer hold.
+    valid: bool,
+}
+
+impl Scan {
+    /// Starts a new search for `sep` (non-empty) at the front of the buffer.
+    fn restart(&mut self, sep: &[u8]) {
+        if self.sep != sep {
+            self.sep.clear();
+            self.sep.extend_from_slice(sep);
+            self.fallback.clear();
+            self.fallback.push(0);
+            let mut k = 0;
+            for &b in sep.iter().skip(1) {
+                while k > 0 && sep[k] != b {
+                    k = self.fallback[k - 1];
+                }
+                if sep[k] == b {
+                    k += 1;
+                }
+                self.fallback.push(k);
+            }
+        }
+        self.chunk = 0;
+        self.offset = 0;
+        self.matched = 0;
+        self.valid = true;
+    }
+
+    /// Searches `data`, the next chunk: the offset in the buffered data just past the first
+    /// occurrence that ends in it, if any. Without one, the state moves past the chunk; with
+    /// one, it stays before it, so asking again gives the same answer.
+    fn feed(&mut self, data: &[u8]) -> Option<usize> {
+        let sep = self.sep.as_slice();
+        let first = *sep.first()?;
+        let mut matched = self.matched;
+        let mut i = 0;
+        while i < data.len() {
+            if matched == 0 {
+                // Only an occurrence of the first byte can start a match.
+                match memchr::memchr(first, data.get(i..).unwrap_or_default()) {
+                    Some(skip) => i += skip,
+                    None => break,
+                }
+            }
+            let b = data[i];
+            while matched > 0 && sep[matched] != b {
+                matched = self.fallback[matched - 1];
+            }
+            if sep[matched] == b {
+                matched += 1;
+            }
+            i += 1;
+            if matched == sep.len() {
+                count_scan(1 + i);
+                return Some(self.offset + i);
+            }
+        }
+        count_scan(1 + data.len());
+        self.matched = matched;
+        self.chunk += 1;
+        self.offset += data.len();
+        None
     }
 }
 
@@ -1272,22 +1338,158 @@ mod tests {
         assert_eq!(r.readany().await.unwrap(), "");
     }
 
+    fn scan_work() -> usize {
+        SCAN_WORK.with(std::cell::Cell::get)
+    }
+
+    /// `prefix_len` bytes of `filler` and then `sep`, one byte per chunk, then `b"tail"`. The
+    /// body fails once the search has done more than `budget` units of work, so a search that
+    /// rescans the buffer fails fast instead of running for minutes.
+    fn one_byte_line(
+        filler: u8,
+        prefix_len: usize,
+        sep: &[u8],
+        budget: usize,
+    ) -> impl Stream<Item = Result<Bytes, ClientError>> + Send + 'static {
+        let mut data = vec![filler; prefix_len];
+        data.extend_from_slice(sep);
+        let data = Bytes::from(data);
+        let ones = (0..data.len()).map(move |i| data.slice(i..i + 1));
+        stream::iter(ones.chain([Bytes::from_static(b"tail")])).map(move |chunk| {
+            if scan_work() > budget {
+                return Err(ClientError::payload(format!(
+                    "scan budget of {budget} exceeded: {} units",
+                    scan_work()
+                )));
+            }
+            Ok(chunk)
+        })
+    }
+
+    #[tokio::test]
+    async fn readuntil_scans_each_byte_a_bounded_number_of_times() {
+        const N: usize = 200_000;
+        let cases: [(u8, &[u8]); 4] = [
+            (b'x', b"\n"),
+            (b'x', b"\r\n"),
+            (b'-', b"<-->"),
+            // Every filler byte extends a partial match that the next one breaks.
+            (b'a', b"aab"),
+        ];
+        for (filler, sep) in cases {
+            let len = N + sep.len();
+            let budget = 4 * len;
+            SCAN_WORK.with(|w| w.set(0));
+            let mut r = StreamReader::from_stream(one_byte_line(filler, N, sep, budget));
+            r.set_limit(len);
+            let line = r.readuntil(sep).await.unwrap();
+            assert_eq!(line.len(), len, "{sep:?}");
+            assert!(line.ends_with(sep));
+            let work = scan_work();
+            assert!(work <= budget, "{sep:?}: {work} units for {len} bytes");
+            assert_eq!(r.read_to_end().await.unwrap(), "tail");
+        }
+    }
+
+    #[tokio::test]
+    async fn readuntil_resumed_after_cancellation_does_not_rescan() {
+        use futures_util::FutureExt;
+        const N: usize = 50_000;
+        let len = N + 2;
+        let budget = 4 * len;
+        SCAN_WORK.with(|w| w.set(0));
+        // The body is pending before every chunk, so each call below buffers one chunk,
+        // searches it and is dropped.
+        let mut body = one_byte_line(b'x', N, b"\r\n", budget).boxed();
+        let mut pending = false;
+        let body = stream::poll_fn(move |cx| {
+            pending = !pending;
+            if pending {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            body.poll_next_unpin(cx)
+        });
+        let mut r = StreamReader::from_stream(body);
+        r.set_limit(len);
+        let mut calls = 0;
+        let line = loop {
+            calls += 1;
+            assert!(calls <= 2 * len, "no progress");
+            if let Some(res) = r.readuntil(b"\r\n").now_or_never() {
+                break res.unwrap();
+            }
+        };
+        assert_eq!(line.len(), len);
+        let work = scan_work();
+        assert!(work <= budget, "{work} units for {len} bytes");
+    }
+
+    #[tokio::test]
+    async fn readuntil_agrees_with_a_naive_search() {
+        // Pseudo-random bodies over a small alphabet, cut at random places, with separators
+        // that overlap themselves.
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n).unwrap()
+        };
+        let seps: [&[u8]; 6] = [b"a", b"ab", b"aab", b"abab", b"abaab", b"bbb"];
+        for round in 0..300 {
+            let sep = seps[round % seps.len()];
+            let len = next(60);
+            let data: Vec<u8> = (0..len).map(|_| b"ab"[next(2)]).collect();
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < data.len() {
+                let n = (1 + next(7)).min(data.len() - at);
+                chunks.push(Ok(Bytes::copy_from_slice(&data[at..at + n])));
+                at += n;
+            }
+            let mut r = StreamReader::from_stream(stream::iter(chunks));
+            let mut rest = &data[..];
+            loop {
+                let want = match rest.windows(sep.len()).position(|w| w == sep) {
+                    Some(p) => &rest[..p + sep.len()],
+                    None => rest,
+                };
+                let got = r.readuntil(sep).await.unwrap();
+                assert_eq!(got, want, "{data:?} / {sep:?}");
+                rest = &rest[want.len()..];
+                if got.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn find_across_chunks() {
         let mut r = StreamReader::empty();
-        for chunk in [&b"ab"[..], b"c", b"", b"dab", b"cd"] {
-            if !chunk.is_empty() {
-                r.buffered += chunk.len();
-                r.buffer.push_back(Bytes::copy_from_slice(chunk));
-            }
+        let push = |r: &mut StreamReader, chunk: &[u8]| {
+            r.buffered += chunk.len();
+            r.buffer.push_back(Bytes::copy_from_slice(chunk));
+        };
+        for chunk in [&b"ab"[..], b"c", b"dab", b"cd"] {
+            push(&mut r, chunk);
         }
         // "abcdabcd"
-        assert_eq!(r.find(b"abcd", 0), Some(0));
-        assert_eq!(r.find(b"abcd", 1), Some(4));
-        assert_eq!(r.find(b"cda", 0), Some(2));
-        assert_eq!(r.find(b"d", 4), Some(7));
-        assert_eq!(r.find(b"abcde", 0), None);
-        assert_eq!(r.find(b"x", 0), None);
-        assert_eq!(r.find(b"a", 100), None);
+        assert_eq!(r.find_end(b"abcd"), Some(4));
+        assert_eq!(r.find_end(b"cda"), Some(5));
+        assert_eq!(r.find_end(b"d"), Some(4));
+        assert_eq!(r.find_end(b"dabcd"), Some(8));
+        assert_eq!(r.find_end(b"abcde"), None);
+        assert_eq!(r.find_end(b"x"), None);
+        // A search that found nothing resumes with its partial match when data arrives.
+        assert_eq!(r.find_end(b"bcdx"), None);
+        push(&mut r, b"x");
+        assert_eq!(r.find_end(b"bcdx"), Some(9));
+        // Consuming data restarts the search at the new front.
+        assert_eq!(StreamReader::take(&mut r, 2), "ab");
+        assert_eq!(r.find_end(b"ab"), Some(4));
+        r.unread_data(Bytes::from_static(b"ab"));
+        assert_eq!(r.find_end(b"ab"), Some(2));
     }
 }

@@ -261,7 +261,9 @@ async fn cancelling_half_of_a_thousand_requests_leaks_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_session_fails_queued_requests() {
-    let server = slow_server(Duration::from_millis(300)).await;
+    // Long enough that the first request still holds the only slot when the session closes;
+    // the test does not wait for it.
+    let server = slow_server(Duration::from_secs(5)).await;
     let s = session(1, 0);
     let first = tokio::spawn(s.get(server.url("/")).send());
     assert!(

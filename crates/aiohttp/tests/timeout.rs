@@ -69,14 +69,20 @@ async fn sock_read_expires_while_the_body_trickles() {
 
 #[tokio::test]
 async fn sock_read_is_per_read_not_cumulative() {
-    // Five pieces 100 ms apart take 500 ms in all, but no single wait exceeds 300 ms.
-    let server = slow_server(Duration::ZERO, 5, MS(100)).await;
+    // Twenty-five pieces 40 ms apart take a second in all, longer than sock_read, while each
+    // wait stays far below it even on a loaded machine.
+    let server = slow_server(Duration::ZERO, 25, MS(40)).await;
     let s = with_timeout(ClientTimeout {
-        sock_read: Some(MS(300)),
+        sock_read: Some(MS(800)),
         ..ClientTimeout::none()
     });
+    let started = tokio::time::Instant::now();
     let mut resp = s.get(server.url("/")).await.expect("head");
-    assert_eq!(resp.read().await.expect("body").as_ref(), b"xxxxx");
+    assert_eq!(resp.read().await.expect("body").as_ref(), [b'x'; 25]);
+    assert!(
+        started.elapsed() > MS(800),
+        "the body took longer than sock_read"
+    );
 }
 
 #[tokio::test]
@@ -212,20 +218,23 @@ async fn request_timeout_overrides_the_session_and_seed_names_map() {
 
 #[tokio::test]
 async fn the_total_timeout_counts_from_the_first_poll() {
-    let server = slow_server(MS(100), 1, Duration::ZERO).await;
+    let server = slow_server(MS(50), 1, Duration::ZERO).await;
     let s = with_timeout(ClientTimeout {
-        total: Some(MS(400)),
+        total: Some(MS(1000)),
         ..ClientTimeout::none()
     });
-    // Made long before it runs: the time it waited is not the request's.
+    // Made long before it runs: the time it waited is not the request's. Jumping tokio's
+    // clock stands for the wait without sleeping through it.
     let fut = s.get(server.url("/")).send();
-    tokio::time::sleep(MS(500)).await;
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    tokio::time::resume();
     let mut resp = fut.await.expect("within the total timeout once started");
     assert_eq!(resp.read().await.expect("body").as_ref(), b"x");
     // And the timeout still bounds the request once it runs.
-    let slow = slow_server(MS(1500), 1, Duration::ZERO).await;
+    let slow = slow_server(MS(3000), 1, Duration::ZERO).await;
     let started = tokio::time::Instant::now();
     let err = s.get(slow.url("/")).await.expect_err("too slow");
     assert_eq!(err.kind(), ErrorKind::ServerTimeoutError, "{err:?}");
-    assert!(started.elapsed() < MS(1200));
+    assert!(started.elapsed() < MS(2500));
 }

@@ -190,6 +190,9 @@ async fn valid_chain_for_localhost_and_ip_addresses() {
     }
     assert_eq!(server.handshakes.load(Ordering::SeqCst), 2);
 
+    if test_support::skip_without_ipv6("valid_chain_for_localhost_and_ip_addresses") {
+        return;
+    }
     let v6 = tls_server(
         server_config(leaf(
             Some(&ca),

@@ -1,9 +1,12 @@
 //! The accept loop shared by [`crate::HttpServer`] and [`crate::RawServer`].
 
+use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -52,6 +55,65 @@ impl Drop for OpenGuard {
     }
 }
 
+/// The panics of a server's connection handlers, kept so that a failed assertion on the
+/// server side fails the test instead of only closing a connection.
+#[derive(Debug, Default)]
+pub(crate) struct Panics(Mutex<Vec<String>>);
+
+impl Panics {
+    fn record(&self, payload: &(dyn Any + Send)) {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            String::from("(a panic without a message)")
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message);
+    }
+
+    /// The messages of every panic so far, oldest first.
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Panics with every recorded handler panic, if there is any.
+    pub(crate) fn check(&self) {
+        let messages = self.messages();
+        if !messages.is_empty() {
+            panic!(
+                "test-support: {} server handler panic(s): {}",
+                messages.len(),
+                messages.join(" | ")
+            );
+        }
+    }
+}
+
+/// Runs `fut`, a connection task, recording a panic in `panics` rather than letting it
+/// vanish with the task.
+async fn catching_panics(fut: impl Future<Output = ()>, panics: &Panics) {
+    let mut fut = std::pin::pin!(fut);
+    let outcome = std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(poll) => poll.map(|()| None),
+            Err(payload) => Poll::Ready(Some(payload)),
+        }
+    })
+    .await;
+    // Recorded before the task's socket closes, so a client that sees the connection end
+    // and finishes its test finds the panic already recorded.
+    if let Some(payload) = outcome {
+        panics.record(&*payload);
+    }
+}
+
 /// Requests sent from a server handle to its accept loop.
 #[derive(Debug)]
 enum Command {
@@ -62,11 +124,14 @@ enum Command {
 }
 
 /// Owns the accept task of a server. Dropping it aborts the accept task,
-/// which drops the listener and aborts all connection tasks.
+/// which drops the listener and aborts all connection tasks, and then
+/// panics if a connection handler panicked (unless the thread is already
+/// panicking), which fails the test that owned the server.
 #[derive(Debug)]
 pub(crate) struct Acceptor {
     addr: SocketAddr,
     stats: Arc<ConnStats>,
+    panics: Arc<Panics>,
     commands: mpsc::UnboundedSender<Command>,
     task: JoinHandle<()>,
 }
@@ -92,11 +157,19 @@ impl Acceptor {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(ConnStats::default());
+        let panics = Arc::new(Panics::default());
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&stats), rx, on_conn));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&stats),
+            Arc::clone(&panics),
+            rx,
+            on_conn,
+        ));
         Ok(Self {
             addr,
             stats,
+            panics,
             commands,
             task,
         })
@@ -108,6 +181,10 @@ impl Acceptor {
 
     pub(crate) fn stats(&self) -> &ConnStats {
         &self.stats
+    }
+
+    pub(crate) fn panics(&self) -> &Panics {
+        &self.panics
     }
 
     /// Aborts all open connections and waits until their tasks are gone.
@@ -145,12 +222,17 @@ impl Acceptor {
 impl Drop for Acceptor {
     fn drop(&mut self) {
         self.task.abort();
+        // A second panic while unwinding would abort the whole test binary.
+        if !std::thread::panicking() {
+            self.panics.check();
+        }
     }
 }
 
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     stats: Arc<ConnStats>,
+    panics: Arc<Panics>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     on_conn: F,
 ) where
@@ -183,10 +265,21 @@ async fn accept_loop<F, Fut>(
                     let _ = stream.set_nodelay(true);
                     let (index, guard) = stats.opened();
                     let info = Accepted { index, peer };
-                    let fut = on_conn(stream, info);
+                    // A handler may also panic before it returns its future.
+                    let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        on_conn(stream, info)
+                    })) {
+                        Ok(fut) => fut,
+                        Err(payload) => {
+                            panics.record(&*payload);
+                            drop(guard);
+                            continue;
+                        }
+                    };
+                    let panics = Arc::clone(&panics);
                     conns.spawn(async move {
                         let _guard = guard;
-                        fut.await;
+                        catching_panics(fut, &panics).await;
                     });
                 }
                 // Out of file descriptors or a connection reset before it

@@ -47,7 +47,8 @@ pub struct ConnInfo {
 /// Every accepted connection is served by its own tokio task with
 /// keep-alive enabled. Dropping the server stops accepting and aborts all
 /// connection tasks, so no socket outlives it for long; use
-/// [`HttpServer::shutdown`] to wait until they are all gone.
+/// [`HttpServer::shutdown`] to wait until they are all gone. If a handler
+/// panicked, dropping the server panics too (see [`HttpServer::check`]).
 #[derive(Debug)]
 pub struct HttpServer {
     acceptor: Acceptor,
@@ -73,7 +74,8 @@ impl HttpServer {
     }
 
     /// Starts a server on `[::1]:0`. Fails where IPv6 loopback is not
-    /// available, so callers can skip their test.
+    /// available; tests check [`skip_without_ipv6`](crate::skip_without_ipv6)
+    /// first.
     pub async fn start_ipv6<H, Fut>(handler: H) -> std::io::Result<Self>
     where
         H: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
@@ -149,6 +151,42 @@ impl HttpServer {
     /// `http://ADDR/path` for this server; a missing leading `/` is added.
     pub fn url(&self, path: &str) -> String {
         join_url(self.addr(), path)
+    }
+
+    /// Panics if a connection handler has panicked so far, with the
+    /// handlers' panic messages.
+    ///
+    /// Dropping the server does the same check, so a failed assertion in a
+    /// handler fails the test that owns the server; call this to fail at a
+    /// given point instead, for example before the test waits on something
+    /// that the handler's failure would prevent.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use test_support::HttpServer;
+    ///
+    /// let server = HttpServer::start(|_req| async { http::Response::new(test_support::full("ok")) }).await;
+    /// // ... requests ...
+    /// server.check();
+    /// # }
+    /// ```
+    pub fn check(&self) {
+        self.acceptor.panics().check();
+    }
+
+    /// The messages of the connection handlers' panics so far, oldest
+    /// first.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use test_support::HttpServer;
+    ///
+    /// let server = HttpServer::start(|_req| async { http::Response::new(test_support::full("ok")) }).await;
+    /// assert!(server.handler_panics().is_empty());
+    /// # }
+    /// ```
+    pub fn handler_panics(&self) -> Vec<String> {
+        self.acceptor.panics().messages()
     }
 
     /// How many TCP connections have been accepted so far.

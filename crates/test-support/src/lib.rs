@@ -8,7 +8,11 @@
 //!   it records every request it reads.
 //!
 //! Both bind to loopback only, serve every connection in its own task and
-//! stop when dropped.
+//! stop when dropped. A panic in a handler (a failed `assert!` on the
+//! server side) is recorded, and dropping the server then panics with it,
+//! so the test fails instead of only seeing a closed connection.
+//!
+//! Tests that need IPv6 loopback check [`skip_without_ipv6`] first.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -36,6 +40,7 @@
 mod accept;
 mod black_hole;
 mod http_server;
+mod ipv6;
 mod raw_server;
 
 pub use crate::black_hole::BlackHole;
@@ -43,6 +48,7 @@ pub use crate::http_server::{
     body_channel, chunks_with_delay, empty, fallible_stream, full, stream, BoxBody, BoxError,
     ConnInfo, HttpServer,
 };
+pub use crate::ipv6::{ipv6_available, skip_without_ipv6};
 pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
 
 /// Re-exported for handler signatures: `Fn(Request<Incoming>) -> ...`.

@@ -473,7 +473,8 @@ async fn bounded<T>(timeout: Duration, fut: impl Future<Output = io::Result<T>>)
 /// A raw TCP server on a loopback address: each accepted connection is
 /// handed to the handler as a [`RawConn`], in its own task.
 ///
-/// Dropping the server stops accepting and aborts the connection tasks.
+/// Dropping the server stops accepting and aborts the connection tasks; if
+/// a handler panicked, it then panics too (see [`RawServer::check`]).
 #[derive(Debug)]
 pub struct RawServer {
     acceptor: Acceptor,
@@ -500,7 +501,8 @@ impl RawServer {
     }
 
     /// Starts a server on `[::1]:0`. Fails where IPv6 loopback is not
-    /// available, so callers can skip their test.
+    /// available; tests check [`skip_without_ipv6`](crate::skip_without_ipv6)
+    /// first.
     pub async fn start_ipv6<H, Fut>(handler: H) -> io::Result<Self>
     where
         H: Fn(RawConn) -> Fut + Send + Sync + 'static,
@@ -577,6 +579,42 @@ impl RawServer {
     /// `http://ADDR/path` for this server; a missing leading `/` is added.
     pub fn url(&self, path: &str) -> String {
         join_url(self.addr(), path)
+    }
+
+    /// Panics if a connection handler has panicked so far, with the
+    /// handlers' panic messages.
+    ///
+    /// Dropping the server does the same check, so a failed assertion in a
+    /// handler fails the test that owns the server; call this to fail at a
+    /// given point instead, for example before the test waits on something
+    /// that the handler's failure would prevent.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use test_support::RawServer;
+    ///
+    /// let server = RawServer::reply("HTTP/1.1 204 No Content\r\n\r\n").await;
+    /// // ... requests ...
+    /// server.check();
+    /// # }
+    /// ```
+    pub fn check(&self) {
+        self.acceptor.panics().check();
+    }
+
+    /// The messages of the connection handlers' panics so far, oldest
+    /// first.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use test_support::RawServer;
+    ///
+    /// let server = RawServer::reply("HTTP/1.1 204 No Content\r\n\r\n").await;
+    /// assert!(server.handler_panics().is_empty());
+    /// # }
+    /// ```
+    pub fn handler_panics(&self) -> Vec<String> {
+        self.acceptor.panics().messages()
     }
 
     /// How many TCP connections have been accepted so far.

@@ -269,11 +269,57 @@ async fn drop_closes_connections() {
 
 #[tokio::test]
 async fn ipv6_loopback() {
-    let Ok(server) = HttpServer::start_ipv6(hello).await else {
-        eprintln!("no IPv6 loopback here; skipping");
+    if test_support::skip_without_ipv6("ipv6_loopback") {
         return;
-    };
+    }
+    let server = HttpServer::start_ipv6(hello).await.expect("bind [::1]:0");
     assert!(server.url("/a").starts_with("http://[::1]:"));
     let mut client = Client::connect(server.addr()).await;
     assert_eq!(client.get("/a").await.text(), "hello");
+}
+
+#[tokio::test]
+#[should_panic(expected = "server-side check failed")]
+async fn a_panicking_handler_fails_the_test_when_the_server_is_dropped() {
+    let server = HttpServer::start(|_req| async {
+        let seen = 1;
+        assert_eq!(seen, 2, "server-side check failed");
+        Response::new(full("unreachable"))
+    })
+    .await;
+    let mut client = Client::connect(server.addr()).await;
+    client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    // The handler's panic closes the connection without a response.
+    assert!(client.read_until_closed().await.is_empty());
+    assert_eq!(server.handler_panics().len(), 1);
+    drop(server);
+}
+
+#[tokio::test]
+#[should_panic(expected = "server handler panic(s): checked early")]
+async fn check_reports_a_handler_panic_while_the_server_runs() {
+    let server = HttpServer::start(|req: Request<Incoming>| async move {
+        if req.uri().path() == "/bad" {
+            panic!("checked early");
+        }
+        Response::new(full("fine"))
+    })
+    .await;
+    let mut client = Client::connect(server.addr()).await;
+    assert_eq!(client.get("/good").await.text(), "fine");
+    server.check();
+    client.send("GET /bad HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    client.read_until_closed().await;
+    server.check();
+    unreachable!("check() must panic");
+}
+
+#[tokio::test]
+async fn servers_whose_handlers_did_not_panic_drop_quietly() {
+    let server = HttpServer::start(hello).await;
+    let mut client = Client::connect(server.addr()).await;
+    assert_eq!(client.get("/").await.text(), "hello");
+    assert!(server.handler_panics().is_empty());
+    server.check();
+    drop(server);
 }

@@ -315,3 +315,47 @@ async fn reset_sends_rst() {
     let err = res.expect_err("reset");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
 }
+
+#[tokio::test]
+#[should_panic(expected = "client sent more")]
+async fn an_assertion_after_the_response_fails_the_test() {
+    let server = RawServer::start(|mut conn| async move {
+        if conn.read_request().await.is_none() {
+            return;
+        }
+        let _ = conn.write(OK).await;
+        let rest = conn.read_until_close().await;
+        assert!(rest.is_empty(), "client sent more: {rest:?}");
+    })
+    .await;
+    let mut client = Client::connect(server.addr()).await;
+    client
+        .send("GET / HTTP/1.1\r\nHost: h\r\n\r\nunexpected")
+        .await;
+    assert_eq!(client.read_response().await.text(), "ok");
+    drop(client);
+    // The client has its answer before the handler checks; wait for the handler to finish.
+    assert!(
+        server
+            .wait_for_open_connections(0, Duration::from_secs(5))
+            .await
+    );
+    drop(server);
+}
+
+#[tokio::test]
+#[should_panic(expected = "before any future")]
+async fn a_handler_panicking_before_returning_its_future_fails_the_test() {
+    let server = RawServer::start(|_conn| -> std::future::Ready<()> {
+        panic!("before any future");
+    })
+    .await;
+    let mut client = Client::connect(server.addr()).await;
+    client.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert!(client.read_until_closed().await.is_empty());
+    // The server goes on accepting after such a panic.
+    let mut again = Client::connect(server.addr()).await;
+    again.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    again.read_until_closed().await;
+    assert_eq!(server.connections_accepted(), 2);
+}
