@@ -1342,6 +1342,49 @@ pub(crate) fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn tls_choices_stay_with_their_origin() {
+        let mut opts = SendOptions {
+            expect100: false,
+            read_until_eof: true,
+            max_body_size: None,
+            ssl: Some(Ssl::from(false)),
+            server_hostname: Some("internal.test".to_string()),
+            timeouts: Timeouts::default(),
+        };
+        opts.leave_origin();
+        assert!(opts.ssl.is_none());
+        assert!(opts.server_hostname.is_none());
+    }
+
+    #[test]
+    fn only_spoken_versions_are_accepted() {
+        for ok in [Version::HTTP_10, Version::HTTP_11, Version::HTTP_2] {
+            assert!(check_version(ok).is_ok(), "{ok:?}");
+        }
+        for no in [Version::HTTP_09, Version::HTTP_3] {
+            assert!(
+                check_version(no).is_err_and(|e| e.is_invalid_argument()),
+                "{no:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn credential_headers_are_marked_sensitive() {
+        for (name, sensitive) in [
+            (header::AUTHORIZATION, true),
+            (header::PROXY_AUTHORIZATION, true),
+            (header::COOKIE, true),
+            (header::ACCEPT, false),
+            (header::SET_COOKIE, false),
+        ] {
+            let mut value = HeaderValue::from_static("x");
+            guard_secret(&name, &mut value);
+            assert_eq!(value.is_sensitive(), sensitive, "{name}");
+        }
+    }
+
     fn session() -> ClientSession {
         ClientSession::new()
     }

@@ -406,8 +406,8 @@ impl dyn Connector {
 /// # Ok(()) }
 /// ```
 ///
-/// Dropping the last handle of a connection from [`connect`](Connector::connect) releases it
-/// (the lease inside is dropped with the shared state).
+/// Dropping the last handle of a connection from the connector's `connect` releases it (the
+/// lease inside is dropped with the shared state).
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub(crate) shared: Arc<ConnShared>,
