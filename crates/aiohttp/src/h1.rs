@@ -85,6 +85,9 @@ struct CaptureState {
 struct IoState {
     capture: Mutex<CaptureState>,
     write_blocked: AtomicBool,
+    /// Some request on this connection has a `sock_read` timeout: record when bytes move
+    /// (otherwise nobody asks, and the clock is not read).
+    track_progress: AtomicBool,
 }
 
 impl Progress for IoState {
@@ -171,7 +174,7 @@ impl CaptureIo {
             Poll::Pending => self.state.write_blocked.store(true, Ordering::Relaxed),
             Poll::Ready(Ok(n)) => {
                 self.state.write_blocked.store(false, Ordering::Relaxed);
-                if *n > 0 {
+                if *n > 0 && self.state.track_progress.load(Ordering::Relaxed) {
                     if let Ok(mut st) = self.state.capture.lock() {
                         if st.active {
                             st.last_progress = Some(tokio::time::Instant::now());
@@ -196,7 +199,7 @@ impl AsyncRead for CaptureIo {
             let new = &buf.filled()[before..];
             if !new.is_empty() {
                 if let Ok(mut st) = self.state.capture.lock() {
-                    if st.active {
+                    if st.active && self.state.track_progress.load(Ordering::Relaxed) {
                         st.last_progress = Some(tokio::time::Instant::now());
                     }
                     st.feed(new);
@@ -337,8 +340,10 @@ impl H1Conn {
         self.sender.send_request(req)
     }
 
-    /// When bytes of the current exchange last moved, for the `sock_read` timeout of the head.
+    /// When bytes of the current exchange last moved, for the `sock_read` timeout of the head;
+    /// recorded from now on.
     pub(crate) fn activity(&self) -> Activity {
+        self.io.track_progress.store(true, Ordering::Relaxed);
         self.io.clone()
     }
 

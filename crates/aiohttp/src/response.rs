@@ -56,9 +56,10 @@ pub struct ClientResponse {
     /// first used; `content` is empty meanwhile. A body that is only drained (a redirect's) is
     /// never decoded.
     /// (In a mutex only so that the response is `Sync`; it is never locked.)
-    undecoded: Option<(std::sync::Mutex<BodyStream>, Box<str>)>,
-    /// The most decoded bytes `read()` buffers.
-    max_body_size: Option<usize>,
+    /// (Boxed: most responses are not compressed, and a response is moved often.)
+    undecoded: Option<Box<(std::sync::Mutex<BodyStream>, Box<str>)>>,
+    /// The most decoded bytes `read()` buffers (`usize::MAX`: no limit).
+    max_body_size: usize,
     body: Option<Bytes>,
 }
 
@@ -92,45 +93,6 @@ pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &H
         return keep && version != Version::HTTP_09;
     }
     true
-}
-
-/// The whole body, or an error once more than `max` bytes have arrived.
-async fn read_at_most(content: &mut StreamReader, max: usize) -> Result<Bytes, ClientError> {
-    let too_large = || {
-        ClientError::payload(format!(
-            "the body is larger than max_body_size ({max} bytes); read it with content() to \
-             stream it, or raise the limit"
-        ))
-    };
-    let first = content.readany().await?;
-    if first.len() > max {
-        return Err(too_large());
-    }
-    if first.is_empty() {
-        return Ok(first);
-    }
-    let next = content.readany().await?;
-    if next.is_empty() {
-        return Ok(first);
-    }
-    let mut total = first.len() + next.len();
-    if total > max {
-        return Err(too_large());
-    }
-    let mut buf = bytes::BytesMut::with_capacity(total);
-    buf.extend_from_slice(&first);
-    buf.extend_from_slice(&next);
-    loop {
-        let chunk = content.readany().await?;
-        if chunk.is_empty() {
-            return Ok(buf.freeze());
-        }
-        total += chunk.len();
-        if total > max {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
 }
 
 fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
@@ -233,15 +195,18 @@ impl ClientResponse {
                 upload,
                 &opts.timeouts,
             ));
-            let coding = coding && session.inner.auto_decompress;
-            match parts
-                .headers
-                .get(header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .filter(|enc| coding && decode::is_supported(enc))
-            {
+            let encoding = if coding && session.inner.auto_decompress {
+                parts
+                    .headers
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|enc| decode::is_supported(enc))
+            } else {
+                None
+            };
+            match encoding {
                 Some(enc) => {
-                    undecoded = Some((std::sync::Mutex::new(body), enc.into()));
+                    undecoded = Some(Box::new((std::sync::Mutex::new(body), enc.into())));
                     StreamReader::empty()
                 }
                 None => StreamReader::new(body),
@@ -261,7 +226,7 @@ impl ClientResponse {
             connection: Some(connection),
             content,
             undecoded,
-            max_body_size: opts.max_body_size,
+            max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
             body: None,
         })
     }
@@ -448,7 +413,8 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub fn content(&mut self) -> &mut StreamReader {
-        if let Some((raw, coding)) = self.undecoded.take() {
+        if let Some(undecoded) = self.undecoded.take() {
+            let (raw, coding) = *undecoded;
             let raw = raw.into_inner().unwrap_or_else(|e| e.into_inner());
             self.content = StreamReader::new(decode::decompress(raw, &coding));
         }
@@ -460,7 +426,7 @@ impl ClientResponse {
     /// is kept (still encoded) for a later [`read`](Self::read); a longer or broken one closes
     /// the connection and reads as empty.
     pub(crate) async fn drain(&mut self, limit: usize) {
-        let coding = match self.undecoded.take() {
+        let coding = match self.undecoded.take().map(|u| *u) {
             Some((raw, coding)) => {
                 self.content =
                     StreamReader::new(raw.into_inner().unwrap_or_else(|e| e.into_inner()));
@@ -488,7 +454,9 @@ impl ClientResponse {
         if complete {
             let body: BodyStream = Box::pin(futures_util::stream::iter(kept.into_iter().map(Ok)));
             match coding {
-                Some(coding) => self.undecoded = Some((std::sync::Mutex::new(body), coding)),
+                Some(coding) => {
+                    self.undecoded = Some(Box::new((std::sync::Mutex::new(body), coding)));
+                }
                 None => self.content = StreamReader::new(body),
             }
         }
@@ -513,10 +481,7 @@ impl ClientResponse {
             return Ok(b.clone());
         }
         let max = self.max_body_size;
-        let read = match max {
-            None => self.content().read_to_end().await,
-            Some(max) => read_at_most(self.content(), max).await,
-        };
+        let read = self.content().read_to_end_at_most(max).await;
         let b = match read {
             Ok(b) => b,
             Err(e) => {

@@ -900,7 +900,8 @@ pub(crate) async fn execute(
         };
         // Over HTTP/1 the head's `sock_read` counts from the last bytes that moved, so a head
         // that arrives slowly but steadily is not cut off.
-        let activity = (!lease.is_h2()).then(|| lease.conn().activity());
+        let activity =
+            (timeouts.sock_read.is_some() && !lease.is_h2()).then(|| lease.conn().activity());
         let exchange = timeouts
             .run_active(
                 Phase::Read,

@@ -199,7 +199,13 @@ impl StreamReader {
     /// # }
     /// ```
     pub async fn read_to_end(&mut self) -> Result<Bytes, ClientError> {
-        poll_fn(|cx| self.poll_read_to_end(cx)).await
+        poll_fn(|cx| self.poll_read_to_end(cx, usize::MAX)).await
+    }
+
+    /// [`read_to_end`](Self::read_to_end), failing with a `ClientPayloadError` once more than
+    /// `max` bytes have arrived.
+    pub(crate) async fn read_to_end_at_most(&mut self, max: usize) -> Result<Bytes, ClientError> {
+        poll_fn(|cx| self.poll_read_to_end(cx, max)).await
     }
 
     /// Returns everything buffered, or waits for the next chunk when nothing is (aiohttp's
@@ -663,12 +669,26 @@ impl StreamReader {
         Poll::Ready(Ok(self.take(n)))
     }
 
-    fn poll_read_to_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, ClientError>> {
+    /// Everything up to the end, or an error once more than `max` bytes are buffered.
+    fn poll_read_to_end(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+    ) -> Poll<Result<Bytes, ClientError>> {
+        let too_large = || {
+            Poll::Ready(Err(ClientError::payload(format!(
+                "the body is larger than max_body_size ({max} bytes); stream it with content(), \
+                 or raise the limit"
+            ))))
+        };
         if self.buffered == 0 {
             // A body that arrives as one chunk is handed over as it is, never buffered.
             let Some(first) = ready!(self.poll_chunk(cx))? else {
                 return Poll::Ready(Ok(Bytes::new()));
             };
+            if first.len() > max {
+                return too_large();
+            }
             let next = match self.poll_chunk(cx) {
                 Poll::Ready(Ok(None)) => return Poll::Ready(Ok(first)),
                 other => other,
@@ -685,7 +705,10 @@ impl StreamReader {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        while ready!(self.poll_fill(cx))? {}
+        while self.buffered <= max && ready!(self.poll_fill(cx))? {}
+        if self.buffered > max {
+            return too_large();
+        }
         Poll::Ready(Ok(self.take(self.buffered)))
     }
 

@@ -101,9 +101,10 @@ impl From<Duration> for ClientTimeout {
 /// that is never reached, about 30 years away, as tokio's own `sleep` does.
 pub(crate) fn later(now: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
-    now.checked_add(d.min(FAR))
-        .or_else(|| now.checked_add(FAR))
-        .unwrap_or(now)
+    match now.checked_add(d) {
+        Some(t) => t,
+        None => now.checked_add(FAR).unwrap_or(now),
+    }
 }
 
 /// When bytes last moved on a connection, for the `sock_read` timer of the response head: a
