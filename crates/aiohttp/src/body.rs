@@ -277,6 +277,9 @@ pub(crate) struct WireBody {
     withheld: bool,
     /// Set once the last byte has been handed to the connection.
     done: Option<Arc<AtomicBool>>,
+    /// Bytes still to hand over before a body of declared length is complete: hyper stops
+    /// polling such a body after its last byte, so its end is never seen as such.
+    remaining: Option<u64>,
 }
 
 enum WireInner {
@@ -291,6 +294,7 @@ impl WireBody {
             gate: None,
             withheld: false,
             done: None,
+            remaining: None,
         }
     }
 
@@ -300,6 +304,7 @@ impl WireBody {
             gate: None,
             withheld: false,
             done: None,
+            remaining: None,
         }
     }
 
@@ -309,6 +314,7 @@ impl WireBody {
             gate: None,
             withheld: false,
             done: None,
+            remaining: None,
         }
     }
 
@@ -317,10 +323,12 @@ impl WireBody {
         matches!(self.inner, WireInner::Full(None))
     }
 
-    /// The flag that says when the last byte has been handed to the connection.
-    pub(crate) fn track_end(&mut self) -> Arc<AtomicBool> {
-        let done = Arc::new(AtomicBool::new(self.is_empty()));
+    /// The flag that says when the last byte has been handed to the connection; `length` is
+    /// the body's declared length (`Content-Length`), if any.
+    pub(crate) fn track_end(&mut self, length: Option<u64>) -> Arc<AtomicBool> {
+        let done = Arc::new(AtomicBool::new(self.is_empty() || length == Some(0)));
         self.done = Some(done.clone());
+        self.remaining = length;
         done
     }
 
@@ -372,7 +380,15 @@ impl http_body::Body for WireBody {
             WireInner::Stream(s) => loop {
                 match s.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
-                    Poll::Ready(Some(Ok(b))) => return Poll::Ready(Some(Ok(Frame::data(b)))),
+                    Poll::Ready(Some(Ok(b))) => {
+                        if let Some(left) = &mut this.remaining {
+                            *left = left.saturating_sub(b.len() as u64);
+                            if *left == 0 {
+                                this.ended();
+                            }
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(b))));
+                    }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                     Poll::Ready(None) => {
                         this.ended();

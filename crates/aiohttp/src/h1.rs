@@ -79,12 +79,13 @@ struct CaptureState {
     last_progress: Option<tokio::time::Instant>,
 }
 
-/// What the transport shares with the connection: the head capture, and whether the last write
-/// waited for the peer.
+/// What the transport shares with the connection: the head capture, and whether written bytes
+/// may still wait in a buffer.
 #[derive(Default)]
 struct IoState {
     capture: Mutex<CaptureState>,
-    write_blocked: AtomicBool,
+    /// Bytes were written and no flush has completed since.
+    unflushed: AtomicBool,
     /// Some request on this connection has a `sock_read` timeout: record when bytes move
     /// (otherwise nobody asks, and the clock is not read).
     track_progress: AtomicBool,
@@ -170,10 +171,12 @@ struct CaptureIo {
 
 impl CaptureIo {
     fn wrote(&self, res: &Poll<io::Result<usize>>) {
+        // Anything written is unflushed until a flush completes: a partial write followed by
+        // one that waits must never look like a finished upload in between.
+        self.state.unflushed.store(true, Ordering::Relaxed);
         match res {
-            Poll::Pending => self.state.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Pending => {}
             Poll::Ready(Ok(n)) => {
-                self.state.write_blocked.store(false, Ordering::Relaxed);
                 if *n > 0 && self.state.track_progress.load(Ordering::Relaxed) {
                     if let Ok(mut st) = self.state.capture.lock() {
                         if st.active {
@@ -235,8 +238,8 @@ impl AsyncWrite for CaptureIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let res = Pin::new(&mut self.io).poll_flush(cx);
         match res {
-            Poll::Pending => self.state.write_blocked.store(true, Ordering::Relaxed),
-            Poll::Ready(Ok(())) => self.state.write_blocked.store(false, Ordering::Relaxed),
+            Poll::Pending => self.state.unflushed.store(true, Ordering::Relaxed),
+            Poll::Ready(Ok(())) => self.state.unflushed.store(false, Ordering::Relaxed),
             Poll::Ready(Err(_)) => {}
         }
         res
@@ -407,8 +410,7 @@ impl std::fmt::Debug for IoState {
 
 impl Upload {
     pub(crate) fn finished(&self) -> bool {
-        self.body_done.load(Ordering::Acquire)
-            && !self.transport.write_blocked.load(Ordering::Relaxed)
+        self.body_done.load(Ordering::Acquire) && !self.transport.unflushed.load(Ordering::Relaxed)
     }
 }
 
@@ -463,8 +465,13 @@ pub(crate) async fn exchange(
         (body, None)
     };
     let mut body = body;
+    let declared = prepared
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let upload = (!body.is_empty()).then(|| Upload {
-        body_done: body.track_end(),
+        body_done: body.track_end(declared),
         transport: lease.conn().io.clone(),
     });
     let mut req = http::Request::new(body);

@@ -60,6 +60,8 @@ pub struct ClientResponse {
     undecoded: Option<Box<(std::sync::Mutex<BodyStream>, Box<str>)>>,
     /// The most decoded bytes `read()` buffers (`usize::MAX`: no limit).
     max_body_size: usize,
+    /// The end of the connection delimits the body: it cannot be drained for reuse.
+    close_delimited: bool,
     body: Option<Bytes>,
 }
 
@@ -227,6 +229,7 @@ impl ClientResponse {
             content,
             undecoded,
             max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
+            close_delimited,
             body: None,
         })
     }
@@ -424,8 +427,13 @@ impl ClientResponse {
     /// Reads the body as received, without decoding it, so that the connection can be reused:
     /// at most about `limit` bytes, whatever the framing says. A body that ends within the limit
     /// is kept (still encoded) for a later [`read`](Self::read); a longer or broken one closes
-    /// the connection and reads as empty.
+    /// the connection and reads as empty. A body delimited by the end of the connection is not
+    /// read at all: its connection cannot be reused, and its end may never come.
     pub(crate) async fn drain(&mut self, limit: usize) {
+        if self.close_delimited {
+            self.close();
+            return;
+        }
         let coding = match self.undecoded.take().map(|u| *u) {
             Some((raw, coding)) => {
                 self.content =

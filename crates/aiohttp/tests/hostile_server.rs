@@ -710,3 +710,65 @@ async fn credentials_never_show_in_debug_output_errors_or_logs() {
     assert!(err.is_redirect_url_error(), "{err}");
     assert!(!err.to_string().contains(SECRET), "{err}");
 }
+
+#[tokio::test]
+async fn uploads_of_declared_length_keep_their_connection() {
+    let server = test_support::HttpServer::echo().await;
+    let session = ClientSession::new();
+    let dir = std::env::temp_dir().join(format!("aiohttp-upload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("body.bin");
+    std::fs::write(&path, vec![b'f'; 100_000]).expect("file");
+    for _ in 0..3 {
+        let body = aiohttp::Body::file(&path).await.expect("file body");
+        let mut resp = send(session.post(server.url("/file")).data(body)).await;
+        within("read", resp.read()).await.expect("body");
+    }
+    // A stream with a Content-Length given by the caller.
+    for _ in 0..2 {
+        let chunks = futures_util::stream::iter([
+            Ok::<_, std::io::Error>(aiohttp::Bytes::from_static(b"abc")),
+            Ok(aiohttp::Bytes::from_static(b"def")),
+        ]);
+        let req = session
+            .post(server.url("/stream"))
+            .header("Content-Length", "6")
+            .data(aiohttp::Body::wrap_stream(chunks));
+        let mut resp = send(req).await;
+        within("read", resp.read()).await.expect("body");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_body_delimited_by_the_close_is_not_waited_for() {
+    // No length, no chunking, and the server keeps the connection open: the body's end never
+    // comes. The redirect is followed at once on a new connection.
+    let server = RawServer::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            if req.path == "/final" {
+                let _ = conn.write(reply("200 OK", &[], b"done")).await;
+                continue;
+            }
+            let _ = conn
+                .write("HTTP/1.1 302 Found\r\nLocation: /final\r\n\r\nsome body")
+                .await;
+            conn.sleep(Duration::from_secs(60)).await;
+        }
+    })
+    .await;
+    let session = ClientSession::builder()
+        .timeout(aiohttp::ClientTimeout::total(Duration::from_secs(10)))
+        .build()
+        .expect("session");
+    let started = std::time::Instant::now();
+    let mut resp = send(session.get(server.url("/"))).await;
+    assert_eq!(within("read", resp.read()).await.expect("body"), "done");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.connections_accepted(), 2);
+}

@@ -252,7 +252,7 @@ impl Pool {
     /// ```
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        let (idle, waiters) = {
+        let (idle, idle_h2, waiters) = {
             let mut st = self.inner.lock();
             let idle: Vec<(ConnectionKey, Idle)> = st
                 .idle
@@ -280,21 +280,26 @@ impl Pool {
                     c.open -= 1;
                 });
             }
-            // Streams in flight finish first: only idle connections are cut off.
+            // Streams in flight finish first: only idle connections are cut off, and those
+            // are dropped after the lock is released (their sockets report back to the pool).
+            let mut idle_h2 = Vec::new();
             for (_, e) in h2 {
                 if e.streams > 0 {
                     e.conn.close_when_done();
+                } else {
+                    idle_h2.push(e);
                 }
             }
             let waiters: Vec<Waiter> = st.waiters.drain(..).collect();
             for w in &waiters {
                 st.count(&w.key, |c| c.waiting -= 1);
             }
-            (idle, waiters)
+            (idle, idle_h2, waiters)
         };
         // Dropping a waiter's sender wakes it with an error; dropping a connection closes it.
         drop(waiters);
         drop(idle);
+        drop(idle_h2);
     }
 
     /// Whether [`close`](Self::close) was called.
