@@ -246,6 +246,9 @@ struct State {
     next_created: u64,
     max_per_domain: usize,
     max_total: usize,
+    /// No stored or shared cookie expires before this (`None`: none expires), so most updates
+    /// skip the sweep for expired cookies.
+    next_expiry: Option<OffsetDateTime>,
 }
 
 impl Default for State {
@@ -259,6 +262,7 @@ impl Default for State {
             next_created: 0,
             max_per_domain: MAX_COOKIES_PER_DOMAIN,
             max_total: MAX_COOKIES,
+            next_expiry: None,
         }
     }
 }
@@ -310,21 +314,42 @@ impl State {
 
     /// Drops expired cookies, so that they never count against the caps nor are saved.
     fn purge_expired(&mut self, now: OffsetDateTime) {
-        let expired: Vec<Key> = self
-            .store
-            .iter_any()
-            .filter(|c| c.expires_by(&now))
-            .filter_map(key_of)
-            .collect();
+        if self.next_expiry.is_none_or(|t| now < t) {
+            return;
+        }
+        let mut next: Option<OffsetDateTime> = None;
+        let mut expired: Vec<Key> = Vec::new();
+        for c in self.store.iter_any() {
+            if c.expires_by(&now) {
+                expired.extend(key_of(c));
+            } else if let cookie_store::CookieExpiration::AtUtc(t) = c.expires {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
         for key in &expired {
             self.forget(key);
         }
         self.shared.retain(|s| !s.expired(now));
+        for t in self.shared.iter().filter_map(|s| s.expires) {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        self.next_expiry = next;
+    }
+
+    /// Notes that a cookie expiring at `t` (if ever) was stored.
+    fn expires_at(&mut self, t: Option<OffsetDateTime>) {
+        if let Some(t) = t {
+            self.next_expiry = Some(self.next_expiry.map_or(t, |n| n.min(t)));
+        }
     }
 
     /// Evicts the oldest cookies of every site over the per-domain cap, then the oldest of all
     /// while over the total cap.
     fn enforce_caps(&mut self) {
+        if self.meta.len() <= self.max_per_domain.min(self.max_total) {
+            // Too few cookies in all for any cap to be exceeded.
+            return;
+        }
         let mut per_site: HashMap<&str, usize> = HashMap::new();
         for m in self.meta.values() {
             *per_site.entry(m.site.as_str()).or_default() += 1;
@@ -364,6 +389,8 @@ impl State {
         self.store = store;
         self.shared = shared;
         self.meta.clear();
+        // Unknown until the sweep below has looked at every cookie.
+        self.next_expiry = Some(OffsetDateTime::UNIX_EPOCH);
         for key in order {
             if self.store.get_any(&key.0, &key.1, &key.2).is_some() {
                 self.record(key);
@@ -816,6 +843,7 @@ impl AbstractCookieJar for CookieJar {
                     expires: expiry_of(c, now),
                 };
                 if !shared.expired(now) {
+                    state.expires_at(shared.expires);
                     state.shared.push(shared);
                 }
             }
@@ -877,6 +905,9 @@ impl AbstractCookieJar for CookieJar {
             let Some(key) = key_of(&parsed) else {
                 continue;
             };
+            if let cookie_store::CookieExpiration::AtUtc(t) = parsed.expires {
+                state.expires_at(Some(t));
+            }
             match state.store.insert(parsed, url) {
                 Ok(StoreAction::Inserted | StoreAction::UpdatedExisting) => state.record(key),
                 // The store keeps a deleted cookie, marked expired.
