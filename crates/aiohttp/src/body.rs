@@ -280,6 +280,27 @@ pub(crate) struct WireBody {
     /// Bytes still to hand over before a body of declared length is complete: hyper stops
     /// polling such a body after its last byte, so its end is never seen as such.
     remaining: Option<u64>,
+    /// When a piece of the body was last handed over, if asked.
+    progress: Option<Arc<SentProgress>>,
+}
+
+/// When a body last handed a piece to the connection: the `sock_read` clock of the response
+/// head restarts with each one.
+#[derive(Debug, Default)]
+pub(crate) struct SentProgress(std::sync::Mutex<Option<tokio::time::Instant>>);
+
+impl SentProgress {
+    fn touch(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(tokio::time::Instant::now());
+        }
+    }
+}
+
+impl crate::timeout::Progress for SentProgress {
+    fn last_progress(&self) -> Option<tokio::time::Instant> {
+        self.0.lock().ok().and_then(|last| *last)
+    }
 }
 
 enum WireInner {
@@ -295,6 +316,7 @@ impl WireBody {
             withheld: false,
             done: None,
             remaining: None,
+            progress: None,
         }
     }
 
@@ -305,6 +327,7 @@ impl WireBody {
             withheld: false,
             done: None,
             remaining: None,
+            progress: None,
         }
     }
 
@@ -315,6 +338,7 @@ impl WireBody {
             withheld: false,
             done: None,
             remaining: None,
+            progress: None,
         }
     }
 
@@ -336,6 +360,13 @@ impl WireBody {
         if let Some(done) = &self.done {
             done.store(true, Ordering::Release);
         }
+    }
+
+    /// Records when each piece of the body is handed over, from now on.
+    pub(crate) fn track_progress(&mut self) -> crate::timeout::Activity {
+        let progress = Arc::new(SentProgress::default());
+        self.progress = Some(progress.clone());
+        progress
     }
 
     /// Holds every byte back until `gate` fires; if its sender is dropped, nothing is sent.
@@ -375,12 +406,18 @@ impl http_body::Body for WireBody {
             WireInner::Full(b) => {
                 let data = b.take();
                 this.ended();
+                if let Some(progress) = &this.progress {
+                    progress.touch();
+                }
                 Poll::Ready(data.map(|b| Ok(Frame::data(b))))
             }
             WireInner::Stream(s) => loop {
                 match s.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
                     Poll::Ready(Some(Ok(b))) => {
+                        if let Some(progress) = &this.progress {
+                            progress.touch();
+                        }
                         if let Some(left) = &mut this.remaining {
                             *left = left.saturating_sub(b.len() as u64);
                             if *left == 0 {
@@ -392,6 +429,9 @@ impl http_body::Body for WireBody {
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                     Poll::Ready(None) => {
                         this.ended();
+                        if let Some(progress) = &this.progress {
+                            progress.touch();
+                        }
                         return Poll::Ready(None);
                     }
                     Poll::Pending => return Poll::Pending,

@@ -891,17 +891,22 @@ pub(crate) async fn execute(
             } else {
                 None
             };
-        let wire = wire_body(body.take(), compress, chunked);
+        let mut wire = wire_body(body.take(), compress, chunked);
         let head = crate::h1::Head {
             method: &info.method,
             url,
             version: info.version,
             headers: &info.headers,
         };
-        // Over HTTP/1 the head's `sock_read` counts from the last bytes that moved, so a head
-        // that arrives slowly but steadily is not cut off.
-        let activity =
-            (timeouts.sock_read.is_some() && !lease.is_h2()).then(|| lease.conn().activity());
+        // The head's `sock_read` counts from the last bytes that moved, so a head that arrives
+        // slowly but steadily, or after a long upload, is not cut off: over HTTP/1 the
+        // connection's reads and writes; over HTTP/2 (one connection for many requests) this
+        // request's body going out.
+        let activity = match (timeouts.sock_read.is_some(), lease.is_h2()) {
+            (false, _) => None,
+            (true, false) => Some(lease.conn().activity()),
+            (true, true) => (!wire.is_empty()).then(|| wire.track_progress()),
+        };
         let exchange = timeouts
             .run_active(
                 Phase::Read,

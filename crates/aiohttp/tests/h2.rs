@@ -594,3 +594,33 @@ async fn connection_specific_headers_stay_off_http2() {
     // The request as reported keeps what the caller set.
     assert_eq!(r.request_info().headers()["connection"], "keep-alive");
 }
+
+#[tokio::test]
+async fn sock_read_over_h2_counts_from_the_last_piece_of_the_upload() {
+    let server = h2c_server().await;
+    let s = ClientSession::builder()
+        .version(Version::HTTP_2)
+        .timeout(aiohttp::ClientTimeout {
+            sock_read: Some(Duration::from_secs(1)),
+            ..aiohttp::ClientTimeout::default()
+        })
+        .build()
+        .expect("session");
+    // 50 pieces, one every 50 ms: about 2.5 s of upload, never 1 s without a piece, and the
+    // server answers only once it has the whole body.
+    let pieces = futures_util::stream::unfold(0u32, |i| async move {
+        if i == 50 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some((Ok::<_, std::io::Error>(vec![b'u'; 1000]), i + 1))
+    });
+    let url = format!("http://127.0.0.1:{}/echo", server.addr.port());
+    let req = s.post(url).data(aiohttp::Body::wrap_stream(pieces));
+    let mut resp = tokio::time::timeout(Duration::from_secs(20), req)
+        .await
+        .expect("bounded")
+        .expect("response");
+    let text = resp.text().await.expect("body");
+    assert!(text.ends_with(" 50000"), "{text}");
+}
