@@ -184,6 +184,9 @@ pub(crate) fn quote_cookie_value(value: &str) -> Cow<'_, str> {
 pub(crate) fn caller_cookie_pairs(
     pairs: &[(String, String)],
 ) -> Result<Vec<(&str, Cow<'_, str>)>, ClientError> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
     pairs
         .iter()
         .map(|(name, value)| {

@@ -390,6 +390,14 @@ pub(crate) struct Sent {
     pub(crate) upload: Option<Upload>,
 }
 
+/// The `Content-Length` a request declares, if any.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Whether a request body is completely on its way. A server may answer before it has read
 /// the whole body (a 413, a redirect); a connection still sending one cannot carry the next
 /// request, which would wait behind it, so it is closed rather than pooled.
@@ -465,13 +473,8 @@ pub(crate) async fn exchange(
         (body, None)
     };
     let mut body = body;
-    let declared = prepared
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     let upload = (!body.is_empty()).then(|| Upload {
-        body_done: body.track_end(declared),
+        body_done: body.track_end(declared_length(prepared.headers)),
         transport: lease.conn().io.clone(),
     });
     let mut req = http::Request::new(body);
