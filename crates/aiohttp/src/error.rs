@@ -12,8 +12,7 @@ use std::fmt;
 use http::{HeaderMap, StatusCode};
 use url::Url;
 
-use crate::request::RequestInfo;
-use crate::response::ClientResponse;
+use crate::info::RequestInfo;
 
 /// A boxed error from a lower layer (I/O, hyper, decoding), kept in the `source()` chain.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -166,7 +165,10 @@ struct Inner {
     response: Option<ResponseDetails>,
     address: Option<(String, u16)>,
     fingerprint: Option<(Vec<u8>, Vec<u8>)>,
-    history: Vec<ClientResponse>,
+    /// The responses of a `TooManyRedirects` (a `Vec<ClientResponse>`, typed where responses
+    /// are: this module knows no response type), and how many there are.
+    history: Option<Box<dyn std::any::Any + Send + Sync>>,
+    history_len: usize,
     source: Option<BoxError>,
 }
 
@@ -199,7 +201,8 @@ impl ClientError {
                 response: None,
                 address: None,
                 fingerprint: None,
-                history: Vec::new(),
+                history: None,
+                history_len: 0,
                 source: None,
             }),
         }
@@ -232,9 +235,19 @@ impl ClientError {
         self
     }
 
-    pub(crate) fn with_history(mut self, history: Vec<ClientResponse>) -> Self {
-        self.inner.history = history;
+    /// Attaches the responses behind the error; see `ClientError::history` (response.rs).
+    pub(crate) fn with_erased_history(
+        mut self,
+        history: Box<dyn std::any::Any + Send + Sync>,
+        len: usize,
+    ) -> Self {
+        self.inner.history = Some(history);
+        self.inner.history_len = len;
         self
+    }
+
+    pub(crate) fn erased_history(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.inner.history.as_deref()
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
@@ -316,22 +329,6 @@ impl ClientError {
             .response
             .as_ref()
             .and_then(|r| r.request_info.as_ref())
-    }
-
-    /// The responses of a `TooManyRedirects`, earliest first: every redirect received, the
-    /// one not followed last. Empty for other errors.
-    ///
-    /// ```no_run
-    /// # async fn run(s: aiohttp::ClientSession) {
-    /// if let Err(e) = s.get("http://127.0.0.1:8080/loop").max_redirects(2).await {
-    ///     for r in e.history() {
-    ///         println!("{} {:?}", r.url(), r.headers().get("location"));
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub fn history(&self) -> &[ClientResponse] {
-        &self.inner.history
     }
 
     /// Host and port of a `ClientConnectorError` (or of a fingerprint mismatch).
@@ -483,8 +480,8 @@ impl fmt::Debug for ClientError {
         if let Some(a) = &self.inner.address {
             d.field("address", a);
         }
-        if !self.inner.history.is_empty() {
-            d.field("history", &self.inner.history.len());
+        if self.inner.history_len > 0 {
+            d.field("history", &self.inner.history_len);
         }
         if let Some(s) = &self.inner.source {
             d.field("source", s);

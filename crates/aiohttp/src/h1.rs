@@ -11,7 +11,7 @@ use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -249,8 +249,6 @@ impl AsyncWrite for CaptureIo {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// One open HTTP/1 connection: hyper's sender, the task driving the socket, and the head capture.
 pub(crate) struct H1Conn {
     sender: http1::SendRequest<WireBody>,
@@ -302,7 +300,7 @@ impl H1Conn {
             sender,
             io: state,
             task,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::connector::next_connection_id(),
             peer_addr,
             local_addr,
             socket: None,

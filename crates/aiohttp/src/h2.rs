@@ -6,7 +6,7 @@
 
 use std::future::Future as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
@@ -18,8 +18,6 @@ use crate::body::WireBody;
 use crate::connector::{SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::h1::RawHead;
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Spawns hyper's tasks for one connection and keeps their abort handles.
 ///
@@ -120,7 +118,7 @@ impl H2Conn {
             executor,
             abort_on_drop: true,
             max_streams,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: crate::connector::next_connection_id(),
             peer_addr,
             local_addr,
             socket: None,

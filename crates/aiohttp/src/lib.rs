@@ -20,14 +20,16 @@
 //!
 //! # Map of the crate
 //! - `session`: [`ClientSession`] and its builder — defaults, headers, auth, cookies.
-//! - `request`: [`RequestBuilder`], [`RequestInfo`], and the pure step building the head.
+//! - `request`: [`RequestBuilder`] and the pure step building the head.
+//! - `info`, `error`: [`RequestInfo`] and [`ClientError`], plain data that import nothing
+//!   else of the crate.
 //! - `redirect`: the redirect decision (pure) and the loop following redirects.
 //! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
 //! - `connector`: the [`Connector`] trait, the [`Pool`], [`TcpConnector`].
 //! - `h1`: the only module that talks to hyper's HTTP/1 client.
-//! - `cookie`, `auth`, `error`: [`CookieJar`], [`BasicAuth`], [`ClientError`].
+//! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -39,6 +41,7 @@ mod decode;
 mod error;
 mod h1;
 mod h2;
+mod info;
 mod redirect;
 mod request;
 mod response;
@@ -55,7 +58,8 @@ pub use connector::{
 };
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};
-pub use request::{IntoParams, IntoUrl, RequestBuilder, RequestInfo, USER_AGENT};
+pub use info::RequestInfo;
+pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
 pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;

@@ -14,6 +14,7 @@ use crate::auth::BasicAuth;
 use crate::body::Body;
 use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
+pub(crate) use crate::info::RequestInfo;
 use crate::response::ClientResponse;
 use crate::session::{ClientSession, SessionInner};
 use crate::timeout::{ClientTimeout, Timeouts};
@@ -227,63 +228,6 @@ impl<K: AsRef<str>, V: fmt::Display> IntoParams for &BTreeMap<K, V> {
 impl<K: AsRef<str>, V: fmt::Display> IntoParams for BTreeMap<K, V> {
     fn append_to(self, url: &mut Url) {
         append_pairs(url, self.iter());
-    }
-}
-
-/// What was sent: URL, method and headers (aiohttp's `RequestInfo`).
-///
-/// ```no_run
-/// # async fn run() -> Result<(), aiohttp::ClientError> {
-/// let resp = aiohttp::ClientSession::new().get("http://127.0.0.1:8080/").await?;
-/// let info = resp.request_info();
-/// assert_eq!(info.method(), aiohttp::Method::GET);
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct RequestInfo {
-    pub(crate) url: Url,
-    pub(crate) method: Method,
-    pub(crate) headers: HeaderMap,
-    /// The URL as given, kept apart only when it had a fragment (otherwise it is `url`).
-    pub(crate) real_url: Option<Url>,
-    pub(crate) version: Version,
-}
-
-impl RequestInfo {
-    /// The URL requested (without fragment).
-    ///
-    /// ```no_run
-    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.url().as_str(); }
-    /// ```
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// The method.
-    ///
-    /// ```no_run
-    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.method(); }
-    /// ```
-    pub fn method(&self) -> &Method {
-        &self.method
-    }
-
-    /// The headers as sent (auto headers included).
-    ///
-    /// ```no_run
-    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.headers().get("host"); }
-    /// ```
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The URL as given, fragment included.
-    ///
-    /// ```no_run
-    /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.real_url().fragment(); }
-    /// ```
-    pub fn real_url(&self) -> &Url {
-        self.real_url.as_ref().unwrap_or(&self.url)
     }
 }
 

@@ -77,6 +77,31 @@ impl fmt::Debug for ClientResponse {
     }
 }
 
+impl ClientError {
+    /// The responses of a `TooManyRedirects`, earliest first: every redirect received, the
+    /// one not followed last. Empty for other errors.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) {
+    /// if let Err(e) = s.get("http://127.0.0.1:8080/loop").max_redirects(2).await {
+    ///     for r in e.history() {
+    ///         println!("{} {:?}", r.url(), r.headers().get("location"));
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn history(&self) -> &[ClientResponse] {
+        self.erased_history()
+            .and_then(|h| h.downcast_ref::<Vec<ClientResponse>>())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn with_history(self, history: Vec<ClientResponse>) -> Self {
+        let len = history.len();
+        self.with_erased_history(Box::new(history), len)
+    }
+}
+
 /// Whether the connection may carry another request after this response (RFC 9112 §9.3).
 pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &HeaderMap) -> bool {
     let mut close = false;

@@ -392,6 +392,13 @@ impl dyn Connector {
     }
 }
 
+/// A number no other connection of this process has had, HTTP/1 or HTTP/2: the pool tells its
+/// connections apart by it.
+pub(crate) fn next_connection_id() -> u64 {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The connection under a response (aiohttp's `Connection`): its addresses, and control over
 /// what happens to it.
 ///
