@@ -24,6 +24,7 @@
 //! - `info`, `error`: [`RequestInfo`] and [`ClientError`], plain data that import nothing
 //!   else of the crate.
 //! - `redirect`: the redirect decision (pure) and the loop following redirects.
+//! - `policy`: the other decisions with no I/O — method classes, keep-alive, retry.
 //! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
@@ -42,6 +43,7 @@ mod error;
 mod h1;
 mod h2;
 mod info;
+mod policy;
 mod redirect;
 mod request;
 mod response;

@@ -743,7 +743,9 @@ impl RequestBuilder {
             },
             timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),
-            allow_redirects: self.allow_redirects.unwrap_or(self.method != Method::HEAD),
+            allow_redirects: self
+                .allow_redirects
+                .unwrap_or_else(|| crate::policy::follows_redirects_by_default(&self.method)),
             max_redirects: self.max_redirects,
         };
         let plan = Plan {
@@ -866,13 +868,6 @@ impl Prepared {
         };
         (info, self.body, self.compress, self.chunked)
     }
-}
-
-fn methods_without_body(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
 }
 
 /// An http(s) URL with a host.
@@ -1190,7 +1185,7 @@ impl Plan {
             );
         } else if !explicit_length {
             match body.as_ref().map(Body::content_length) {
-                Some(Some(n)) if n > 0 || !methods_without_body(&method) => {
+                Some(Some(n)) if n > 0 || !crate::policy::has_no_body_by_default(&method) => {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
                 }
                 Some(Some(_)) => {}
@@ -1200,7 +1195,7 @@ impl Plan {
                         HeaderValue::from_static("chunked"),
                     );
                 }
-                None if !methods_without_body(&method) => {
+                None if !crate::policy::has_no_body_by_default(&method) => {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
                 }
                 None => {}

@@ -102,26 +102,6 @@ impl ClientError {
     }
 }
 
-/// Whether the connection may carry another request after this response (RFC 9112 §9.3).
-pub(crate) fn keep_alive(request_version: Version, version: Version, headers: &HeaderMap) -> bool {
-    let mut close = false;
-    let mut keep = false;
-    for value in headers.get_all(header::CONNECTION) {
-        for token in value.to_str().unwrap_or("").split(',') {
-            let token = token.trim();
-            close |= token.eq_ignore_ascii_case("close");
-            keep |= token.eq_ignore_ascii_case("keep-alive");
-        }
-    }
-    if close {
-        return false;
-    }
-    if version == Version::HTTP_10 || request_version == Version::HTTP_10 {
-        return keep && version != Version::HTTP_09;
-    }
-    true
-}
-
 fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
     let raw = headers
         .get(header::CONTENT_TYPE)
@@ -199,8 +179,13 @@ impl ClientResponse {
         let connection = Connection {
             shared: shared.clone(),
         };
-        let reusable =
-            !body_withheld && keep_alive(request_info.version, parts.version, &parts.headers);
+        let reusable = crate::policy::close_reason(
+            request_info.version,
+            parts.version,
+            &parts.headers,
+            body_withheld,
+        )
+        .is_none();
         // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
         // the end of the connection delimits the body.
         // (HTTP/2 frames every body, so none is.)
@@ -708,43 +693,6 @@ mod tests {
             h.append(*k, http::HeaderValue::from_static(v));
         }
         h
-    }
-
-    #[test]
-    fn keep_alive_table() {
-        use Version as V;
-        let cases = [
-            (V::HTTP_11, V::HTTP_11, hm(&[]), true),
-            (
-                V::HTTP_11,
-                V::HTTP_11,
-                hm(&[("connection", "close")]),
-                false,
-            ),
-            (
-                V::HTTP_11,
-                V::HTTP_11,
-                hm(&[("connection", "Keep-Alive, Close")]),
-                false,
-            ),
-            (V::HTTP_11, V::HTTP_10, hm(&[]), false),
-            (
-                V::HTTP_11,
-                V::HTTP_10,
-                hm(&[("connection", "keep-alive")]),
-                true,
-            ),
-            (V::HTTP_10, V::HTTP_11, hm(&[]), false),
-            (
-                V::HTTP_10,
-                V::HTTP_11,
-                hm(&[("connection", "keep-alive")]),
-                true,
-            ),
-        ];
-        for (i, (req, resp, headers, want)) in cases.into_iter().enumerate() {
-            assert_eq!(keep_alive(req, resp, &headers), want, "case {i}");
-        }
     }
 
     #[test]

@@ -818,13 +818,6 @@ impl ClientSessionBuilder {
     }
 }
 
-fn is_idempotent(m: &Method) -> bool {
-    matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
-    )
-}
-
 fn wire_body(body: Option<Body>, compress: bool, chunked: Option<usize>) -> WireBody {
     let Some(body) = body else {
         return WireBody::empty();
@@ -883,7 +876,7 @@ pub(crate) async fn execute(
         // An HTTP/2 stream the server refuses (or drops with GOAWAY) was not processed and may
         // be sent again whatever the method.
         let replay =
-            if !retried && ((lease.is_reused() && is_idempotent(&info.method)) || lease.is_h2()) {
+            if crate::policy::may_replay(retried, lease.is_reused(), &info.method, lease.is_h2()) {
                 match &body {
                     None => Some(None),
                     Some(b) => b.try_clone().map(Some),
@@ -919,7 +912,7 @@ pub(crate) async fn execute(
             Ok(sent) => {
                 return ClientResponse::new(sent, lease, info, session, opts);
             }
-            Err(e) if e.retryable || e.unprocessed => {
+            Err(e) if crate::policy::retry(e.retryable, e.unprocessed, replay.is_some()) => {
                 if let Some(again) = replay {
                     tracing::debug!(url = %url, "request not processed; retrying on a new connection");
                     body = again;
