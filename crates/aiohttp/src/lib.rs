@@ -29,7 +29,8 @@
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
 //! - `connector`: the [`Connector`] trait, the [`Pool`], [`TcpConnector`].
-//! - `h1`: the only module that talks to hyper's HTTP/1 client.
+//! - `proto`: `h1` and `h2`, the only modules that name hyper's types (HTTP/1 exchanges with
+//!   the response head captured as received; HTTP/2 connections and streams).
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -40,10 +41,9 @@ mod connector;
 mod cookie;
 mod decode;
 mod error;
-mod h1;
-mod h2;
 mod info;
 mod policy;
+mod proto;
 mod redirect;
 mod request;
 mod response;

@@ -12,7 +12,7 @@ use url::Url;
 use crate::connector::{ConnShared, Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
-use crate::h1::{LeasedBody, RawHead, Sent};
+use crate::proto::h1::{LeasedBody, RawHead, Sent};
 use crate::request::{RequestInfo, SendOptions};
 use crate::session::ClientSession;
 use crate::stream::{BodyStream, StreamReader};

@@ -885,7 +885,7 @@ pub(crate) async fn execute(
                 None
             };
         let mut wire = wire_body(body.take(), compress, chunked);
-        let head = crate::h1::Head {
+        let head = crate::proto::h1::Head {
             method: &info.method,
             url,
             version: info.version,
@@ -903,7 +903,9 @@ pub(crate) async fn execute(
         let exchange = timeouts
             .run_active(
                 Phase::Read,
-                async { Ok(crate::h1::exchange(&mut lease, head, wire, opts.expect100).await) },
+                async {
+                    Ok(crate::proto::h1::exchange(&mut lease, head, wire, opts.expect100).await)
+                },
                 activity,
             )
             .await

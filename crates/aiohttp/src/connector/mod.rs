@@ -427,7 +427,7 @@ pub(crate) struct ConnShared {
     reused: bool,
     done: AtomicBool,
     lease: Mutex<Option<Lease>>,
-    detached: Mutex<Option<crate::h1::H1Conn>>,
+    detached: Mutex<Option<crate::proto::h1::H1Conn>>,
 }
 
 impl fmt::Debug for ConnShared {

@@ -39,8 +39,8 @@ use tokio::time::Instant;
 
 use super::{ConnShared, ConnectionKey, Connector, Io};
 use crate::error::{ClientError, ErrorKind};
-use crate::h1::H1Conn;
-use crate::h2::H2Conn;
+use crate::proto::h1::H1Conn;
+use crate::proto::h2::H2Conn;
 use crate::timeout::{timeout_error, Bound, Phase};
 
 /// Pool settings shared by every connector (aiohttp's `BaseConnector` arguments).
@@ -938,7 +938,7 @@ pub(crate) struct Lease {
 
 /// What a lease on an HTTP/2 connection holds: a sender for its stream.
 pub(crate) struct H2Stream {
-    pub(crate) sender: hyper::client::conn::http2::SendRequest<crate::body::WireBody>,
+    pub(crate) sender: crate::proto::h2::Sender,
     id: u64,
     peer_addr: Option<std::net::SocketAddr>,
     local_addr: Option<std::net::SocketAddr>,
@@ -957,7 +957,7 @@ impl Lease {
     fn stream(
         pool: Arc<PoolInner>,
         key: ConnectionKey,
-        sender: hyper::client::conn::http2::SendRequest<crate::body::WireBody>,
+        sender: crate::proto::h2::Sender,
         id: u64,
         peer_addr: Option<std::net::SocketAddr>,
         local_addr: Option<std::net::SocketAddr>,

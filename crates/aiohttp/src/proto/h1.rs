@@ -537,7 +537,7 @@ async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Resul
             unprocessed: false,
         });
     };
-    match crate::h2::send(&mut stream.sender, req).await {
+    match crate::proto::h2::send(&mut stream.sender, req).await {
         Ok((response, raw)) => Ok(Sent {
             response,
             raw,
@@ -545,7 +545,7 @@ async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Resul
             upload: None,
         }),
         Err(e) => {
-            let unprocessed = crate::h2::not_processed(&e);
+            let unprocessed = crate::proto::h2::not_processed(&e);
             Err(SendError {
                 error: map_hyper_error(e),
                 retryable: false,

@@ -17,7 +17,10 @@ use tokio::task::AbortHandle;
 use crate::body::WireBody;
 use crate::connector::{SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
-use crate::h1::RawHead;
+use crate::proto::h1::RawHead;
+
+/// The handle that sends requests on streams of one HTTP/2 connection.
+pub(crate) type Sender = hyper::client::conn::http2::SendRequest<WireBody>;
 
 /// Spawns hyper's tasks for one connection and keeps their abort handles.
 ///
