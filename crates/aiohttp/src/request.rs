@@ -735,6 +735,7 @@ impl RequestBuilder {
             opts: SendOptions {
                 expect100: self.expect100,
                 read_until_eof: self.read_until_eof,
+                auto_decompress: session.auto_decompress,
                 max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
                 ssl: self.ssl,
                 server_hostname: self.server_hostname,
@@ -810,6 +811,8 @@ pub(crate) fn check_version(version: Version) -> Result<(), ClientError> {
 pub(crate) struct SendOptions {
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
+    /// Response bodies are decompressed (the session's `auto_decompress`).
+    pub(crate) auto_decompress: bool,
     pub(crate) max_body_size: Option<usize>,
     /// The request's own TLS choice, if any (else the connector's).
     pub(crate) ssl: Option<Ssl>,
@@ -1286,6 +1289,7 @@ mod tests {
         let mut opts = SendOptions {
             expect100: false,
             read_until_eof: true,
+            auto_decompress: true,
             max_body_size: None,
             ssl: Some(Ssl::from(false)),
             server_hostname: Some("internal.test".to_string()),

@@ -14,7 +14,6 @@ use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
 use crate::proto::h1::{LeasedBody, RawHead, Sent};
 use crate::request::{RequestInfo, SendOptions};
-use crate::session::ClientSession;
 use crate::stream::{BodyStream, StreamReader};
 
 /// The most decoded bytes [`ClientResponse::read`] buffers unless the session or the request
@@ -137,7 +136,6 @@ impl ClientResponse {
         sent: Sent,
         lease: Lease,
         request_info: RequestInfo,
-        session: &ClientSession,
         opts: &SendOptions,
     ) -> Result<ClientResponse, ClientError> {
         let Sent {
@@ -169,12 +167,6 @@ impl ClientResponse {
         } else {
             Vec::new()
         };
-        if !cookies.is_empty() {
-            session
-                .inner
-                .cookie_jar
-                .update_cookies(&cookies, Some(&request_info.url));
-        }
         let shared = ConnShared::holding(lease);
         let connection = Connection {
             shared: shared.clone(),
@@ -207,7 +199,7 @@ impl ClientResponse {
                 upload,
                 &opts.timeouts,
             ));
-            let encoding = if coding && session.inner.auto_decompress {
+            let encoding = if coding && opts.auto_decompress {
                 parts
                     .headers
                     .get(header::CONTENT_ENCODING)

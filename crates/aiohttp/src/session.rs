@@ -912,7 +912,14 @@ pub(crate) async fn execute(
             .map_err(|e| e.with_url(url))?;
         match exchange {
             Ok(sent) => {
-                return ClientResponse::new(sent, lease, info, session, opts);
+                let resp = ClientResponse::new(sent, lease, info, opts)?;
+                if !resp.cookies().is_empty() {
+                    session
+                        .inner
+                        .cookie_jar
+                        .update_cookies(resp.cookies(), Some(resp.url()));
+                }
+                return Ok(resp);
             }
             Err(e) if crate::policy::retry(e.retryable, e.unprocessed, replay.is_some()) => {
                 if let Some(again) = replay {
