@@ -281,26 +281,7 @@ pub(crate) struct WireBody {
     /// polling such a body after its last byte, so its end is never seen as such.
     remaining: Option<u64>,
     /// When a piece of the body was last handed over, if asked.
-    progress: Option<Arc<SentProgress>>,
-}
-
-/// When a body last handed a piece to the connection: the `sock_read` clock of the response
-/// head restarts with each one.
-#[derive(Debug, Default)]
-pub(crate) struct SentProgress(std::sync::Mutex<Option<tokio::time::Instant>>);
-
-impl SentProgress {
-    fn touch(&self) {
-        if let Ok(mut last) = self.0.lock() {
-            *last = Some(tokio::time::Instant::now());
-        }
-    }
-}
-
-impl crate::timeout::Progress for SentProgress {
-    fn last_progress(&self) -> Option<tokio::time::Instant> {
-        self.0.lock().ok().and_then(|last| *last)
-    }
+    progress: Option<Arc<crate::timeout::ProgressClock>>,
 }
 
 enum WireInner {
@@ -356,15 +337,32 @@ impl WireBody {
         done
     }
 
+    /// A piece of `len` bytes went to the connection.
+    fn handed_over(&mut self, len: usize) {
+        if let Some(progress) = &self.progress {
+            progress.touch();
+        }
+        if let Some(left) = &mut self.remaining {
+            *left = left.saturating_sub(len as u64);
+            if *left == 0 {
+                self.ended();
+            }
+        }
+    }
+
+    /// The body has nothing more to hand over.
     fn ended(&self) {
         if let Some(done) = &self.done {
             done.store(true, Ordering::Release);
+        }
+        if let Some(progress) = &self.progress {
+            progress.touch();
         }
     }
 
     /// Records when each piece of the body is handed over, from now on.
     pub(crate) fn track_progress(&mut self) -> crate::timeout::Activity {
-        let progress = Arc::new(SentProgress::default());
+        let progress = Arc::new(crate::timeout::ProgressClock::default());
         self.progress = Some(progress.clone());
         progress
     }
@@ -406,32 +404,18 @@ impl http_body::Body for WireBody {
             WireInner::Full(b) => {
                 let data = b.take();
                 this.ended();
-                if let Some(progress) = &this.progress {
-                    progress.touch();
-                }
                 Poll::Ready(data.map(|b| Ok(Frame::data(b))))
             }
             WireInner::Stream(s) => loop {
                 match s.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(b))) if b.is_empty() => continue,
                     Poll::Ready(Some(Ok(b))) => {
-                        if let Some(progress) = &this.progress {
-                            progress.touch();
-                        }
-                        if let Some(left) = &mut this.remaining {
-                            *left = left.saturating_sub(b.len() as u64);
-                            if *left == 0 {
-                                this.ended();
-                            }
-                        }
+                        this.handed_over(b.len());
                         return Poll::Ready(Some(Ok(Frame::data(b))));
                     }
                     Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                     Poll::Ready(None) => {
                         this.ended();
-                        if let Some(progress) = &this.progress {
-                            progress.touch();
-                        }
                         return Poll::Ready(None);
                     }
                     Poll::Pending => return Poll::Pending,

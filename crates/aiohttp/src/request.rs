@@ -280,17 +280,16 @@ pub struct RequestBuilder {
     pub(crate) oneshot: bool,
 }
 
+/// A URL for `Debug` output: without `user:password`.
+fn shown_url(url: Option<&Url>) -> Option<String> {
+    url.map(|u| crate::error::without_credentials(u).as_str().to_owned())
+}
+
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestBuilder")
             .field("method", &self.method)
-            .field(
-                "url",
-                &self
-                    .url
-                    .as_ref()
-                    .map(|u| crate::error::without_credentials(u).as_str().to_owned()),
-            )
+            .field("url", &shown_url(self.url.as_ref()))
             .finish_non_exhaustive()
     }
 }
@@ -966,13 +965,7 @@ impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Plan")
             .field("method", &self.method)
-            .field(
-                "url",
-                &self
-                    .url
-                    .as_ref()
-                    .map(|u| crate::error::without_credentials(u).as_str().to_owned()),
-            )
+            .field("url", &shown_url(self.url.as_ref()))
             .finish_non_exhaustive()
     }
 }

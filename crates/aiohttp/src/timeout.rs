@@ -117,6 +117,26 @@ pub(crate) trait Progress: Send + Sync {
 /// A connection's [`Progress`], shared with the timer.
 pub(crate) type Activity = Arc<dyn Progress>;
 
+/// A [`Progress`] of its own, moved by [`touch`](Self::touch) (a request body's pieces going
+/// out; tests).
+#[derive(Debug, Default)]
+pub(crate) struct ProgressClock(std::sync::Mutex<Option<Instant>>);
+
+impl ProgressClock {
+    /// Records progress just now.
+    pub(crate) fn touch(&self) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(Instant::now());
+        }
+    }
+}
+
+impl Progress for ProgressClock {
+    fn last_progress(&self) -> Option<Instant> {
+        self.0.lock().ok().and_then(|last| *last)
+    }
+}
+
 /// Which limit a wait is bounded by; decides the error kind when it expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bound {
@@ -353,22 +373,6 @@ mod tests {
         assert_eq!(t.run(Phase::Read, slow).await.ok(), Some(7));
     }
 
-    /// A progress clock the test moves by hand.
-    #[derive(Default)]
-    struct Clock(std::sync::Mutex<Option<Instant>>);
-
-    impl Clock {
-        fn touch(&self) {
-            *self.0.lock().unwrap() = Some(Instant::now());
-        }
-    }
-
-    impl Progress for Clock {
-        fn last_progress(&self) -> Option<Instant> {
-            *self.0.lock().unwrap()
-        }
-    }
-
     fn read_timeout(ms: u64) -> Timeouts {
         Timeouts::start(ClientTimeout {
             total: None,
@@ -381,7 +385,7 @@ mod tests {
     /// A future that touches `activity` every `step` for `steps` times, then finishes (or
     /// stalls for good when `stall_after` is reached).
     async fn trickle(
-        activity: Arc<Clock>,
+        activity: Arc<ProgressClock>,
         step: Duration,
         steps: u32,
         stall_after: Option<u32>,
@@ -399,7 +403,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sock_read_bounds_each_wait_not_the_whole_head() {
         let t = read_timeout(400);
-        let activity = Arc::new(Clock::default());
+        let activity = Arc::new(ProgressClock::default());
         // 30 steps of 100 ms: 3 s in all, never 400 ms without bytes.
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
         let got = t
@@ -408,7 +412,7 @@ mod tests {
         assert_eq!(got.ok(), Some(30));
 
         // The same without activity tracking is bounded as a whole.
-        let activity = Arc::new(Clock::default());
+        let activity = Arc::new(ProgressClock::default());
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
         let err = t.run(Phase::Read, steady).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SocketTimeoutError);
@@ -417,7 +421,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stall_after_steady_progress_times_out() {
         let t = read_timeout(400);
-        let activity = Arc::new(Clock::default());
+        let activity = Arc::new(ProgressClock::default());
         let started = Instant::now();
         let stalls = trickle(activity.clone(), Duration::from_millis(100), 30, Some(10));
         let err = t
@@ -437,7 +441,7 @@ mod tests {
             sock_connect: None,
             sock_read: Some(Duration::from_millis(400)),
         });
-        let activity = Arc::new(Clock::default());
+        let activity = Arc::new(ProgressClock::default());
         let steady = trickle(activity.clone(), Duration::from_millis(100), 30, None);
         let err = t
             .run_active(Phase::Read, steady, Some(activity as Activity))

@@ -58,22 +58,7 @@ async fn stacked_codings_in_a_redirect_do_not_crash_it() {
         &[("Location", "/final"), ("Content-Encoding", &codings)],
         b"xx",
     );
-    let server = RawServer::start(move |mut conn| {
-        let hop = hop.clone();
-        async move {
-            while let Some(req) = conn.read_request().await {
-                let out = if req.path == "/final" {
-                    reply("200 OK", &[], b"done")
-                } else {
-                    hop.clone()
-                };
-                if conn.write(out).await.is_err() {
-                    break;
-                }
-            }
-        }
-    })
-    .await;
+    let server = redirecting(hop).await;
     let session = ClientSession::new();
     let mut resp = send(session.get(server.url("/"))).await;
     assert_eq!(within("read", resp.read()).await.expect("body"), "done");
@@ -267,11 +252,15 @@ async fn an_endless_chunked_redirect_body_is_not_read_past_the_drain_limit() {
 
 // ---- sock_read: the longest wait for the next bytes, head included ----
 
-fn sock_read(d: Duration) -> aiohttp::ClientTimeout {
-    aiohttp::ClientTimeout {
-        sock_read: Some(d),
-        ..aiohttp::ClientTimeout::default()
-    }
+/// A session whose requests have this `sock_read` timeout.
+fn with_sock_read(d: Duration) -> ClientSession {
+    ClientSession::builder()
+        .timeout(aiohttp::ClientTimeout {
+            sock_read: Some(d),
+            ..aiohttp::ClientTimeout::default()
+        })
+        .build()
+        .expect("session")
 }
 
 #[tokio::test]
@@ -285,10 +274,7 @@ async fn a_head_sent_slowly_but_steadily_is_not_a_timeout() {
         }
     })
     .await;
-    let session = ClientSession::builder()
-        .timeout(sock_read(Duration::from_secs(1)))
-        .build()
-        .expect("session");
+    let session = with_sock_read(Duration::from_secs(1));
     let mut resp = send(session.get(server.url("/"))).await;
     assert_eq!(resp.headers()["x-slow"], "yes");
     assert_eq!(within("read", resp.read()).await.expect("body"), "ok");
@@ -305,10 +291,7 @@ async fn a_stall_in_the_middle_of_the_head_is_a_socket_timeout() {
         }
     })
     .await;
-    let session = ClientSession::builder()
-        .timeout(sock_read(Duration::from_millis(800)))
-        .build()
-        .expect("session");
+    let session = with_sock_read(Duration::from_millis(800));
     let err = within("head", session.get(server.url("/")).send())
         .await
         .expect_err("stalled head");
@@ -329,10 +312,7 @@ async fn a_stall_in_the_middle_of_the_body_is_a_socket_timeout() {
         }
     })
     .await;
-    let session = ClientSession::builder()
-        .timeout(sock_read(Duration::from_millis(800)))
-        .build()
-        .expect("session");
+    let session = with_sock_read(Duration::from_millis(800));
     let mut resp = send(session.get(server.url("/"))).await;
     let err = within("body", resp.read()).await.expect_err("stalled body");
     assert!(err.is_socket_timeout(), "{err}");
