@@ -44,6 +44,32 @@ pub(crate) enum BodyKind {
 }
 
 impl Body {
+    /// What goes on the wire for an optional body: as it is, or deflated (`compress`) and cut
+    /// into pieces of `chunked` bytes.
+    pub(crate) fn into_wire(
+        body: Option<Body>,
+        compress: bool,
+        chunked: Option<usize>,
+    ) -> WireBody {
+        let Some(body) = body else {
+            return WireBody::empty();
+        };
+        if !compress && chunked.is_none() {
+            return match body.kind {
+                BodyKind::Bytes(b) => WireBody::full(b),
+                BodyKind::Stream { stream, .. } => WireBody::stream(stream),
+            };
+        }
+        let mut stream = body.into_stream();
+        if compress {
+            stream = deflate(stream);
+        }
+        if let Some(size) = chunked {
+            stream = rechunk(stream, size);
+        }
+        WireBody::stream(stream)
+    }
+
     /// An empty body.
     ///
     /// ```

@@ -41,12 +41,14 @@ mod connector;
 mod cookie;
 mod decode;
 mod error;
+mod head;
 mod info;
 mod policy;
 mod proto;
 mod redirect;
 mod request;
 mod response;
+mod run;
 mod session;
 mod stream;
 mod timeout;
@@ -133,7 +135,7 @@ pub mod bench_support {
             method,
             location,
             url,
-            body: crate::request::BodyState::Empty,
+            body: crate::head::BodyState::Empty,
             followed,
         };
         let policy = crate::redirect::Policy {

@@ -1,5 +1,5 @@
-//! Redirects: the decision for one response as pure code ([`decide`]), and the loop that sends
-//! a request hop after hop ([`send`]).
+//! Redirects: the decision for one response, as pure code ([`decide`]); the request loop
+//! (`run.rs`) applies it.
 
 use std::borrow::Cow;
 
@@ -8,13 +8,7 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use crate::error::{ClientError, ErrorKind};
-use crate::request::{BodyState, Exchange, NextHop, Plan, RequestBuilder, SendOptions};
-use crate::response::ClientResponse;
-use crate::session::ClientSession;
-
-/// A redirect body is read as received (so its connection can be reused) up to this many bytes,
-/// whatever its framing claims; a larger one closes the connection instead.
-const DRAIN_LIMIT: usize = 64 * 1024;
+use crate::head::{BodyState, NextHop};
 
 /// The headers that describe a body, dropped with it.
 const BODY_HEADERS: [HeaderName; 4] = [
@@ -90,7 +84,7 @@ pub(crate) fn location(headers: &HeaderMap) -> Option<&HeaderValue> {
 /// * a relative `Location` is joined to the URL requested; one that is not http(s) or does not
 ///   parse is an error naming it;
 /// * another origin (scheme, host or port) drops the credential headers and an explicit
-///   `Host`; the request's own TLS settings stay behind too ([`SendOptions::leave_origin`]).
+///   `Host`; the request's own TLS settings stay behind too (`SendOptions::leave_origin`).
 ///
 /// # Errors
 /// `InvalidUrlRedirectClientError`, `NonHttpUrlRedirectClientError`, `ClientPayloadError`.
@@ -214,102 +208,6 @@ fn requote_part(s: &str) -> Cow<'_, str> {
         i += ch_len;
     }
     Cow::Owned(out)
-}
-
-fn too_many(history: Vec<ClientResponse>, max: usize) -> ClientError {
-    let mut err = ClientError::new(
-        ErrorKind::TooManyRedirects,
-        format!("more than {max} redirects"),
-    );
-    if let (Some(first), Some(last)) = (history.first(), history.last()) {
-        // aiohttp's TooManyRedirects carries the first request; the status and headers are
-        // those of the redirect not followed.
-        let mut details = last.details();
-        details.request_info = Some(first.request_info().clone());
-        err = err.with_url(first.url()).with_response(details);
-    }
-    err.with_history(history)
-}
-
-/// Sends a request and follows its redirects; every hop goes through
-/// `session::execute` with the same options, so the total timeout covers all of them.
-///
-/// The arguments are checked before the future is made, so it holds the plan rather than the
-/// builder (the state of every request in flight is smaller).
-pub(crate) fn send(
-    req: RequestBuilder,
-) -> impl std::future::Future<Output = Result<ClientResponse, ClientError>> + Send {
-    use futures_util::future::{ready, Either};
-    let session = req.session.clone();
-    match req.into_plan() {
-        Ok((plan, exchange)) => Either::Left(follow_all(session, plan, exchange)),
-        Err(e) => Either::Right(ready(Err(e))),
-    }
-}
-
-async fn follow_all(
-    session: ClientSession,
-    mut plan: Plan,
-    mut exchange: Exchange,
-) -> Result<ClientResponse, ClientError> {
-    // The total timeout counts from the first poll, not from when the future was made.
-    exchange.opts.timeouts = crate::timeout::Timeouts::start(exchange.timeout);
-    let policy = Policy {
-        allow: exchange.allow_redirects,
-        max: exchange.max_redirects,
-        requote: session.requote_redirect_url(),
-    };
-    let mut history: Vec<ClientResponse> = Vec::new();
-    let mut resp = loop {
-        let prepared = plan.head(&session.inner)?;
-        let opts = SendOptions {
-            expect100: plan.expect100,
-            ..exchange.opts.clone()
-        };
-        let mut resp = crate::session::execute(&session, prepared, &opts).await?;
-        let hop = Hop {
-            status: resp.status(),
-            method: &plan.method,
-            location: location(resp.headers()),
-            url: resp.url(),
-            body: plan.body_state(),
-            followed: history.len(),
-        };
-        match decide(&hop, &policy) {
-            Ok(Decision::Final) => break resp,
-            Ok(Decision::TooMany) => {
-                resp.close();
-                history.push(resp);
-                return Err(too_many(history, policy.max));
-            }
-            Ok(Decision::Follow(next)) => {
-                tracing::debug!(
-                    status = resp.status().as_u16(),
-                    to = %crate::error::without_credentials(&next.url),
-                    "redirect"
-                );
-                // Into the history first: the response is not part of this future's state
-                // while its body drains.
-                history.push(resp);
-                if let Some(last) = history.last_mut() {
-                    last.drain(DRAIN_LIMIT).await;
-                }
-                if next.cross_origin {
-                    exchange.opts.leave_origin();
-                }
-                plan.follow(next)?;
-            }
-            Err(e) => {
-                resp.close();
-                return Err(e);
-            }
-        }
-    };
-    resp.set_history(history);
-    if exchange.raise_for_status {
-        resp.raise_for_status()?;
-    }
-    Ok(resp)
 }
 
 #[cfg(test)]

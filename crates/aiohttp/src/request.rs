@@ -1,5 +1,5 @@
-//! `RequestBuilder` (the keyword arguments of `ClientSession.request`), `RequestInfo`, and the
-//! pure step that turns a builder plus the session's defaults into the head to send.
+//! `RequestBuilder`: the keyword arguments of `ClientSession.request`, checked and split into
+//! the request's plan and how it is exchanged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -14,16 +14,13 @@ use crate::auth::BasicAuth;
 use crate::body::Body;
 use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
-pub(crate) use crate::info::RequestInfo;
+use crate::head::{split_credentials, Plan, Prepared};
 use crate::response::ClientResponse;
+use crate::run::{Exchange, SendOptions};
 use crate::session::{ClientSession, SessionInner};
 use crate::timeout::{ClientTimeout, Timeouts};
 
-/// The `User-Agent` sent unless the caller sets or skips one.
-pub const USER_AGENT: &str = concat!("aiohttp-rs/", env!("CARGO_PKG_VERSION"));
-
-/// The `Accept-Encoding` sent unless the caller sets or skips one.
-pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+pub use crate::head::USER_AGENT;
 
 /// How many redirects a request follows unless told otherwise.
 pub(crate) const DEFAULT_MAX_REDIRECTS: usize = 10;
@@ -705,7 +702,7 @@ impl RequestBuilder {
     /// # Ok(()) }
     /// ```
     pub fn send(self) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
-        crate::redirect::send(self)
+        crate::run::send(self)
     }
 
     /// Splits the builder into the request's plan (what is sent, hop after hop) and how it is
@@ -732,7 +729,6 @@ impl RequestBuilder {
         };
         let exchange = Exchange {
             opts: SendOptions {
-                expect100: self.expect100,
                 read_until_eof: self.read_until_eof,
                 auto_decompress: session.auto_decompress,
                 max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
@@ -805,71 +801,18 @@ pub(crate) fn check_version(version: Version) -> Result<(), ClientError> {
     }
 }
 
-/// How one request is sent, beside its head and body.
-#[derive(Debug, Clone)]
-pub(crate) struct SendOptions {
-    pub(crate) expect100: bool,
-    pub(crate) read_until_eof: bool,
-    /// Response bodies are decompressed (the session's `auto_decompress`).
-    pub(crate) auto_decompress: bool,
-    pub(crate) max_body_size: Option<usize>,
-    /// The request's own TLS choice, if any (else the connector's).
-    pub(crate) ssl: Option<Ssl>,
-    /// The TLS server name, if not the URL's host.
-    pub(crate) server_hostname: Option<String>,
-    pub(crate) timeouts: Timeouts,
-}
-
-impl SendOptions {
-    /// A redirect to another origin: the request's TLS choice (`ssl(false)`, a fingerprint, a
-    /// config) and `server_hostname` were given for the first origin, so the next one gets the
-    /// connector's settings, verification included.
-    pub(crate) fn leave_origin(&mut self) {
-        self.ssl = None;
-        self.server_hostname = None;
-    }
-}
-
-/// How a request is exchanged: the options of every hop (one total deadline for all of them)
-/// and the redirect and status policies.
-#[derive(Debug, Clone)]
-pub(crate) struct Exchange {
-    pub(crate) opts: SendOptions,
-    /// The timeouts as configured; the clock of `opts.timeouts` restarts when the request
-    /// starts running.
-    pub(crate) timeout: ClientTimeout,
-    pub(crate) raise_for_status: bool,
-    pub(crate) allow_redirects: bool,
-    pub(crate) max_redirects: usize,
-}
-
-/// A request ready for the wire.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    pub(crate) method: Method,
-    /// The URL without its fragment.
-    pub(crate) url: Url,
-    pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<Body>,
-    pub(crate) compress: bool,
-    pub(crate) chunked: Option<usize>,
-    /// The URL as given, when it had a fragment.
-    pub(crate) real_url: Option<Url>,
-}
-
-impl Prepared {
-    /// Splits off what the response reports of its request (moved, not copied) from the body.
-    pub(crate) fn into_info(self) -> (RequestInfo, Option<Body>, bool, Option<usize>) {
-        let info = RequestInfo {
-            url: self.url,
-            method: self.method,
-            headers: self.headers,
-            real_url: self.real_url,
-            version: self.version,
-        };
-        (info, self.body, self.compress, self.chunked)
-    }
+/// Builds the head of a request's first exchange: [`RequestBuilder::into_plan`] then
+/// [`Plan::head`] over the session's defaults. No I/O.
+pub(crate) fn prepare(
+    session: &SessionInner,
+    req: RequestBuilder,
+) -> Result<Prepared, ClientError> {
+    let (mut plan, _) = req.into_plan()?;
+    let url = plan
+        .url()
+        .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
+    let (_, host) = session.origin(url)?;
+    plan.head(&session.defaults(), host)
 }
 
 /// An http(s) URL with a host.
@@ -889,409 +832,10 @@ fn check_http_url(url: &Url) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Removes the credentials of an http(s) URL and returns them as Basic auth.
-pub(crate) fn split_credentials(mut url: Url) -> Result<(Url, Option<BasicAuth>), ClientError> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Ok((url, None));
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    let auth = BasicAuth::new(decode(url.username()), decode(url.password().unwrap_or("")))?;
-    // Both setters only fail for URLs that cannot have credentials (not http(s) ones).
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok((url, Some(auth)))
-}
-
-/// Where the body of the last exchange stands, for a redirect that would send it again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyState {
-    /// No body was sent.
-    Empty,
-    /// A copy is kept (an in-memory body).
-    Replayable,
-    /// The body was a stream and is spent.
-    Consumed,
-}
-
-/// A redirect to apply to a [`Plan`]: the outcome of `redirect::decide`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NextHop {
-    /// The method of the next request.
-    pub(crate) method: Method,
-    /// The absolute target, fragment included.
-    pub(crate) url: Url,
-    /// Send the same body again (otherwise it is dropped).
-    pub(crate) keep_body: bool,
-    /// Headers no longer sent, whether they came from the request or the session.
-    pub(crate) drop_headers: Vec<HeaderName>,
-    /// The target is another origin: the request's credentials and cookies stay behind.
-    pub(crate) cross_origin: bool,
-    /// https to http: no `Secure` cookie goes along from now on.
-    pub(crate) downgrade: bool,
-}
-
-/// The request as it goes from hop to hop. [`Plan::head`] builds the head of the next exchange
-/// (URL, credentials, headers, cookies, framing) and [`Plan::follow`] applies a redirect.
-pub(crate) struct Plan {
-    /// The origin of the first URL: the session's `auth` is sent to it only (kept only when the
-    /// session has `auth`).
-    origin: Option<url::Origin>,
-    pub(crate) method: Method,
-    /// The URL of the next exchange (fragment included, credentials removed); handed to the
-    /// exchange by [`head`](Self::head), set again by [`follow`](Self::follow).
-    url: Option<Url>,
-    headers: HeaderMap,
-    skip_auto_headers: Vec<HeaderName>,
-    /// Session headers no longer sent.
-    dropped: Vec<HeaderName>,
-    body: Option<Body>,
-    /// A copy of the body sent last.
-    replay: Option<Body>,
-    sent_body: bool,
-    auth: Option<BasicAuth>,
-    compress: bool,
-    chunked: Option<usize>,
-    pub(crate) expect100: bool,
-    version: Version,
-    cookies: Vec<(String, String)>,
-    no_secure_cookies: bool,
-}
-
-impl fmt::Debug for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plan")
-            .field("method", &self.method)
-            .field("url", &shown_url(self.url.as_ref()))
-            .finish_non_exhaustive()
-    }
-}
-
-impl Plan {
-    /// What became of the body sent by the last [`head`](Self::head).
-    pub(crate) fn body_state(&self) -> BodyState {
-        match (self.sent_body, &self.replay) {
-            (false, _) => BodyState::Empty,
-            (true, Some(_)) => BodyState::Replayable,
-            (true, None) => BodyState::Consumed,
-        }
-    }
-
-    /// Applies a redirect: new method and URL, the body kept or dropped, and on another origin
-    /// no credential or cookie of the request (URL credentials of the target are its own).
-    pub(crate) fn follow(&mut self, next: NextHop) -> Result<(), ClientError> {
-        let (url, url_auth) = split_credentials(next.url)?;
-        for name in &next.drop_headers {
-            self.headers.remove(name);
-            if !self.dropped.contains(name) {
-                self.dropped.push(name.clone());
-            }
-        }
-        if next.cross_origin {
-            self.auth = None;
-            self.cookies.clear();
-        }
-        if let Some(auth) = url_auth {
-            self.headers.remove(header::AUTHORIZATION);
-            self.dropped.push(header::AUTHORIZATION);
-            self.auth = Some(auth);
-        }
-        self.no_secure_cookies |= next.downgrade;
-        if next.keep_body {
-            self.body = self.replay.take();
-        } else {
-            self.body = None;
-            self.replay = None;
-            self.compress = false;
-            self.chunked = None;
-            self.expect100 = false;
-        }
-        self.sent_body = false;
-        self.method = next.method;
-        self.url = Some(url);
-        Ok(())
-    }
-
-    /// Builds the head of the next exchange and hands over the body (keeping a copy when it
-    /// can be replayed). No I/O, so every rule is table-tested below.
-    pub(crate) fn head(&mut self, session: &SessionInner) -> Result<Prepared, ClientError> {
-        if session.is_closed() {
-            return Err(ClientError::invalid_argument("the session is closed"));
-        }
-        let mut url = self
-            .url
-            .take()
-            .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
-        let real_url = url.fragment().is_some().then(|| {
-            let real = url.clone();
-            url.set_fragment(None);
-            real
-        });
-
-        // The session's credentials go to the first request's origin only (and, with a
-        // base_url, only to the base's origin).
-        let session_auth = if session.auth.is_some()
-            && self.origin.as_ref().is_some_and(|o| same_origin(o, &url))
-            && session
-                .base_url
-                .as_ref()
-                .is_none_or(|b| b.origin() == url.origin())
-        {
-            session.auth.as_ref()
-        } else {
-            None
-        };
-        let auth = self.auth.as_ref().or(session_auth);
-
-        // Session headers first; a request header replaces every session value of its name.
-        let session_headers: Vec<(&HeaderName, &HeaderValue)> = if session.headers.is_empty() {
-            Vec::new()
-        } else {
-            session
-                .headers
-                .iter()
-                .filter(|(n, _)| !self.headers.contains_key(*n) && !self.dropped.contains(n))
-                .collect()
-        };
-        if auth.is_some()
-            && (self.headers.contains_key(header::AUTHORIZATION)
-                || session_headers
-                    .iter()
-                    .any(|(n, _)| *n == header::AUTHORIZATION))
-        {
-            return Err(ClientError::invalid_argument(
-                "cannot combine an Authorization header with the auth argument or URL credentials",
-            ));
-        }
-        let mut headers = HeaderMap::with_capacity(session_headers.len() + self.headers.len() + 6);
-        // Nothing but what is added below: no header can be there before it is inserted.
-        let only_ours = session_headers.is_empty() && self.headers.is_empty();
-        let has = |headers: &HeaderMap, name: &HeaderName| !only_ours && headers.contains_key(name);
-        let skipped = |name: &HeaderName| {
-            self.skip_auto_headers.contains(name) || session.skip_auto_headers.contains(name)
-        };
-        if !skipped(&header::HOST)
-            && !has(&self.headers, &header::HOST)
-            && !session_headers.iter().any(|(n, _)| *n == header::HOST)
-        {
-            headers.insert(header::HOST, session.origin_host(&url)?);
-        }
-        for (name, value) in session_headers {
-            headers.append(name.clone(), value.clone());
-        }
-        for (name, value) in &self.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        const AUTO: [(HeaderName, HeaderValue); 3] = [
-            (header::ACCEPT, HeaderValue::from_static("*/*")),
-            (
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_static(ACCEPT_ENCODING),
-            ),
-            (header::USER_AGENT, HeaderValue::from_static(USER_AGENT)),
-        ];
-        for (name, value) in AUTO {
-            if !has(&headers, &name) && !skipped(&name) {
-                headers.insert(name, value);
-            }
-        }
-        if let Some(auth) = auth {
-            let mut value = HeaderValue::from_str(auth.header_str()).map_err(|e| {
-                ClientError::invalid_argument("credentials do not fit in a header").with_source(e)
-            })?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
-        }
-
-        // Cookies: an explicit Cookie header, then the jar's for this URL, then the request's
-        // own; a cookie of a later source replaces those of the same name before it.
-        let mut jar = session.cookie_jar.filter_cookies(&url);
-        if self.no_secure_cookies && url.scheme() != "https" {
-            jar.retain(|c| c.secure() != Some(true));
-        }
-        let explicit: Vec<&str> = if has(&headers, &header::COOKIE) {
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let own = crate::cookie::caller_cookie_pairs(&self.cookies)?;
-        if !explicit.is_empty() || !jar.is_empty() || !own.is_empty() {
-            let line = cookie_line(
-                &explicit,
-                jar.iter().map(|c| (c.name(), c.value())),
-                own.iter().map(|(n, v)| (*n, v.as_ref())),
-            );
-            headers.remove(header::COOKIE);
-            if !line.is_empty() {
-                let mut value = HeaderValue::from_str(&line).map_err(|e| {
-                    ClientError::invalid_argument("cookie does not fit in a header").with_source(e)
-                })?;
-                value.set_sensitive(true);
-                headers.insert(header::COOKIE, value);
-            }
-        }
-
-        let body = self.body.take();
-        self.replay = body.as_ref().and_then(Body::try_clone);
-        self.sent_body = body.is_some();
-        if let Some(body) = &body {
-            if let Some(ct) = body.content_type {
-                if !has(&headers, &header::CONTENT_TYPE) && !skipped(&header::CONTENT_TYPE) {
-                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-                }
-            }
-        }
-
-        let explicit_length = has(&headers, &header::CONTENT_LENGTH);
-        if self.compress {
-            if has(&headers, &header::CONTENT_ENCODING) {
-                return Err(ClientError::invalid_argument(
-                    "compress can not be set if Content-Encoding header is set",
-                ));
-            }
-            headers.insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static("deflate"),
-            );
-        }
-        let chunked = self.chunked.is_some()
-            || self.compress
-            || (!only_ours
-                && headers
-                    .get(header::TRANSFER_ENCODING)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.to_ascii_lowercase().contains("chunked")));
-        if chunked && explicit_length {
-            return Err(ClientError::invalid_argument(
-                "chunked can not be set if Content-Length header is set",
-            ));
-        }
-        let method = self.method.clone();
-        if chunked {
-            headers.insert(
-                header::TRANSFER_ENCODING,
-                HeaderValue::from_static("chunked"),
-            );
-        } else if !explicit_length {
-            match body.as_ref().map(Body::content_length) {
-                Some(Some(n)) if n > 0 || !crate::policy::has_no_body_by_default(&method) => {
-                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-                }
-                Some(Some(_)) => {}
-                Some(None) => {
-                    headers.insert(
-                        header::TRANSFER_ENCODING,
-                        HeaderValue::from_static("chunked"),
-                    );
-                }
-                None if !crate::policy::has_no_body_by_default(&method) => {
-                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-                }
-                None => {}
-            }
-        }
-        if self.expect100 && !has(&headers, &header::EXPECT) {
-            headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
-        }
-
-        Ok(Prepared {
-            method,
-            url,
-            version: self.version,
-            headers,
-            body,
-            compress: self.compress,
-            chunked: self.chunked,
-            real_url,
-        })
-    }
-}
-
-/// The `Cookie` line: the pairs of `explicit` header values, then `jar`, then `own`; the
-/// cookies of each source replace the earlier ones of the same name.
-fn cookie_line<'a>(
-    explicit: &[&'a str],
-    jar: impl Iterator<Item = (&'a str, &'a str)>,
-    own: impl Iterator<Item = (&'a str, &'a str)>,
-) -> String {
-    // (name, "name=value") in sending order.
-    let mut pairs: Vec<(&str, String)> = explicit
-        .iter()
-        .flat_map(|line| line.split(';'))
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            let name = item.split_once('=').map_or(item, |(n, _)| n).trim();
-            (name, item.to_string())
-        })
-        .collect();
-    for source in [jar.collect::<Vec<_>>(), own.collect::<Vec<_>>()] {
-        pairs.retain(|(n, _)| !source.iter().any(|(m, _)| m == n));
-        pairs.extend(source.into_iter().map(|(n, v)| (n, format!("{n}={v}"))));
-    }
-    let items: Vec<String> = pairs.into_iter().map(|(_, item)| item).collect();
-    items.join("; ")
-}
-
-/// Builds the head of a request's first exchange: [`RequestBuilder::into_plan`] then
-/// [`Plan::head`]. No I/O.
-pub(crate) fn prepare(
-    session: &SessionInner,
-    req: RequestBuilder,
-) -> Result<Prepared, ClientError> {
-    let (mut plan, _) = req.into_plan()?;
-    plan.head(session)
-}
-
-/// Whether `url` has the origin `origin` (compared without building the URL's origin).
-fn same_origin(origin: &url::Origin, url: &Url) -> bool {
-    match (origin, url.host()) {
-        (url::Origin::Tuple(scheme, host, port), Some(h)) => {
-            scheme == url.scheme() && *host == h && Some(*port) == url.port_or_known_default()
-        }
-        _ => false,
-    }
-}
-
-/// `Host`: the port only when it is not the scheme's default; IPv6 in brackets.
-pub(crate) fn host_header(url: &Url) -> Result<HeaderValue, ClientError> {
-    // The URL's serialization already leaves a default port out.
-    let value = &url[url::Position::BeforeHost..url::Position::AfterPort];
-    HeaderValue::from_str(value).map_err(|e| {
-        ClientError::new(
-            ErrorKind::InvalidUrlClientError,
-            "host is not a valid header",
-        )
-        .with_source(e)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tls_choices_stay_with_their_origin() {
-        let mut opts = SendOptions {
-            expect100: false,
-            read_until_eof: true,
-            auto_decompress: true,
-            max_body_size: None,
-            ssl: Some(Ssl::from(false)),
-            server_hostname: Some("internal.test".to_string()),
-            timeouts: Timeouts::default(),
-        };
-        opts.leave_origin();
-        assert!(opts.ssl.is_none());
-        assert!(opts.server_hostname.is_none());
-    }
+    use crate::head::BodyState;
 
     #[test]
     fn only_spoken_versions_are_accepted() {
@@ -1332,24 +876,6 @@ mod tests {
 
     fn names(p: &Prepared) -> Vec<String> {
         p.headers.keys().map(|k| k.as_str().to_string()).collect()
-    }
-
-    #[test]
-    fn host_header_table() {
-        let cases = [
-            ("http://example.com/", "example.com"),
-            ("http://example.com:80/", "example.com"),
-            ("http://example.com:8080/", "example.com:8080"),
-            ("https://example.com:443/", "example.com"),
-            ("https://example.com:80/", "example.com:80"),
-            ("http://[::1]:8080/", "[::1]:8080"),
-            ("http://[::1]/", "[::1]"),
-            ("http://127.0.0.1:1/", "127.0.0.1:1"),
-        ];
-        for (url, want) in cases {
-            let url = Url::parse(url).expect("test url");
-            assert_eq!(host_header(&url).expect("host"), want, "{url}");
-        }
     }
 
     #[test]
@@ -1608,6 +1134,13 @@ mod tests {
 
     // ---- redirect hops: what each exchange of a chain sends ----
 
+    /// The head of the plan's next exchange on `s`.
+    fn next_head(s: &ClientSession, p: &mut Plan) -> Result<Prepared, ClientError> {
+        let url = p.url().expect("url");
+        let (_, host) = s.inner.origin(url)?;
+        p.head(&s.inner.defaults(), host)
+    }
+
     fn plan(b: RequestBuilder) -> (ClientSession, Plan) {
         let s = b.session.clone();
         let (plan, _) = b.into_plan().expect("plan");
@@ -1617,7 +1150,7 @@ mod tests {
     /// Sends nothing: builds the head, then applies the redirect `decide` chooses.
     fn hop(s: &ClientSession, p: &mut Plan, status: u16, location: &'static str) -> Prepared {
         use crate::redirect::{decide, Decision, Hop, Policy};
-        let head = p.head(&s.inner).expect("head");
+        let head = next_head(s, p).expect("head");
         let loc = HeaderValue::from_static(location);
         let decision = decide(
             &Hop {
@@ -1689,7 +1222,7 @@ mod tests {
         assert_eq!(get(&other, "x-session").as_deref(), Some("kept"));
         assert_eq!(get(&other, "x-request").as_deref(), Some("kept"));
         // Back on the first origin, what was dropped stays dropped.
-        let back = p.head(&s.inner).expect("head");
+        let back = next_head(&s, &mut p).expect("head");
         assert_eq!(back.url.as_str(), "http://a.test/back");
         for name in ["authorization", "proxy-authorization", "cookie"] {
             assert!(get(&back, name).is_none(), "{name} came back");
@@ -1710,7 +1243,7 @@ mod tests {
         assert!(get(&upgraded, "authorization").is_none(), "scheme change");
         let again = hop(&s, &mut p, 302, "http://a.test:81/");
         assert_eq!(get(&again, "authorization"), Some(want));
-        let port = p.head(&s.inner).expect("head");
+        let port = next_head(&s, &mut p).expect("head");
         assert!(get(&port, "authorization").is_none(), "port change");
     }
 
@@ -1727,7 +1260,7 @@ mod tests {
         assert!(get(&crossed, "authorization").is_none());
         let back = hop(&s, &mut p, 302, "http://loc:secret@c.test/in");
         assert!(get(&back, "authorization").is_none());
-        let with_creds = p.head(&s.inner).expect("head");
+        let with_creds = next_head(&s, &mut p).expect("head");
         assert_eq!(with_creds.url.as_str(), "http://c.test/in");
         assert_eq!(
             get(&with_creds, "authorization"),
@@ -1762,7 +1295,7 @@ mod tests {
             Some(b"abc".to_vec())
         );
         assert_eq!(get(&kept, "content-type").as_deref(), Some("x/y"));
-        let get_ = p.head(&s.inner).expect("head");
+        let get_ = next_head(&s, &mut p).expect("head");
         assert_eq!(get_.method, Method::GET);
         assert!(get_.body.is_none());
         for name in [
@@ -1786,10 +1319,10 @@ mod tests {
         let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>("a")]);
         let (s, mut p) = plan(s.post("http://a.test/").data(Body::wrap_stream(stream)));
         assert_eq!(p.body_state(), BodyState::Empty);
-        let _ = p.head(&s.inner).expect("head");
+        let _ = next_head(&s, &mut p).expect("head");
         assert_eq!(p.body_state(), BodyState::Consumed);
         let (s, mut p) = plan(session().post("http://a.test/").data("x"));
-        let _ = p.head(&s.inner).expect("head");
+        let _ = next_head(&s, &mut p).expect("head");
         assert_eq!(p.body_state(), BodyState::Replayable);
         let _ = s;
     }
@@ -1819,30 +1352,8 @@ mod tests {
         assert_eq!(get(&first, "cookie").as_deref(), Some("s=1; p=1"));
         let down = hop(&s, &mut p, 302, "https://a.test/up");
         assert_eq!(get(&down, "cookie").as_deref(), Some("p=1"));
-        let up = p.head(&s.inner).expect("head");
+        let up = next_head(&s, &mut p).expect("head");
         assert_eq!(get(&up, "cookie").as_deref(), Some("s=1; p=1"));
-    }
-
-    #[test]
-    fn cookie_line_table() {
-        type Pairs = &'static [(&'static str, &'static str)];
-        let cases: [(&[&str], Pairs, Pairs, &str); 6] = [
-            (&["a=1"], &[("b", "2")], &[], "a=1; b=2"),
-            (
-                &["a=1; b=hdr"],
-                &[("b", "jar")],
-                &[("c", "own")],
-                "a=1; b=jar; c=own",
-            ),
-            (&["a=hdr"], &[("a", "jar")], &[("a", "own")], "a=own"),
-            (&[], &[("p", "deep"), ("p", "root")], &[], "p=deep; p=root"),
-            (&["x=1", "y=2"], &[], &[], "x=1; y=2"),
-            (&[" ; flag ;"], &[], &[("flag", "1")], "flag=1"),
-        ];
-        for (explicit, jar, own, want) in cases {
-            let got = cookie_line(explicit, jar.iter().copied(), own.iter().copied());
-            assert_eq!(got, want);
-        }
     }
 
     #[test]

@@ -12,8 +12,11 @@ use url::Url;
 use crate::connector::{ConnShared, Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
-use crate::proto::h1::{LeasedBody, RawHead, Sent};
-use crate::request::{RequestInfo, SendOptions};
+use crate::info::RequestInfo;
+use crate::proto::body::LeasedBody;
+use crate::proto::h1::RawHead;
+use crate::proto::Sent;
+use crate::run::SendOptions;
 use crate::stream::{BodyStream, StreamReader};
 
 /// The most decoded bytes [`ClientResponse::read`] buffers unless the session or the request

@@ -10,13 +10,12 @@ use http::{Method, Version};
 use url::Url;
 
 use crate::auth::BasicAuth;
-use crate::body::{self, Body, BodyKind, WireBody};
 use crate::connector::{ConnectionKey, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::{BoxError, ClientError, ErrorKind};
-use crate::request::{IntoUrl, Prepared, RequestBuilder, SendOptions};
-use crate::response::ClientResponse;
-use crate::timeout::{ClientTimeout, Phase};
+use crate::head::Defaults;
+use crate::request::{IntoUrl, RequestBuilder};
+use crate::timeout::ClientTimeout;
 
 type JsonSerializer = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync;
 
@@ -75,14 +74,20 @@ fn origin_text(url: &Url) -> &str {
 }
 
 impl SessionInner {
-    /// The pool key of `url`'s origin (cached while the origin repeats).
-    pub(crate) fn origin_key(&self, url: &Url) -> Result<ConnectionKey, ClientError> {
-        self.with_origin(url, |c| c.key.clone())
+    /// The pool key and the `Host` value of `url`'s origin (cached while the origin repeats).
+    pub(crate) fn origin(&self, url: &Url) -> Result<(ConnectionKey, HeaderValue), ClientError> {
+        self.with_origin(url, |c| (c.key.clone(), c.host.clone()))
     }
 
-    /// The `Host` value of `url`'s origin (cached while the origin repeats).
-    pub(crate) fn origin_host(&self, url: &Url) -> Result<HeaderValue, ClientError> {
-        self.with_origin(url, |c| c.host.clone())
+    /// The defaults the head of every exchange is built from.
+    pub(crate) fn defaults(&self) -> Defaults<'_> {
+        Defaults {
+            headers: &self.headers,
+            skip_auto_headers: &self.skip_auto_headers,
+            auth: self.auth.as_ref(),
+            base_url: self.base_url.as_ref(),
+            jar: &*self.cookie_jar,
+        }
     }
 
     /// Applies `f` to what is derived from `url`'s origin, made (and cached) when it is not
@@ -101,7 +106,7 @@ impl SessionInner {
         let made = OriginCache {
             origin: text.to_string(),
             key,
-            host: crate::request::host_header(url)?,
+            host: crate::head::host_header(url)?,
         };
         let out = f(&made);
         if let Ok(mut guard) = self.last_origin.try_lock() {
@@ -818,130 +823,6 @@ impl ClientSessionBuilder {
     }
 }
 
-fn wire_body(body: Option<Body>, compress: bool, chunked: Option<usize>) -> WireBody {
-    let Some(body) = body else {
-        return WireBody::empty();
-    };
-    if !compress && chunked.is_none() {
-        return match body.kind {
-            BodyKind::Bytes(b) => WireBody::full(b),
-            BodyKind::Stream { stream, .. } => WireBody::stream(stream),
-        };
-    }
-    let mut stream = body.into_stream();
-    if compress {
-        stream = body::deflate(stream);
-    }
-    if let Some(size) = chunked {
-        stream = body::rechunk(stream, size);
-    }
-    WireBody::stream(stream)
-}
-
-/// Sends a prepared request over a pooled connection and wraps the response.
-pub(crate) async fn execute(
-    session: &ClientSession,
-    prepared: Prepared,
-    opts: &SendOptions,
-) -> Result<ClientResponse, ClientError> {
-    let (info, mut body, compress, chunked) = prepared.into_info();
-    let url = &info.url;
-    let mut key = session.inner.origin_key(url)?;
-    if info.version == Version::HTTP_2 {
-        key = key.with_http2();
-    }
-    if key.is_tls() {
-        if let Some(ssl) = &opts.ssl {
-            key = key.with_ssl(ssl.clone());
-        }
-        if let Some(name) = &opts.server_hostname {
-            key = key.with_server_hostname(name.clone());
-        }
-    }
-    let connector = &*session.inner.connector;
-    // `fresh`: skip pooled connections; `retried`: the one retry has been used.
-    let mut fresh = false;
-    let mut retried = false;
-    loop {
-        let timeouts = &opts.timeouts;
-        let mut lease = timeouts
-            .run(
-                Phase::Connect,
-                crate::connector::acquire(connector, &key, fresh, timeouts.sock_connect),
-            )
-            .await
-            .map_err(|e| e.with_url(url))?;
-        // A reused connection may have been closed by the server while idle; keep a copy of a
-        // replayable body so an idempotent request can be tried once more on a new connection.
-        // An HTTP/2 stream the server refuses (or drops with GOAWAY) was not processed and may
-        // be sent again whatever the method.
-        let replay =
-            if crate::policy::may_replay(retried, lease.is_reused(), &info.method, lease.is_h2()) {
-                match &body {
-                    None => Some(None),
-                    Some(b) => b.try_clone().map(Some),
-                }
-            } else {
-                None
-            };
-        let mut wire = wire_body(body.take(), compress, chunked);
-        let head = crate::proto::h1::Head {
-            method: &info.method,
-            url,
-            version: info.version,
-            headers: &info.headers,
-        };
-        // The head's `sock_read` counts from the last bytes that moved, so a head that arrives
-        // slowly but steadily, or after a long upload, is not cut off: over HTTP/1 the
-        // connection's reads and writes; over HTTP/2 (one connection for many requests) this
-        // request's body going out.
-        let activity = match (timeouts.sock_read.is_some(), lease.is_h2()) {
-            (false, _) => None,
-            (true, false) => Some(lease.conn().activity()),
-            (true, true) => (!wire.is_empty()).then(|| wire.track_progress()),
-        };
-        let exchange = timeouts
-            .run_active(
-                Phase::Read,
-                async {
-                    Ok(crate::proto::h1::exchange(&mut lease, head, wire, opts.expect100).await)
-                },
-                activity,
-            )
-            .await
-            .map_err(|e| e.with_url(url))?;
-        match exchange {
-            Ok(sent) => {
-                let resp = ClientResponse::new(sent, lease, info, opts)?;
-                if !resp.cookies().is_empty() {
-                    session
-                        .inner
-                        .cookie_jar
-                        .update_cookies(resp.cookies(), Some(resp.url()));
-                }
-                return Ok(resp);
-            }
-            Err(e) if crate::policy::retry(e.retryable, e.unprocessed, replay.is_some()) => {
-                if let Some(again) = replay {
-                    tracing::debug!(url = %url, "request not processed; retrying on a new connection");
-                    body = again;
-                    if lease.is_h2() {
-                        // Other HTTP/2 requests may share the new connection; only the one
-                        // that refused is avoided.
-                        lease.retire_connection();
-                    } else {
-                        fresh = true;
-                    }
-                    retried = true;
-                    continue;
-                }
-                return Err(e.error.with_url(url));
-            }
-            Err(e) => return Err(e.error.with_url(url)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -961,10 +842,9 @@ mod tests {
         for _ in 0..2 {
             for u in urls {
                 let url = Url::parse(u).expect("url");
-                let key = inner.origin_key(&url).expect("key");
+                let (key, host) = inner.origin(&url).expect("origin");
                 assert_eq!(Some(&key), ConnectionKey::from_url(&url).as_ref(), "{u}");
-                let host = inner.origin_host(&url).expect("host");
-                let want = crate::request::host_header(&url).expect("host");
+                let want = crate::head::host_header(&url).expect("host");
                 assert_eq!(host, want, "{u}");
             }
         }

@@ -7,14 +7,12 @@
 //! are read; the head is then parsed a second time with `httparse` to recover names, order and
 //! the reason phrase.
 
-use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -23,12 +21,12 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
-use tokio::time::Sleep;
 
 use crate::body::WireBody;
-use crate::connector::{ConnShared, Lease, SocketSlot, Transport};
+use crate::connector::{Lease, SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
-use crate::timeout::{later, timeout_error, Activity, Bound, Phase, Progress, Timeouts};
+use crate::proto::{io_kind, map_hyper_error, Head, SendError, Sent};
+use crate::timeout::{Activity, Progress};
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
@@ -377,17 +375,6 @@ impl Drop for H1Conn {
     }
 }
 
-/// A response head received for a request, with what the exchange learned on the way.
-pub(crate) struct Sent {
-    pub(crate) response: http::Response<Incoming>,
-    pub(crate) raw: RawHead,
-    /// `Expect: 100-continue` was sent and the server answered without `100 Continue`, so the
-    /// body was never written and the connection cannot be reused.
-    pub(crate) body_withheld: bool,
-    /// How far the request body got, when there is one on an HTTP/1 connection.
-    pub(crate) upload: Option<Upload>,
-}
-
 /// The `Content-Length` a request declares, if any.
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
@@ -420,28 +407,12 @@ impl Upload {
     }
 }
 
-/// A failed exchange; `retryable` when a reused connection failed before any response byte,
-/// `unprocessed` when an HTTP/2 server refused the stream (safe to resend whatever the method).
-pub(crate) struct SendError {
-    pub(crate) error: ClientError,
-    pub(crate) retryable: bool,
-    pub(crate) unprocessed: bool,
-}
-
-/// The parts of a prepared request that go into the head.
-pub(crate) struct Head<'a> {
-    pub(crate) method: &'a http::Method,
-    pub(crate) url: &'a url::Url,
-    pub(crate) version: http::Version,
-    pub(crate) headers: &'a http::HeaderMap,
-}
-
-/// Sends a request head and body over the lease's connection and waits for the final response head.
+/// Sends a request head and body over an HTTP/1 connection and waits for the final response
+/// head.
 pub(crate) async fn exchange(
     lease: &mut Lease,
     head: Head<'_>,
     body: WireBody,
-    expect100: bool,
 ) -> Result<Sent, SendError> {
     let prepared = head;
     let target = &prepared.url[url::Position::BeforePath..url::Position::AfterQuery];
@@ -454,14 +425,11 @@ pub(crate) async fn exchange(
         retryable: false,
         unprocessed: false,
     })?;
-    if lease.is_h2() {
-        return Box::pin(exchange_h2(lease, prepared, body)).await;
-    }
-    let expect100 = expect100
-        || prepared
-            .headers
-            .get(http::header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // The head asks for `100 Continue` (the `expect100` option puts the header there).
+    let expect100 = prepared
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     // Set when `100 Continue` arrives (only watched with Expect: 100-continue).
     let continued = expect100.then(|| Arc::new(AtomicBool::new(false)));
     let (body, gate) = if expect100 {
@@ -511,61 +479,6 @@ pub(crate) async fn exchange(
     }
 }
 
-/// The same exchange on a stream of an HTTP/2 connection.
-async fn exchange_h2(lease: &mut Lease, head: Head<'_>, body: WireBody) -> Result<Sent, SendError> {
-    let target = &head.url[..url::Position::AfterQuery];
-    let uri = http::Uri::try_from(target).map_err(|e| SendError {
-        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL is not a valid URI")
-            .with_source(e),
-        retryable: false,
-        unprocessed: false,
-    })?;
-    let mut req = http::Request::new(body);
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = http::Version::HTTP_2;
-    let mut headers = head.headers.clone();
-    // `:authority` carries the host. hyper's HTTP/2 client itself removes the headers that
-    // mean something only on one HTTP/1 connection (Connection and the ones it names,
-    // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
-    headers.remove(http::header::HOST);
-    *req.headers_mut() = headers;
-    let Some(stream) = lease.h2_stream() else {
-        return Err(SendError {
-            error: ClientError::new(ErrorKind::ClientConnectionError, "no HTTP/2 stream"),
-            retryable: false,
-            unprocessed: false,
-        });
-    };
-    match crate::proto::h2::send(&mut stream.sender, req).await {
-        Ok((response, raw)) => Ok(Sent {
-            response,
-            raw,
-            body_withheld: false,
-            upload: None,
-        }),
-        Err(e) => {
-            let unprocessed = crate::proto::h2::not_processed(&e);
-            Err(SendError {
-                error: map_hyper_error(e),
-                retryable: false,
-                unprocessed,
-            })
-        }
-    }
-}
-
-fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        src = s.source();
-    }
-    None
-}
-
 fn is_stale_connection(e: &hyper::Error) -> bool {
     e.is_incomplete_message()
         || e.is_closed()
@@ -579,170 +492,6 @@ fn is_stale_connection(e: &hyper::Error) -> bool {
                     | io::ErrorKind::UnexpectedEof
             )
         )
-}
-
-/// Maps a failure while sending a request or reading the response head.
-fn map_hyper_error(e: hyper::Error) -> ClientError {
-    let (kind, message) = if e.is_parse() || e.is_parse_status() {
-        (ErrorKind::ClientResponseError, "malformed response head")
-    } else if e.is_user() {
-        (ErrorKind::ClientPayloadError, "the request body failed")
-    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
-        (
-            ErrorKind::ServerDisconnectedError,
-            "server disconnected before a complete response",
-        )
-    } else {
-        match io_kind(&e) {
-            Some(io::ErrorKind::ConnectionReset) => (
-                ErrorKind::ClientConnectionResetError,
-                "connection reset by peer",
-            ),
-            Some(io::ErrorKind::UnexpectedEof) => (
-                ErrorKind::ServerDisconnectedError,
-                "server disconnected before a complete response",
-            ),
-            Some(_) => (ErrorKind::ClientOSError, "connection failed"),
-            None => (ErrorKind::ClientConnectionError, "connection failed"),
-        }
-    };
-    ClientError::new(kind, message).with_source(e)
-}
-
-/// A response body that returns its connection to the pool when read to the end, and closes it
-/// when dropped earlier or broken.
-///
-/// It also enforces the read timeouts: `sock_read` between two pieces of the body, and the
-/// request's total deadline.
-pub(crate) struct LeasedBody {
-    incoming: Incoming,
-    shared: Arc<ConnShared>,
-    ended: bool,
-    keep_alive: bool,
-    upload: Option<Upload>,
-    sock_read: Option<Duration>,
-    deadline: Option<tokio::time::Instant>,
-    // Both timers are made the first time the body has to wait: a body already buffered
-    // (most small responses) never touches the timer wheel.
-    read_timer: Option<Pin<Box<Sleep>>>,
-    total_timer: Option<Pin<Box<Sleep>>>,
-    failed: bool,
-}
-
-impl LeasedBody {
-    pub(crate) fn new(
-        incoming: Incoming,
-        shared: Arc<ConnShared>,
-        keep_alive: bool,
-        upload: Option<Upload>,
-        timeouts: &Timeouts,
-    ) -> Self {
-        let mut body = LeasedBody {
-            incoming,
-            shared,
-            ended: false,
-            keep_alive,
-            upload,
-            sock_read: timeouts.sock_read,
-            deadline: timeouts.deadline,
-            read_timer: None,
-            total_timer: None,
-            failed: false,
-        };
-        if http_body::Body::is_end_stream(&body.incoming) {
-            body.finish();
-        }
-        body
-    }
-
-    fn finish(&mut self) {
-        self.ended = true;
-        let uploaded = self.upload.as_ref().is_none_or(Upload::finished);
-        self.shared.finish(self.keep_alive && uploaded);
-    }
-
-    fn fail(&mut self) {
-        self.ended = true;
-        self.failed = true;
-        self.shared.close();
-    }
-}
-
-impl Drop for LeasedBody {
-    fn drop(&mut self) {
-        if !self.ended {
-            // Dropped before its end: the connection cannot be reused.
-            self.shared.close();
-        }
-    }
-}
-
-impl futures_util::Stream for LeasedBody {
-    type Item = Result<Bytes, ClientError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.failed || (this.ended && http_body::Body::is_end_stream(&this.incoming)) {
-            return Poll::Ready(None);
-        }
-        loop {
-            match http_body::Body::poll_frame(Pin::new(&mut this.incoming), cx) {
-                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) if data.is_empty() => continue,
-                    Ok(data) => {
-                        if let (Some(timer), Some(d)) = (&mut this.read_timer, this.sock_read) {
-                            timer.as_mut().reset(later(tokio::time::Instant::now(), d));
-                        }
-                        return Poll::Ready(Some(Ok(data)));
-                    }
-                    Err(_trailers) => continue,
-                },
-                Poll::Ready(Some(Err(e))) => {
-                    this.fail();
-                    return Poll::Ready(Some(Err(ClientError::payload(
-                        "response payload is not completed",
-                    )
-                    .with_source(e))));
-                }
-                Poll::Ready(None) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => {
-                    if this.total_timer.is_none() {
-                        this.total_timer =
-                            this.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
-                    }
-                    if this.read_timer.is_none() {
-                        this.read_timer = this.sock_read.map(|d| Box::pin(tokio::time::sleep(d)));
-                    }
-                    let expired = if this
-                        .total_timer
-                        .as_mut()
-                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
-                    {
-                        Some(Bound::Total)
-                    } else if this
-                        .read_timer
-                        .as_mut()
-                        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
-                    {
-                        Some(Bound::Phase)
-                    } else {
-                        None
-                    };
-                    return match expired {
-                        None => Poll::Pending,
-                        Some(bound) => {
-                            // A timed-out connection is never reused.
-                            this.fail();
-                            Poll::Ready(Some(Err(timeout_error(Phase::Read, bound))))
-                        }
-                    };
-                }
-            }
-        }
-    }
 }
 
 /// The reason phrase of a status line, byte for byte: UTF-8 when it is valid UTF-8, otherwise

@@ -15,9 +15,11 @@ use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
 
 use crate::body::WireBody;
+use crate::connector::Lease;
 use crate::connector::{SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::proto::h1::RawHead;
+use crate::proto::{map_hyper_error, Head, SendError, Sent};
 
 /// The handle that sends requests on streams of one HTTP/2 connection.
 pub(crate) type Sender = hyper::client::conn::http2::SendRequest<WireBody>;
@@ -185,4 +187,52 @@ pub(crate) fn not_processed(e: &hyper::Error) -> bool {
         src = s.source();
     }
     e.is_canceled()
+}
+
+/// The same exchange on a stream of an HTTP/2 connection.
+pub(crate) async fn exchange(
+    lease: &mut Lease,
+    head: Head<'_>,
+    body: WireBody,
+) -> Result<Sent, SendError> {
+    let target = &head.url[..url::Position::AfterQuery];
+    let uri = http::Uri::try_from(target).map_err(|e| SendError {
+        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL is not a valid URI")
+            .with_source(e),
+        retryable: false,
+        unprocessed: false,
+    })?;
+    let mut req = http::Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = http::Version::HTTP_2;
+    let mut headers = head.headers.clone();
+    // `:authority` carries the host. hyper's HTTP/2 client itself removes the headers that
+    // mean something only on one HTTP/1 connection (Connection and the ones it names,
+    // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
+    headers.remove(http::header::HOST);
+    *req.headers_mut() = headers;
+    let Some(stream) = lease.h2_stream() else {
+        return Err(SendError {
+            error: ClientError::new(ErrorKind::ClientConnectionError, "no HTTP/2 stream"),
+            retryable: false,
+            unprocessed: false,
+        });
+    };
+    match send(&mut stream.sender, req).await {
+        Ok((response, raw)) => Ok(Sent {
+            response,
+            raw,
+            body_withheld: false,
+            upload: None,
+        }),
+        Err(e) => {
+            let unprocessed = not_processed(&e);
+            Err(SendError {
+                error: map_hyper_error(e),
+                retryable: false,
+                unprocessed,
+            })
+        }
+    }
 }

@@ -1,6 +1,97 @@
 //! The wire protocols, through hyper's `client::conn`: the only modules that name hyper's
 //! types. [`h1`] exchanges one request over an HTTP/1 connection (and captures the response
-//! head as received); [`h2`] opens HTTP/2 connections and sends requests on their streams.
+//! head as received); [`h2`] opens HTTP/2 connections and sends requests on their streams;
+//! [`body`] reads a response body off either. [`exchange`] sends over whichever the lease holds.
 
+pub(crate) mod body;
 pub(crate) mod h1;
 pub(crate) mod h2;
+
+use std::io;
+
+use hyper::body::Incoming;
+
+use crate::body::WireBody;
+use crate::connector::Lease;
+use crate::error::{ClientError, ErrorKind};
+use h1::{RawHead, Upload};
+
+/// A response head received for a request, with what the exchange learned on the way.
+pub(crate) struct Sent {
+    pub(crate) response: http::Response<Incoming>,
+    pub(crate) raw: RawHead,
+    /// `Expect: 100-continue` was sent and the server answered without `100 Continue`, so the
+    /// body was never written and the connection cannot be reused.
+    pub(crate) body_withheld: bool,
+    /// How far the request body got, when there is one on an HTTP/1 connection.
+    pub(crate) upload: Option<Upload>,
+}
+
+/// A failed exchange; `retryable` when a reused connection failed before any response byte,
+/// `unprocessed` when an HTTP/2 server refused the stream (safe to resend whatever the method).
+pub(crate) struct SendError {
+    pub(crate) error: ClientError,
+    pub(crate) retryable: bool,
+    pub(crate) unprocessed: bool,
+}
+
+/// The parts of a prepared request that go into the head.
+pub(crate) struct Head<'a> {
+    pub(crate) method: &'a http::Method,
+    pub(crate) url: &'a url::Url,
+    pub(crate) version: http::Version,
+    pub(crate) headers: &'a http::HeaderMap,
+}
+
+/// Sends a request head and body over the lease's connection (HTTP/1, or a stream of an
+/// HTTP/2 connection) and waits for the final response head.
+pub(crate) async fn exchange(
+    lease: &mut Lease,
+    head: Head<'_>,
+    body: WireBody,
+) -> Result<Sent, SendError> {
+    if lease.is_h2() {
+        h2::exchange(lease, head, body).await
+    } else {
+        h1::exchange(lease, head, body).await
+    }
+}
+
+fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// Maps a failure while sending a request or reading the response head.
+fn map_hyper_error(e: hyper::Error) -> ClientError {
+    let (kind, message) = if e.is_parse() || e.is_parse_status() {
+        (ErrorKind::ClientResponseError, "malformed response head")
+    } else if e.is_user() {
+        (ErrorKind::ClientPayloadError, "the request body failed")
+    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        (
+            ErrorKind::ServerDisconnectedError,
+            "server disconnected before a complete response",
+        )
+    } else {
+        match io_kind(&e) {
+            Some(io::ErrorKind::ConnectionReset) => (
+                ErrorKind::ClientConnectionResetError,
+                "connection reset by peer",
+            ),
+            Some(io::ErrorKind::UnexpectedEof) => (
+                ErrorKind::ServerDisconnectedError,
+                "server disconnected before a complete response",
+            ),
+            Some(_) => (ErrorKind::ClientOSError, "connection failed"),
+            None => (ErrorKind::ClientConnectionError, "connection failed"),
+        }
+    };
+    ClientError::new(kind, message).with_source(e)
+}
