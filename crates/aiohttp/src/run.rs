@@ -91,16 +91,16 @@ pub(crate) struct Exchange {
 pub(crate) fn send(
     req: RequestBuilder,
 ) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
+    use futures_util::future::{ready, Either};
     let session = req.session.clone();
-    let planned = req.into_plan();
-    async move {
-        let (plan, exchange) = planned?;
-        run(&session, plan, exchange).await
+    match req.into_plan() {
+        Ok((plan, exchange)) => Either::Left(run(session, plan, exchange)),
+        Err(e) => Either::Right(ready(Err(e))),
     }
 }
 
 async fn run(
-    session: &ClientSession,
+    session: ClientSession,
     mut plan: Plan,
     mut ex: Exchange,
 ) -> Result<ClientResponse, ClientError> {
