@@ -19,18 +19,24 @@
 //! ```
 //!
 //! # Map of the crate
+//! - `run`: the request loop, read top to bottom — the head of each hop, a pooled connection,
+//!   the exchange, the one retry of a stale connection, the response, redirects and
+//!   `raise_for_status`.
 //! - `session`: [`ClientSession`] and its builder — defaults, headers, auth, cookies.
-//! - `request`: [`RequestBuilder`] and the pure step building the head.
+//! - `request`: [`RequestBuilder`], checked and split into the plan and the exchange options.
+//! - `head`: the request from hop to hop and its head, built in plain steps (credentials,
+//!   header merge, automatic headers, cookies, framing) over a snapshot of the session.
 //! - `info`, `error`: [`RequestInfo`] and [`ClientError`], plain data that import nothing
 //!   else of the crate.
-//! - `redirect`: the redirect decision (pure) and the loop following redirects.
+//! - `redirect`: the redirect decision (pure).
 //! - `policy`: the other decisions with no I/O — method classes, keep-alive, retry.
 //! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
 //! - `connector`: the [`Connector`] trait, the [`Pool`], [`TcpConnector`].
-//! - `proto`: `h1` and `h2`, the only modules that name hyper's types (HTTP/1 exchanges with
-//!   the response head captured as received; HTTP/2 connections and streams).
+//! - `proto`: the only modules that name hyper's types — `h1` (HTTP/1 exchanges with the
+//!   response head captured as received), `h2` (HTTP/2 connections and streams), `body` (the
+//!   response body read off either).
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
