@@ -292,4 +292,71 @@ mod tests {
         assert!(opts.ssl.is_none());
         assert!(opts.server_hostname.is_none());
     }
+
+    #[test]
+    fn pool_key_table() {
+        let opts = |ssl: bool, name: Option<&str>| SendOptions {
+            read_until_eof: true,
+            auto_decompress: true,
+            max_body_size: None,
+            ssl: ssl.then(|| Ssl::from(false)),
+            server_hostname: name.map(str::to_string),
+            timeouts: Timeouts::default(),
+        };
+        let origin =
+            |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");
+        // (URL, version, the request's ssl and server_hostname, HTTP/2 asked, TLS choices kept)
+        let cases = [
+            (
+                "http://a.test/",
+                http::Version::HTTP_11,
+                opts(false, None),
+                false,
+                false,
+            ),
+            (
+                "http://a.test/",
+                http::Version::HTTP_2,
+                opts(false, None),
+                true,
+                false,
+            ),
+            // TLS choices mean nothing to a plain-text origin.
+            (
+                "http://a.test/",
+                http::Version::HTTP_11,
+                opts(true, Some("n.test")),
+                false,
+                false,
+            ),
+            (
+                "https://a.test/",
+                http::Version::HTTP_11,
+                opts(true, Some("n.test")),
+                false,
+                true,
+            ),
+            (
+                "https://a.test/",
+                http::Version::HTTP_2,
+                opts(false, None),
+                true,
+                false,
+            ),
+        ];
+        for (url, version, opts, http2, tls_choices) in cases {
+            let key = opts.key(origin(url), version);
+            assert_eq!(key.is_http2(), http2, "{url} {version:?}");
+            assert_eq!(key.ssl().is_some(), tls_choices, "{url}");
+            assert_eq!(key.server_hostname().is_some(), tls_choices, "{url}");
+            assert_eq!(
+                (key.host(), key.is_tls()),
+                ("a.test", url.starts_with("https"))
+            );
+        }
+        // A key with a request's own TLS choice is not the origin's plain key.
+        let plain = opts(false, None).key(origin("https://a.test/"), http::Version::HTTP_11);
+        let pinned = opts(true, None).key(origin("https://a.test/"), http::Version::HTTP_11);
+        assert_ne!(plain, pinned);
+    }
 }
