@@ -195,13 +195,7 @@ impl ClientResponse {
             drop(incoming);
             StreamReader::empty()
         } else {
-            let body: BodyStream = Box::pin(LeasedBody::new(
-                incoming,
-                shared,
-                reusable,
-                upload,
-                &opts.timeouts,
-            ));
+            let body = LeasedBody::new(incoming, shared, reusable, upload, &opts.timeouts);
             let encoding = if coding && opts.auto_decompress {
                 parts
                     .headers
@@ -213,10 +207,11 @@ impl ClientResponse {
             };
             match encoding {
                 Some(enc) => {
+                    let body: BodyStream = Box::pin(body);
                     undecoded = Some(Box::new((std::sync::Mutex::new(body), enc.into())));
                     StreamReader::empty()
                 }
-                None => StreamReader::new(body),
+                None => StreamReader::from_body(body),
             }
         };
         Ok(ClientResponse {

@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, Stream};
 
 use crate::error::{ClientError, ErrorKind};
+use crate::proto::body::LeasedBody;
 
 /// A body as a stream of byte chunks, the currency between the connection, the decoders and
 /// [`StreamReader`].
@@ -87,7 +88,7 @@ pub struct StreamReader {
     buffered: usize,
     /// The body; `None` once it ended or failed. The mutex is never locked (all access goes
     /// through `&mut self` and `Mutex::get_mut`): it only makes the reader `Sync`.
-    body: Option<Mutex<BodyStream>>,
+    body: Option<Mutex<Source>>,
     /// The body ended cleanly.
     eof: bool,
     /// The body failed.
@@ -100,13 +101,38 @@ pub struct StreamReader {
     scan: Scan,
 }
 
+/// What a reader takes its chunks from: a response body as read off its connection (not boxed:
+/// the common case), or any other stream.
+pub(crate) enum Source {
+    Body(LeasedBody),
+    Stream(BodyStream),
+}
+
+impl Source {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ClientError>>> {
+        match self {
+            Source::Body(b) => Pin::new(b).poll_next(cx),
+            Source::Stream(s) => s.as_mut().poll_next(cx),
+        }
+    }
+}
+
 impl StreamReader {
     /// A reader over `body`.
     pub(crate) fn new(body: BodyStream) -> Self {
+        StreamReader::over(Source::Stream(body))
+    }
+
+    /// A reader over a response body as read off its connection.
+    pub(crate) fn from_body(body: LeasedBody) -> Self {
+        StreamReader::over(Source::Body(body))
+    }
+
+    fn over(source: Source) -> Self {
         StreamReader {
             buffer: VecDeque::new(),
             buffered: 0,
-            body: Some(Mutex::new(body)),
+            body: Some(Mutex::new(source)),
             eof: false,
             error: None,
             error_yielded: false,
@@ -569,7 +595,7 @@ impl StreamReader {
                 return Poll::Ready(Ok(None));
             };
             let body = body.get_mut().unwrap_or_else(PoisonError::into_inner);
-            match ready!(body.as_mut().poll_next(cx)) {
+            match ready!(body.poll_next(cx)) {
                 Some(Ok(chunk)) if chunk.is_empty() => {
                     budget -= 1;
                     if budget == 0 {
