@@ -1,5 +1,6 @@
-//! `bench-run profile`: where the time goes, in figures that do not depend on the machine's
-//! load: user-space instructions and heap allocations per request of the Rust clients.
+//! `bench-run profile`: where the time goes, in figures that depend far less on the machine's
+//! load than times do: user-space instructions and heap allocations per request of the Rust
+//! clients.
 //!
 //! Every client of every chosen scenario runs twice under `valgrind --tool=callgrind`, pinned
 //! to core 1 against `bench-server` on core 0, once for `--short` and once for `--long`
@@ -429,7 +430,9 @@ fn run(o: &ProfileOptions) -> Result<bool, String> {
          run) / (requests of the long run − requests of the short run), {} s and {} s measured \
          after {} s of warm-up\n\
          - load average (1/5/15 min) before: {load_before}; after: {}; whole run {:.0} s \
-         (instruction and allocation counts do not depend on the load)\n",
+         (the counts depend far less on the load than times do, but still move by a few \
+         percent between runs: how often a read finds nothing yet and the task has to wait \
+         depends on timing)\n",
         o.short,
         o.long,
         o.warmup,
