@@ -2,7 +2,14 @@
 """Benchmark client: Python aiohttp on plain asyncio (no uvloop), one ClientSession.
 
 Takes the same flags and prints the same JSON line as the Rust clients (see
-crates/bench/src/lib.rs); the latency histogram uses the same buckets.
+crates/bench/src/lib.rs); the latency histogram uses the same buckets. Like
+them it checks every response: status 200, and a body of the size the server
+sends (13 bytes for /hello and /upload, --bytes for /big); anything else is a
+failed request.
+
+With --force-close, aiohttp's TCPConnector(force_close=True) closes each
+connection after its response, and also sends `Connection: close` (aiohttp
+does so whenever force_close is set), so the server closes its side too.
 """
 
 import argparse
@@ -109,6 +116,19 @@ def target(a):
     return f"{a.url}/upload"
 
 
+def check_body(a, got):
+    """The body size check of bench::check_body; returns the body bytes moved."""
+    if a.mode == "download":
+        want, moved = a.bytes, got
+    elif a.mode == "upload":
+        want, moved = HELLO_LEN, a.bytes
+    else:
+        want, moved = HELLO_LEN, got
+    if got != want:
+        raise RuntimeError(f"body of {got} bytes, expected {want}")
+    return moved
+
+
 async def one(session, a, url, upload):
     """One request read to its end; returns the body bytes moved."""
     if a.mode == "upload":
@@ -122,11 +142,9 @@ async def one(session, a, url, upload):
             n = 0
             async for chunk in resp.content.iter_any():
                 n += len(chunk)
-            return n
+            return check_body(a, n)
         body = await resp.read()
-        if len(body) != HELLO_LEN:
-            raise RuntimeError(f"body of {len(body)} bytes")
-        return len(upload) if a.mode == "upload" else len(body)
+        return check_body(a, len(body))
 
 
 async def worker(session, a, url, upload, deadline):

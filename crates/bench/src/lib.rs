@@ -1,6 +1,7 @@
 //! Shared pieces of the benchmark harness: the command line every client binary takes, the
 //! loop that drives a client's workers for a timed phase, a latency histogram, `getrusage`
-//! snapshots, and the JSON line each client prints for the driver (`bench-run`).
+//! snapshots, a counting allocator, the checks every response must pass, and the JSON line
+//! each client prints for the driver (`bench-run`).
 //!
 //! The Python client (`crates/bench/python/aiohttp_client.py`) takes the same flags and prints
 //! the same JSON line; keep the two in step.
@@ -13,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+mod alloc;
 mod hist;
 
+pub use alloc::{AllocCount, CountingAlloc};
 pub use hist::Histogram;
 
 /// The 13-byte body of `GET /hello`.
@@ -22,6 +25,38 @@ pub const HELLO: &[u8] = b"Hello, world!";
 
 /// A worker stops after this many failed requests, so a dead server cannot spin a client.
 pub const MAX_ERRORS_PER_WORKER: u64 = 100;
+
+/// Checks a response's status: anything but 200 is a failed request.
+///
+/// # Errors
+/// The status, as the failure's text.
+pub fn check_status(status: u16) -> Result<(), String> {
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!("status {status}"))
+    }
+}
+
+/// Checks the size of a response body read to its end, `got` bytes, against what the server
+/// sends for `mode` (`/hello` and `/upload` answer [`HELLO`]; `/big` sends `bytes`, the run's
+/// `--bytes`). `Ok` carries the body bytes the request moved: the download's size, the upload
+/// body's (`bytes`), the 13 bytes of a GET.
+///
+/// # Errors
+/// A body of another size: a failed request.
+pub fn check_body(mode: Mode, bytes: u64, got: u64) -> Result<u64, String> {
+    let (want, moved) = match mode {
+        Mode::Get => (HELLO.len() as u64, got),
+        Mode::Upload => (HELLO.len() as u64, bytes),
+        Mode::Download => (bytes, got),
+    };
+    if got == want {
+        Ok(moved)
+    } else {
+        Err(format!("body of {got} bytes, expected {want}"))
+    }
+}
 
 /// What each request of a run does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +286,16 @@ pub struct Report {
     /// 99th percentile request latency, µs.
     #[serde(default)]
     pub p99_us: Option<f64>,
+    /// Heap allocations (`alloc` calls) in the measured phase, counted by [`CountingAlloc`];
+    /// `None` for clients without it (Python, wrk, curl).
+    #[serde(default)]
+    pub allocs: Option<u64>,
+    /// Heap reallocations (`realloc` calls) in the measured phase.
+    #[serde(default)]
+    pub reallocs: Option<u64>,
+    /// Bytes requested from the heap in the measured phase.
+    #[serde(default)]
+    pub alloc_bytes: Option<u64>,
 }
 
 /// A `getrusage(RUSAGE_SELF)` snapshot.
@@ -407,6 +452,7 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         warm_errors.first_error = rec.first_error;
     }
     let before = Usage::this_process();
+    let allocs_before = AllocCount::now();
     let started = Instant::now();
     let mut rec = if args.mode == Mode::Download {
         let mut rec = Recorder::default();
@@ -424,6 +470,9 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         run_phase(workers, started + args.duration).await.1
     };
     let wall = started.elapsed();
+    let allocs = AllocCount::now()
+        .zip(allocs_before)
+        .map(|(a, b)| a.since(b));
     let after = Usage::this_process();
     rec.merge(&warm_errors);
     Report {
@@ -439,6 +488,9 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         max_rss_kib: after.max_rss_kib,
         p50_us: rec.hist.percentile(50.0).map(|d| d.as_secs_f64() * 1e6),
         p99_us: rec.hist.percentile(99.0).map(|d| d.as_secs_f64() * 1e6),
+        allocs: allocs.map(|a| a.allocs),
+        reallocs: allocs.map(|a| a.reallocs),
+        alloc_bytes: allocs.map(|a| a.bytes),
     }
 }
 
@@ -527,6 +579,18 @@ mod tests {
         ] {
             assert!(args(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn responses_are_checked() {
+        assert_eq!(check_status(200), Ok(()));
+        assert!(check_status(404).is_err());
+        assert_eq!(check_body(Mode::Get, 0, 13), Ok(13));
+        assert!(check_body(Mode::Get, 0, 12).is_err());
+        assert_eq!(check_body(Mode::Upload, 1 << 20, 13), Ok(1 << 20));
+        assert!(check_body(Mode::Upload, 1 << 20, 0).is_err());
+        assert_eq!(check_body(Mode::Download, 1000, 1000), Ok(1000));
+        assert!(check_body(Mode::Download, 1000, 999).is_err());
     }
 
     #[test]

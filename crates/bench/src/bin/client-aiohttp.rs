@@ -2,15 +2,23 @@
 //!
 //! Over `https://` the connector gets `ssl_context` with the server's certificate as the only
 //! root and ALPN `http/1.1` (or `h2` with `--http2`: every task then shares one connection).
+//!
+//! Every response's status and body size are checked ([`bench::check_status`],
+//! [`bench::check_body`]).
 
 use aiohttp::{ClientSession, TcpConnector, Url};
-use bench::{client_main, ClientArgs, Mode, Worker};
+use bench::{check_body, check_status, client_main, ClientArgs, Mode, Worker};
 use bytes::Bytes;
+
+#[global_allocator]
+static ALLOC: bench::CountingAlloc = bench::CountingAlloc;
 
 struct Task {
     session: ClientSession,
     url: Url,
     mode: Mode,
+    /// `--bytes`: the download's size, or the upload body's.
+    bytes: u64,
     upload: Bytes,
 }
 
@@ -21,19 +29,11 @@ impl Worker for Task {
             Mode::Upload => self.session.post(&self.url).data(self.upload.clone()),
         };
         let mut resp = req.await.map_err(|e| e.to_string())?;
-        if resp.status() != 200 {
-            return Err(format!("status {}", resp.status()));
-        }
-        match self.mode {
-            Mode::Get => {
+        check_status(resp.status().as_u16())?;
+        let got = match self.mode {
+            Mode::Get | Mode::Upload => {
                 let body = resp.read().await.map_err(|e| e.to_string())?;
-                check_len(body.len(), bench::HELLO.len())?;
-                Ok(body.len() as u64)
-            }
-            Mode::Upload => {
-                let body = resp.read().await.map_err(|e| e.to_string())?;
-                check_len(body.len(), bench::HELLO.len())?;
-                Ok(self.upload.len() as u64)
+                body.len() as u64
             }
             Mode::Download => {
                 let content = resp.content();
@@ -45,17 +45,10 @@ impl Worker for Task {
                     }
                     n += chunk.len() as u64;
                 }
-                Ok(n)
+                n
             }
-        }
-    }
-}
-
-fn check_len(got: usize, want: usize) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("body of {got} bytes, expected {want}"))
+        };
+        check_body(self.mode, self.bytes, got)
     }
 }
 
@@ -79,6 +72,7 @@ fn main() {
                 session: session.clone(),
                 url: url.clone(),
                 mode: args.mode,
+                bytes: args.bytes,
                 upload: upload.clone(),
             })
             .collect())

@@ -2,8 +2,17 @@
 //!
 //! One task per connection, and that task drives the connection itself (no separate
 //! connection task, no pool, no channel between tasks): it polls the hyper `Connection`
-//! alongside its own request. Only `Host` is sent. With a limit below the number of tasks
-//! (scenario 3) it runs one task per allowed connection, which is the best any pool can do.
+//! alongside its own request. Only `Host` is sent. `--force-close` drops the connection once
+//! the response is read, closing it from the client's side (no `Connection: close`).
+//!
+//! With a limit below the number of tasks (scenario 3) every task runs, as in the other
+//! clients: a request takes one of `limit` permits of a `tokio::sync::Semaphore` (FIFO, like a
+//! pool's waiter queue), then a connection from a shared stack of at most `limit` idle ones
+//! (opening one when the stack is empty, so never more than `limit`), and pushes the connection
+//! back once the response body is read. That is the least any pool has to do.
+//!
+//! Every response's status and body size are checked ([`bench::check_status`],
+//! [`bench::check_body`]).
 //!
 //! Over `https://` the same runs over tokio-rustls (ALPN `http/1.1`). With `--http2`, one TLS
 //! connection (ALPN `h2`) is opened with `client::conn::http2` before the run, driven by its
@@ -11,9 +20,9 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use bench::{client_main, ClientArgs, Mode, Worker};
+use bench::{check_body, check_status, client_main, ClientArgs, Mode, Worker};
 use bytes::Bytes;
 use http::header::HOST;
 use http::{HeaderValue, Method, Request, Uri};
@@ -23,8 +32,12 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+#[global_allocator]
+static ALLOC: bench::CountingAlloc = bench::CountingAlloc;
 
 /// How a task reaches the server: plain TCP, or TLS on top of it.
 #[derive(Clone)]
@@ -78,6 +91,8 @@ struct Target {
     host: HeaderValue,
     path: Uri,
     mode: Mode,
+    /// `--bytes`: the download's size, or the upload body's.
+    bytes: u64,
     upload: Bytes,
 }
 
@@ -97,9 +112,7 @@ impl Target {
 
     /// Reads the response to its end; `Ok` carries the body bytes moved.
     async fn finish(&self, resp: http::Response<Incoming>) -> Result<u64, String> {
-        if resp.status() != 200 {
-            return Err(format!("status {}", resp.status()));
-        }
+        check_status(resp.status().as_u16())?;
         let mut body = resp.into_body();
         let mut n = 0u64;
         while let Some(frame) = body.frame().await {
@@ -108,12 +121,7 @@ impl Target {
                 n += d.len() as u64;
             }
         }
-        match self.mode {
-            Mode::Upload if n == bench::HELLO.len() as u64 => Ok(self.upload.len() as u64),
-            Mode::Get if n == bench::HELLO.len() as u64 => Ok(n),
-            Mode::Download => Ok(n),
-            _ => Err(format!("body of {n} bytes")),
-        }
+        check_body(self.mode, self.bytes, n)
     }
 }
 
@@ -132,31 +140,70 @@ async fn connect<S: Stream>(d: &Dialer) -> Result<Pair<S>, String> {
     Ok((sender, Box::pin(conn)))
 }
 
+/// One request on `pair`, read to its end, polling the connection alongside it.
+async fn exchange<S: Stream>(pair: &mut Pair<S>, target: &Target) -> Result<u64, String> {
+    let (sender, conn) = pair;
+    let req = target.request()?;
+    let exchange = async {
+        sender.ready().await.map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        target.finish(resp).await
+    };
+    tokio::select! {
+        biased;
+        r = exchange => r,
+        r = conn.as_mut() => Err(match r {
+            Ok(()) => "connection closed".to_string(),
+            Err(e) => e.to_string(),
+        }),
+    }
+}
+
 impl<S: Stream> Worker for Task<S> {
     async fn request(&mut self) -> Result<u64, String> {
-        if self.conn.is_none() {
-            self.conn = Some(connect(&self.dialer).await?);
-        }
-        let Some((sender, conn)) = self.conn.as_mut() else {
-            return Err("no connection".into());
+        let pair = match &mut self.conn {
+            Some(pair) => pair,
+            None => self.conn.insert(connect(&self.dialer).await?),
         };
-        let req = self.target.request()?;
-        let target = &self.target;
-        let exchange = async {
-            sender.ready().await.map_err(|e| e.to_string())?;
-            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-            target.finish(resp).await
-        };
-        let result = tokio::select! {
-            biased;
-            r = exchange => r,
-            r = conn.as_mut() => Err(match r {
-                Ok(()) => "connection closed".to_string(),
-                Err(e) => e.to_string(),
-            }),
-        };
+        let result = exchange(pair, &self.target).await;
         if self.force_close || result.is_err() {
             self.conn = None;
+        }
+        result
+    }
+}
+
+/// The idle connections of a limited run, most recently returned on top.
+type Stack<S> = Arc<Mutex<Vec<Pair<S>>>>;
+
+/// A task of a run limited to fewer connections than tasks: a permit, then a connection from
+/// the shared stack (or a new one), pushed back after the response.
+struct PooledTask<S: Stream> {
+    dialer: Dialer,
+    target: Target,
+    force_close: bool,
+    permits: Arc<Semaphore>,
+    idle: Stack<S>,
+}
+
+impl<S: Stream> Worker for PooledTask<S> {
+    async fn request(&mut self) -> Result<u64, String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut pair = match idle {
+            Some(pair) => pair,
+            None => connect(&self.dialer).await?,
+        };
+        let result = exchange(&mut pair, &self.target).await;
+        if result.is_ok() && !self.force_close {
+            self.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(pair);
         }
         result
     }
@@ -186,6 +233,7 @@ struct Setup {
     dialer: Dialer,
     target: Target,
     tasks: usize,
+    limit: usize,
     force_close: bool,
 }
 
@@ -213,13 +261,16 @@ async fn setup(args: &ClientArgs) -> Result<Setup, String> {
             host,
             path,
             mode: args.mode,
+            bytes: args.bytes,
             upload: args.upload_body(),
         },
-        tasks: args.tasks.min(args.conn_limit()),
+        tasks: args.tasks,
+        limit: args.conn_limit(),
         force_close: args.force_close,
     })
 }
 
+/// One task per connection.
 fn per_connection<S: Stream>(s: Setup) -> Vec<Task<S>> {
     (0..s.tasks)
         .map(|_| Task {
@@ -231,11 +282,28 @@ fn per_connection<S: Stream>(s: Setup) -> Vec<Task<S>> {
         .collect()
 }
 
+/// Every task sharing a stack of at most `limit` connections.
+fn pooled<S: Stream>(s: Setup) -> Vec<PooledTask<S>> {
+    let permits = Arc::new(Semaphore::new(s.limit));
+    let idle: Stack<S> = Arc::new(Mutex::new(Vec::with_capacity(s.limit)));
+    (0..s.tasks)
+        .map(|_| PooledTask {
+            dialer: s.dialer.clone(),
+            target: s.target.clone(),
+            force_close: s.force_close,
+            permits: permits.clone(),
+            idle: idle.clone(),
+        })
+        .collect()
+}
+
 fn main() {
     let tls = std::env::args().any(|a| a.starts_with("https://"));
     let http2 = std::env::args().any(|a| a == "--http2");
-    match (tls, http2) {
-        (true, true) => client_main("hyper", |args: ClientArgs| async move {
+    // Fewer connections than tasks: the shared stack (bad flags are reported by client_main).
+    let limited = ClientArgs::from_env().is_ok_and(|a| a.tasks > a.conn_limit());
+    match (tls, http2, limited) {
+        (true, true, _) => client_main("hyper", |args: ClientArgs| async move {
             let s = setup(&args).await?;
             let stream = s.dialer.tls().await?;
             let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -249,11 +317,17 @@ fn main() {
                 })
                 .collect::<Vec<_>>())
         }),
-        (true, false) => client_main("hyper", |args: ClientArgs| async move {
+        (true, false, false) => client_main("hyper", |args: ClientArgs| async move {
             Ok(per_connection::<TlsStream<TcpStream>>(setup(&args).await?))
         }),
-        (false, _) => client_main("hyper", |args: ClientArgs| async move {
+        (true, false, true) => client_main("hyper", |args: ClientArgs| async move {
+            Ok(pooled::<TlsStream<TcpStream>>(setup(&args).await?))
+        }),
+        (false, _, false) => client_main("hyper", |args: ClientArgs| async move {
             Ok(per_connection::<TcpStream>(setup(&args).await?))
+        }),
+        (false, _, true) => client_main("hyper", |args: ClientArgs| async move {
+            Ok(pooled::<TcpStream>(setup(&args).await?))
         }),
     }
 }

@@ -5,18 +5,31 @@
 //! with `--http2`, where `http2_prior_knowledge` makes its pool share one connection.
 //!
 //! reqwest has no cap on open connections, so a limit below the number of tasks
-//! (scenario 3) is enforced the way its users do it: a semaphore around each request.
+//! (scenario 3) is enforced the way its users do it: a semaphore around each request, held
+//! until the response body has been read (every task runs, as in the other clients; at most
+//! `limit` requests are in flight).
+//!
+//! `--force-close` is `pool_max_idle_per_host(0)`: reqwest drops the connection once the
+//! response is read, closing it from the client's side; it sends no `Connection: close`.
+//!
+//! Every response's status and body size are checked ([`bench::check_status`],
+//! [`bench::check_body`]).
 
 use std::sync::Arc;
 
-use bench::{client_main, ClientArgs, Mode, Worker};
+use bench::{check_body, check_status, client_main, ClientArgs, Mode, Worker};
 use bytes::Bytes;
 use tokio::sync::Semaphore;
+
+#[global_allocator]
+static ALLOC: bench::CountingAlloc = bench::CountingAlloc;
 
 struct Task {
     client: reqwest::Client,
     url: reqwest::Url,
     mode: Mode,
+    /// `--bytes`: the download's size, or the upload body's.
+    bytes: u64,
     upload: Bytes,
     limit: Option<Arc<Semaphore>>,
 }
@@ -28,29 +41,21 @@ impl Task {
             Mode::Upload => self.client.post(self.url.clone()).body(self.upload.clone()),
         };
         let mut resp = req.send().await.map_err(|e| e.to_string())?;
-        if resp.status() != 200 {
-            return Err(format!("status {}", resp.status()));
-        }
-        match self.mode {
+        check_status(resp.status().as_u16())?;
+        let got = match self.mode {
             Mode::Get | Mode::Upload => {
                 let body = resp.bytes().await.map_err(|e| e.to_string())?;
-                if body.len() != bench::HELLO.len() {
-                    return Err(format!("body of {} bytes", body.len()));
-                }
-                Ok(if self.mode == Mode::Upload {
-                    self.upload.len() as u64
-                } else {
-                    body.len() as u64
-                })
+                body.len() as u64
             }
             Mode::Download => {
                 let mut n = 0u64;
                 while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
                     n += chunk.len() as u64;
                 }
-                Ok(n)
+                n
             }
-        }
+        };
+        check_body(self.mode, self.bytes, got)
     }
 }
 
@@ -97,6 +102,7 @@ fn main() {
                 client: client.clone(),
                 url: url.clone(),
                 mode: args.mode,
+                bytes: args.bytes,
                 upload: upload.clone(),
                 limit: limit.clone(),
             })

@@ -8,11 +8,16 @@
 //!           [--download-bytes N] [--upload-bytes N] [--scenarios 1,2,7b,…]
 //!           [--clients aiohttp-rs,reqwest,hyper,aiohttp-py,wrk,curl]
 //!           [--python PATH] [--out DIR] [--no-pin]
+//! bench-run profile [--scenarios 1,2,3,7a,7b] [--clients aiohttp-rs,hyper,reqwest] [--quick]
+//!                   [--short SECS] [--long SECS] [--warmup SECS] [--out DIR] [--no-pin]
 //! bench-run measure -- CMD [ARGS…]   (internal: runs CMD, prints its output and rusage as JSON)
 //! ```
 //!
 //! Exits non-zero when a client failed a request or the harness itself broke; timings never
 //! decide the exit status. `scripts/bench.sh` builds everything and runs this.
+//!
+//! `bench-run profile` counts instructions (callgrind) and heap allocations per request of
+//! the Rust clients instead of timing them; see [`profile`]. `scripts/profile.sh` runs it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use bench::{Mode, Report, Usage};
 use serde::{Deserialize, Serialize};
+
+mod profile;
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -147,6 +154,9 @@ fn scenarios() -> Vec<Scenario> {
             id: "6",
             title: "sequential GET, a new connection per request (force_close)",
             force_close: true,
+            // wrk cannot close connections itself: it would have to send `Connection: close`
+            // and let the server close them, which is not the same work.
+            wrk_conns: None,
             ..base.clone()
         },
         Scenario {
@@ -581,6 +591,9 @@ fn parse_wrk(out: &str, m: &Measured, scenario: &str) -> Result<Report, String> 
         max_rss_kib: m.max_rss_kib,
         p50_us: p50,
         p99_us: p99,
+        allocs: None,
+        reallocs: None,
+        alloc_bytes: None,
     })
 }
 
@@ -606,6 +619,9 @@ fn parse_curl(out: &str, m: &Measured, scenario: &str, want: u64) -> Result<Repo
         max_rss_kib: m.max_rss_kib,
         p50_us: Some(total * 1e6),
         p99_us: Some(total * 1e6),
+        allocs: None,
+        reallocs: None,
+        alloc_bytes: None,
     })
 }
 
@@ -674,9 +690,6 @@ fn run_one(
                 }
                 _ => "/hello",
             };
-            if sc.force_close {
-                cmd.args(["-H", "Connection: close"]);
-            }
             cmd.arg(format!("{base}{path}"));
         }
         Client::Curl => {
@@ -710,6 +723,9 @@ fn run_one(
         max_rss_kib: 0,
         p50_us: None,
         p99_us: None,
+        allocs: None,
+        reallocs: None,
+        alloc_bytes: None,
     };
     let (report, failure) = match result {
         Err(e) => (empty(client), Some(e)),
@@ -1077,6 +1093,9 @@ fn main() {
             _ => &args[1..],
         };
         measure_main(cmd);
+    }
+    if args.first().map(String::as_str) == Some("profile") {
+        std::process::exit(profile::main(&args[1..]));
     }
     let o = match Options::parse(&args) {
         Ok(o) => o,
