@@ -3,6 +3,7 @@
 //! credentials, header merge, automatic headers, cookies and body framing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Version};
@@ -27,12 +28,12 @@ pub(crate) struct Prepared {
     /// The URL without its fragment.
     pub(crate) url: Url,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Arc<HeaderMap>,
     pub(crate) body: Option<Body>,
     pub(crate) compress: bool,
     pub(crate) chunked: Option<usize>,
     /// The URL as given, when it had a fragment.
-    pub(crate) real_url: Option<Url>,
+    pub(crate) real_url: Option<Box<Url>>,
 }
 
 impl Prepared {
@@ -186,24 +187,60 @@ impl Plan {
         self.url.as_ref()
     }
 
+    /// Nothing of the request's own goes into its head: no header, skipped header, dropped
+    /// session header, cookie, body or framing option, and a method that sends no
+    /// `Content-Length: 0`.
+    fn adds_nothing(&self) -> bool {
+        self.headers.is_empty()
+            && self.dropped.is_empty()
+            && self.skip_auto_headers.is_empty()
+            && self.cookies.is_empty()
+            && self.body.is_none()
+            && !self.compress
+            && self.chunked.is_none()
+            && !self.expect100
+            && crate::policy::has_no_body_by_default(&self.method)
+    }
+
     /// Builds the head of the next exchange and hands over the body (keeping a copy when it
     /// can be replayed). `host` is the `Host` value of the URL's origin. No I/O: each step
     /// below is a plain function, table-tested.
     pub(crate) fn head(
         &mut self,
         defaults: &Defaults<'_>,
-        host: HeaderValue,
+        origin: &OriginHead,
     ) -> Result<Prepared, ClientError> {
         let mut url = self
             .url
             .take()
             .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
         let real_url = url.fragment().is_some().then(|| {
-            let real = url.clone();
+            let real = Box::new(url.clone());
             url.set_fragment(None);
             real
         });
         let auth = credentials(self.auth.as_ref(), self.origin.as_ref(), defaults, &url);
+        let mut jar = defaults.jar.filter_cookies(&url);
+        if self.no_secure_cookies && url.scheme() != "https" {
+            jar.retain(|c| c.secure() != Some(true));
+        }
+        // A request that adds nothing to its origin's plain head sends that head as it is.
+        if auth.is_none() && jar.is_empty() && self.adds_nothing() {
+            if let Some(plain) = &origin.plain {
+                self.replay = None;
+                self.sent_body = false;
+                return Ok(Prepared {
+                    method: self.method.clone(),
+                    url,
+                    version: self.version,
+                    headers: Arc::clone(plain),
+                    body: None,
+                    compress: false,
+                    chunked: None,
+                    real_url,
+                });
+            }
+        }
         let skip = Skip {
             request: &self.skip_auto_headers,
             session: defaults.skip_auto_headers,
@@ -213,14 +250,10 @@ impl Plan {
             &self.headers,
             &self.dropped,
             skip,
-            host,
+            origin.host.clone(),
             auth.is_some(),
         )?;
         auto_headers(&mut head, skip, auth)?;
-        let mut jar = defaults.jar.filter_cookies(&url);
-        if self.no_secure_cookies && url.scheme() != "https" {
-            jar.retain(|c| c.secure() != Some(true));
-        }
         let own = crate::cookie::caller_cookie_pairs(&self.cookies)?;
         cookie_header(
             &mut head,
@@ -244,13 +277,43 @@ impl Plan {
             method: self.method.clone(),
             url,
             version: self.version,
-            headers: head.headers,
+            headers: Arc::new(head.headers),
             body,
             compress: self.compress,
             chunked: self.chunked,
             real_url,
         })
     }
+}
+
+/// What the head of a request takes from its origin: the `Host` value, and the plain head — the
+/// headers of a request that adds nothing of its own ([`plain_head`]), built once per origin
+/// and shared by every such request.
+#[derive(Debug, Clone)]
+pub(crate) struct OriginHead {
+    pub(crate) host: HeaderValue,
+    pub(crate) plain: Option<Arc<HeaderMap>>,
+}
+
+impl OriginHead {
+    /// The `Host` value and plain head of an origin, under the session's `defaults`.
+    pub(crate) fn new(defaults: &Defaults<'_>, host: HeaderValue) -> Self {
+        let plain = plain_head(defaults, host.clone()).ok().map(Arc::new);
+        OriginHead { host, plain }
+    }
+}
+
+/// The head of a request that adds nothing to the session's defaults and sends no credentials
+/// or cookies: `Host`, the session's headers and the automatic ones — the steps below with an
+/// empty request.
+fn plain_head(defaults: &Defaults<'_>, host: HeaderValue) -> Result<HeaderMap, ClientError> {
+    let skip = Skip {
+        request: &[],
+        session: defaults.skip_auto_headers,
+    };
+    let mut head = merge_headers(defaults.headers, &HeaderMap::new(), &[], skip, host, false)?;
+    auto_headers(&mut head, skip, None)?;
+    Ok(head.headers)
 }
 
 /// The session's defaults as the head of an exchange sees them: a plain snapshot, taken for

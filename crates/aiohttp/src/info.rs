@@ -17,9 +17,9 @@ use url::Url;
 pub struct RequestInfo {
     pub(crate) url: Url,
     pub(crate) method: Method,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: std::sync::Arc<HeaderMap>,
     /// The URL as given, kept apart only when it had a fragment (otherwise it is `url`).
-    pub(crate) real_url: Option<Url>,
+    pub(crate) real_url: Option<Box<Url>>,
     pub(crate) version: Version,
 }
 
@@ -57,6 +57,6 @@ impl RequestInfo {
     /// # fn f(info: &aiohttp::RequestInfo) { let _ = info.real_url().fragment(); }
     /// ```
     pub fn real_url(&self) -> &Url {
-        self.real_url.as_ref().unwrap_or(&self.url)
+        self.real_url.as_deref().unwrap_or(&self.url)
     }
 }

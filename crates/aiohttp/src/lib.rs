@@ -119,7 +119,8 @@ pub mod bench_support {
         req: crate::RequestBuilder,
     ) -> Result<crate::HeaderMap, crate::ClientError> {
         let session = req.session.clone();
-        crate::request::prepare(&session.inner, req).map(|p| p.headers)
+        crate::request::prepare(&session.inner, req)
+            .map(|p| std::sync::Arc::unwrap_or_clone(p.headers))
     }
 
     /// The redirect decision for one response (no I/O): `status` answering a `method` request

@@ -811,8 +811,8 @@ pub(crate) fn prepare(
     let url = plan
         .url()
         .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
-    let (_, host) = session.origin(url)?;
-    plan.head(&session.defaults(), host)
+    let (_, head) = session.origin(url)?;
+    plan.head(&session.defaults(), &head)
 }
 
 /// An http(s) URL with a host.
@@ -836,6 +836,7 @@ fn check_http_url(url: &Url) -> Result<(), ClientError> {
 mod tests {
     use super::*;
     use crate::head::BodyState;
+    use std::sync::Arc;
 
     #[test]
     fn only_spoken_versions_are_accepted() {
@@ -1129,7 +1130,7 @@ mod tests {
     fn fragment_is_removed_but_kept_in_real_url() {
         let p = head(session().get("http://h/p?q=1#top")).expect("prepared");
         assert_eq!(p.url.as_str(), "http://h/p?q=1");
-        assert_eq!(p.real_url.as_ref().and_then(Url::fragment), Some("top"));
+        assert_eq!(p.real_url.as_deref().and_then(Url::fragment), Some("top"));
     }
 
     // ---- redirect hops: what each exchange of a chain sends ----
@@ -1137,8 +1138,87 @@ mod tests {
     /// The head of the plan's next exchange on `s`.
     fn next_head(s: &ClientSession, p: &mut Plan) -> Result<Prepared, ClientError> {
         let url = p.url().expect("url");
-        let (_, host) = s.inner.origin(url)?;
-        p.head(&s.inner.defaults(), host)
+        let (_, head) = s.inner.origin(url)?;
+        p.head(&s.inner.defaults(), &head)
+    }
+
+    #[test]
+    fn plain_head_is_what_the_steps_build() {
+        use crate::head::OriginHead;
+        let b = ClientSession::builder;
+        let auth = || BasicAuth::new("u", "p").expect("auth");
+        let sessions = [
+            ClientSession::new(),
+            b().header("X-A", "1")
+                .header("Accept", "text/html")
+                .build()
+                .expect("s"),
+            b().skip_auto_headers(["User-Agent", "Host"])
+                .build()
+                .expect("s"),
+            b().header("Host", "other.test").build().expect("s"),
+            b().auth(auth()).build().expect("s"),
+        ];
+        for s in &sessions {
+            let with_cookie = ClientSession::new();
+            with_cookie.cookie_jar().update_cookies(
+                &[crate::Cookie::parse("k=v").expect("cookie")],
+                Some(&Url::parse("http://h.test/").expect("url")),
+            );
+            type Make<'a> = Box<dyn Fn(&ClientSession) -> RequestBuilder + 'a>;
+            // (request, takes the plain head)
+            let requests: [(Make<'_>, bool); 7] = [
+                (Box::new(|s| s.get("http://h.test/a?b=1")), true),
+                (Box::new(|s| s.head("http://h.test/")), true),
+                (Box::new(|s| s.get("http://h.test/#frag")), true),
+                (Box::new(|s| s.post("http://h.test/")), false),
+                (
+                    Box::new(|s| s.get("http://h.test/").header("X-R", "1")),
+                    false,
+                ),
+                (
+                    Box::new(|s| s.get("http://h.test/").cookies([("c", "1")])),
+                    false,
+                ),
+                (Box::new(|s| s.get("http://u:p@h.test/")), false),
+            ];
+            for (make, plain) in &requests {
+                let (mut fast, _) = make(s).into_plan().expect("plan");
+                let (mut slow, _) = make(s).into_plan().expect("plan");
+                let url = fast.url().expect("url").clone();
+                let (_, head) = s.inner.origin(&url).expect("origin");
+                let steps_only = OriginHead {
+                    host: head.host.clone(),
+                    plain: None,
+                };
+                let a = fast.head(&s.inner.defaults(), &head).expect("head");
+                let b = slow.head(&s.inner.defaults(), &steps_only).expect("head");
+                let shared = head
+                    .plain
+                    .as_ref()
+                    .is_some_and(|p| Arc::ptr_eq(p, &a.headers));
+                // Session credentials make every request to the first origin add something.
+                let plain = *plain && s.inner.auth.is_none();
+                assert_eq!(shared, plain, "{url}");
+                let list = |h: &HeaderMap| -> Vec<(String, String)> {
+                    h.iter()
+                        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_string()))
+                        .collect()
+                };
+                assert_eq!(list(&a.headers), list(&b.headers), "{url}");
+            }
+            // A cookie in the jar for the URL is added: not the plain head.
+            let (mut p, _) = with_cookie.get("http://h.test/").into_plan().expect("plan");
+            let (_, head) = with_cookie
+                .inner
+                .origin(&Url::parse("http://h.test/").expect("url"))
+                .expect("origin");
+            let a = p.head(&with_cookie.inner.defaults(), &head).expect("head");
+            assert_eq!(
+                a.headers.get("cookie").map(|v| v.to_str().unwrap_or("?")),
+                Some("k=v")
+            );
+        }
     }
 
     fn plan(b: RequestBuilder) -> (ClientSession, Plan) {

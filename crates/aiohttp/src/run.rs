@@ -121,8 +121,8 @@ async fn run(
         let url = plan
             .url()
             .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
-        let (origin, host) = inner.origin(url)?;
-        let prepared = plan.head(&inner.defaults(), host)?;
+        let (origin, head) = inner.origin(url)?;
+        let prepared = plan.head(&inner.defaults(), &head)?;
         let key = ex.opts.key(origin, prepared.version);
 
         // 2–4. Connection, exchange, response.

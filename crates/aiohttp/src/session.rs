@@ -13,7 +13,7 @@ use crate::auth::BasicAuth;
 use crate::connector::{ConnectionKey, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::{BoxError, ClientError, ErrorKind};
-use crate::head::Defaults;
+use crate::head::{Defaults, OriginHead};
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::timeout::ClientTimeout;
 
@@ -65,7 +65,7 @@ struct OriginCache {
     origin: String,
     /// The key with no per-request TLS choice and no HTTP/2 requirement.
     key: ConnectionKey,
-    host: HeaderValue,
+    head: OriginHead,
 }
 
 /// `scheme://host[:port]` of an http(s) URL, as serialized (a default port is left out).
@@ -74,9 +74,10 @@ fn origin_text(url: &Url) -> &str {
 }
 
 impl SessionInner {
-    /// The pool key and the `Host` value of `url`'s origin (cached while the origin repeats).
-    pub(crate) fn origin(&self, url: &Url) -> Result<(ConnectionKey, HeaderValue), ClientError> {
-        self.with_origin(url, |c| (c.key.clone(), c.host.clone()))
+    /// The pool key of `url`'s origin, its `Host` value and its plain head (cached while the
+    /// origin repeats).
+    pub(crate) fn origin(&self, url: &Url) -> Result<(ConnectionKey, OriginHead), ClientError> {
+        self.with_origin(url, |c| (c.key.clone(), c.head.clone()))
     }
 
     /// The defaults the head of every exchange is built from.
@@ -106,7 +107,7 @@ impl SessionInner {
         let made = OriginCache {
             origin: text.to_string(),
             key,
-            host: crate::head::host_header(url)?,
+            head: OriginHead::new(&self.defaults(), crate::head::host_header(url)?),
         };
         let out = f(&made);
         if let Ok(mut guard) = self.last_origin.try_lock() {
@@ -354,7 +355,7 @@ impl ClientSession {
         self.inner.auto_decompress
     }
 
-    /// The most decoded bytes [`ClientResponse::read`] (and `text`, `json`) buffers; `None`:
+    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read) (and `text`, `json`) buffers; `None`:
     /// no limit.
     ///
     /// ```
@@ -667,10 +668,10 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The most decoded bytes [`ClientResponse::read`], `text` and `json` buffer (default
+    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read), `text` and `json` buffer (default
     /// [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE), 256 MiB); a longer body is a
     /// `ClientPayloadError`. `None` removes the limit. It bounds what a small compressed body
-    /// can expand to in memory; [`ClientResponse::content`] streams bodies of any size.
+    /// can expand to in memory; [`ClientResponse::content`](crate::ClientResponse::content) streams bodies of any size.
     ///
     /// ```
     /// let _ = aiohttp::ClientSession::builder().max_body_size(Some(16 << 20));
@@ -842,7 +843,8 @@ mod tests {
         for _ in 0..2 {
             for u in urls {
                 let url = Url::parse(u).expect("url");
-                let (key, host) = inner.origin(&url).expect("origin");
+                let (key, head) = inner.origin(&url).expect("origin");
+                let host = head.host;
                 assert_eq!(Some(&key), ConnectionKey::from_url(&url).as_ref(), "{u}");
                 let want = crate::head::host_header(&url).expect("host");
                 assert_eq!(host, want, "{u}");

@@ -51,7 +51,9 @@ pub(crate) async fn exchange(
     body: WireBody,
 ) -> Result<Sent, SendError> {
     if lease.is_h2() {
-        h2::exchange(lease, head, body).await
+        // Boxed: the HTTP/2 exchange's state is larger, and every request's future would
+        // otherwise be as large as it.
+        Box::pin(h2::exchange(lease, head, body)).await
     } else {
         h1::exchange(lease, head, body).await
     }
