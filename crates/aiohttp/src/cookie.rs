@@ -1069,6 +1069,12 @@ mod tests {
         Cookie::parse(s.to_string()).expect("test cookie")
     }
 
+    /// Stores the cookies of these `Set-Cookie` values as received from `from`.
+    fn set(jar: &CookieJar, from: impl AsRef<str>, cookies: &[&str]) {
+        let cookies: Vec<Cookie<'static>> = cookies.iter().map(|c| parse(c)).collect();
+        jar.update_cookies(&cookies, Some(&url(from.as_ref())));
+    }
+
     fn names(jar: &CookieJar, u: &str) -> Vec<String> {
         jar.filter_cookies(&url(u))
             .into_iter()
@@ -1103,23 +1109,25 @@ mod tests {
     #[test]
     fn domain_path_and_secure_matching_table() {
         let jar = CookieJar::new();
-        let from = url("http://www.example.com/dir/page");
-        jar.update_cookies(
+        let from = "http://www.example.com/dir/page";
+        set(
+            &jar,
+            from,
             &[
-                parse("hostonly=1"),
-                parse("dom=1; Domain=example.com"),
-                parse("dotdom=1; Domain=.EXAMPLE.com"),
-                parse("root=1; Path=/"),
-                parse("deep=1; Path=/dir/sub"),
-                parse("other=1; Domain=other.com"),
-                parse("sub=1; Domain=sub.www.example.com"),
-                parse("psl=1; Domain=com"),
+                "hostonly=1",
+                "dom=1; Domain=example.com",
+                "dotdom=1; Domain=.EXAMPLE.com",
+                "root=1; Path=/",
+                "deep=1; Path=/dir/sub",
+                "other=1; Domain=other.com",
+                "sub=1; Domain=sub.www.example.com",
+                "psl=1; Domain=com",
             ],
-            Some(&from),
         );
-        jar.update_cookies(
-            &[parse("sec=1; Secure; Path=/")],
-            Some(&url("https://www.example.com/dir/page")),
+        set(
+            &jar,
+            "https://www.example.com/dir/page",
+            &["sec=1; Secure; Path=/"],
         );
         let cases: &[(&str, &[&str])] = &[
             (
@@ -1152,14 +1160,11 @@ mod tests {
     #[test]
     fn longer_paths_are_sent_first() {
         let jar = CookieJar::new();
-        let from = url("http://h.test/");
-        jar.update_cookies(
-            &[
-                parse("a=root; Path=/"),
-                parse("a=deep; Path=/x/y"),
-                parse("b=mid; Path=/x"),
-            ],
-            Some(&from),
+        let from = "http://h.test/";
+        set(
+            &jar,
+            from,
+            &["a=root; Path=/", "a=deep; Path=/x/y", "b=mid; Path=/x"],
         );
         let got: Vec<String> = jar
             .filter_cookies(&url("http://h.test/x/y/z"))
@@ -1172,21 +1177,16 @@ mod tests {
     #[test]
     fn public_suffix_domain_is_refused_unless_it_is_the_host() {
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[
-                parse("a=1; Domain=co.uk"),
-                parse("b=1; Domain=example.co.uk"),
-            ],
-            Some(&url("http://www.example.co.uk/")),
+        set(
+            &jar,
+            "http://www.example.co.uk/",
+            &["a=1; Domain=co.uk", "b=1; Domain=example.co.uk"],
         );
         assert_eq!(names(&jar, "http://www.example.co.uk/"), ["b"]);
         assert!(names(&jar, "http://other.co.uk/").is_empty());
         // A public suffix that is itself the host: the cookie becomes host-only.
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[parse("c=1; Domain=github.io")],
-            Some(&url("http://github.io/")),
-        );
+        set(&jar, "http://github.io/", &["c=1; Domain=github.io"]);
         assert_eq!(names(&jar, "http://github.io/"), ["c"]);
         assert!(names(&jar, "http://user.github.io/").is_empty());
     }
@@ -1195,19 +1195,16 @@ mod tests {
     fn expiry_and_replacement() {
         let jar = CookieJar::new();
         let from = url("http://a.test/");
-        jar.update_cookies(&[parse("a=1"), parse("b=1; Max-Age=0")], Some(&from));
+        set(&jar, &from, &["a=1", "b=1; Max-Age=0"]);
         assert_eq!(names(&jar, "http://a.test/"), ["a"]);
-        jar.update_cookies(&[parse("a=2")], Some(&from));
+        set(&jar, &from, &["a=2"]);
         let sent = jar.filter_cookies(&from);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].value(), "2");
-        jar.update_cookies(&[parse("c=1; Max-Age=3600")], Some(&from));
+        set(&jar, &from, &["c=1; Max-Age=3600"]);
         assert_eq!(jar.len(), 2);
-        jar.update_cookies(
-            &[parse("a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT")],
-            Some(&from),
-        );
-        jar.update_cookies(&[parse("c=; Max-Age=-5")], Some(&from));
+        set(&jar, &from, &["a=x; Expires=Wed, 21 Oct 2015 07:28:00 GMT"]);
+        set(&jar, &from, &["c=; Max-Age=-5"]);
         assert!(jar.is_empty(), "{:?}", jar.cookies());
         // A Max-Age far beyond the calendar neither panics nor expires.
         jar.update_cookies(
@@ -1221,8 +1218,8 @@ mod tests {
     #[test]
     fn a_cookie_that_expires_while_stored_is_no_longer_sent() {
         let jar = CookieJar::new();
-        let from = url("http://a.test/");
-        jar.update_cookies(&[parse("short=1; Max-Age=1"), parse("long=1")], Some(&from));
+        let from = "http://a.test/";
+        set(&jar, from, &["short=1; Max-Age=1", "long=1"]);
         assert_eq!(sorted(names(&jar, "http://a.test/")), ["long", "short"]);
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert_eq!(names(&jar, "http://a.test/"), ["long"]);
@@ -1231,15 +1228,15 @@ mod tests {
     #[test]
     fn ip_hosts_need_unsafe_and_shared_cookies_go_everywhere() {
         let jar = CookieJar::new();
-        let ip = url("http://127.0.0.1:8080/");
-        jar.update_cookies(&[parse("a=1")], Some(&ip));
+        let ip = "http://127.0.0.1:8080/";
+        set(&jar, ip, &["a=1"]);
         assert!(jar.is_empty());
         let jar = CookieJar::new().unsafe_(true);
-        jar.update_cookies(&[parse("a=1")], Some(&ip));
+        set(&jar, ip, &["a=1"]);
         assert_eq!(names(&jar, "http://127.0.0.1:8080/x"), ["a"]);
         assert!(names(&jar, "http://127.0.0.2:8080/x").is_empty());
         let v6 = url("http://[::1]:8080/");
-        jar.update_cookies(&[parse("v6=1")], Some(&v6));
+        set(&jar, &v6, &["v6=1"]);
         assert_eq!(names(&jar, "http://[::1]:9/"), ["v6"]);
         jar.update_cookies(&[parse("shared=1"), parse("a=shared")], None);
         assert_eq!(
@@ -1257,11 +1254,8 @@ mod tests {
     #[test]
     fn secure_cookies_need_https_or_a_secure_origin() {
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[parse("s=1; Secure")],
-            Some(&url("https://localhost:8080/")),
-        );
-        jar.update_cookies(&[parse("p=1")], Some(&url("http://localhost:8080/")));
+        set(&jar, "https://localhost:8080/", &["s=1; Secure"]);
+        set(&jar, "http://localhost:8080/", &["p=1"]);
         jar.update_cookies(&[parse("shared_s=1; Secure")], None);
         assert_eq!(names(&jar, "http://localhost:8080/"), ["p"]);
         assert_eq!(
@@ -1282,15 +1276,16 @@ mod tests {
     #[test]
     fn malformed_input_is_ignored() {
         let jar = CookieJar::new();
-        let from = url("http://a.test/");
-        jar.update_cookies(
+        let from = "http://a.test/";
+        set(
+            &jar,
+            from,
             &[
-                parse("x=1; Domain=b.test"),
-                parse("y=1; Domain=..."),
-                parse("z=1; Path=relative"),
-                parse("w=1; Domain=a.test."),
+                "x=1; Domain=b.test",
+                "y=1; Domain=...",
+                "z=1; Path=relative",
+                "w=1; Domain=a.test.",
             ],
-            Some(&from),
         );
         // The relative Path falls back to the default path.
         assert!(names(&jar, "http://a.test/").contains(&"z".to_string()));
@@ -1300,9 +1295,9 @@ mod tests {
     #[test]
     fn clear_domain_removes_the_domain_and_its_subdomains() {
         let jar = CookieJar::new();
-        jar.update_cookies(&[parse("a=1")], Some(&url("http://example.com/")));
-        jar.update_cookies(&[parse("b=1")], Some(&url("http://www.example.com/")));
-        jar.update_cookies(&[parse("c=1")], Some(&url("http://notexample.com/")));
+        set(&jar, "http://example.com/", &["a=1"]);
+        set(&jar, "http://www.example.com/", &["b=1"]);
+        set(&jar, "http://notexample.com/", &["c=1"]);
         jar.update_cookies(&[parse("d=1")], None);
         jar.clear_domain(".Example.com");
         let mut left: Vec<String> = jar.iter().map(|c| c.name().to_string()).collect();
@@ -1334,14 +1329,15 @@ mod tests {
     #[test]
     fn json_round_trip_keeps_every_attribute() {
         let jar = CookieJar::new();
-        let from = url("https://www.example.com/a/b");
-        jar.update_cookies(
+        let from = "https://www.example.com/a/b";
+        set(
+            &jar,
+            from,
             &[
-                parse("host=1"),
-                parse("dom=2; Domain=example.com; Path=/; Secure; HttpOnly; Max-Age=3600"),
-                parse("gone=3; Max-Age=0"),
+                "host=1",
+                "dom=2; Domain=example.com; Path=/; Secure; HttpOnly; Max-Age=3600",
+                "gone=3; Max-Age=0",
             ],
-            Some(&from),
         );
         jar.update_cookies(&[parse("shared=4")], None);
         let doc = jar.to_json();
@@ -1427,7 +1423,7 @@ mod tests {
         assert_eq!(jar.len(), 8);
         // The suffix itself as the host: the cookie becomes host-only.
         let jar = CookieJar::new();
-        jar.update_cookies(&[parse("c=1; Domain=corp")], Some(&url("http://corp/")));
+        set(&jar, "http://corp/", &["c=1; Domain=corp"]);
         assert_eq!(names(&jar, "http://corp/"), ["c"]);
         assert!(names(&jar, "http://a.corp/").is_empty());
     }
@@ -1435,48 +1431,42 @@ mod tests {
     #[test]
     fn localhost_and_ip_hosts_keep_their_host_cookies() {
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[parse("h=1"), parse("d=1; Domain=localhost")],
-            Some(&url("http://localhost:8080/")),
+        set(
+            &jar,
+            "http://localhost:8080/",
+            &["h=1", "d=1; Domain=localhost"],
         );
         assert_eq!(sorted(names(&jar, "http://localhost:9/")), ["d", "h"]);
         assert!(names(&jar, "http://app.localhost/").is_empty());
-        jar.update_cookies(
-            &[parse("wide=1; Domain=localhost"), parse("own=1")],
-            Some(&url("http://app.localhost/")),
+        set(
+            &jar,
+            "http://app.localhost/",
+            &["wide=1; Domain=localhost", "own=1"],
         );
         assert_eq!(names(&jar, "http://app.localhost/"), ["own"]);
         assert!(names(&jar, "http://other.localhost/").is_empty());
         let jar = CookieJar::new().unsafe_(true);
-        jar.update_cookies(&[parse("ip=1")], Some(&url("http://10.0.0.1/")));
+        set(&jar, "http://10.0.0.1/", &["ip=1"]);
         assert_eq!(names(&jar, "http://10.0.0.1/"), ["ip"]);
     }
 
     #[test]
     fn plain_http_cannot_set_secure_cookies() {
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[parse("s=1; Secure; Path=/"), parse("p=1; Path=/")],
-            Some(&url("http://example.com/")),
+        set(
+            &jar,
+            "http://example.com/",
+            &["s=1; Secure; Path=/", "p=1; Path=/"],
         );
         assert_eq!(names(&jar, "https://example.com/"), ["p"]);
-        jar.update_cookies(
-            &[parse("s=1; Secure; Path=/")],
-            Some(&url("https://example.com/")),
-        );
-        jar.update_cookies(
-            &[parse("w=1; Secure; Path=/")],
-            Some(&url("wss://example.com/")),
-        );
+        set(&jar, "https://example.com/", &["s=1; Secure; Path=/"]);
+        set(&jar, "wss://example.com/", &["w=1; Secure; Path=/"]);
         assert_eq!(sorted(names(&jar, "https://example.com/")), ["p", "s", "w"]);
         let jar = CookieJar::new()
             .treat_as_secure_origin(["http://example.com:8080"])
             .expect("origin");
-        jar.update_cookies(
-            &[parse("s=1; Secure")],
-            Some(&url("http://example.com:8080/")),
-        );
-        jar.update_cookies(&[parse("t=1; Secure")], Some(&url("http://example.com/")));
+        set(&jar, "http://example.com:8080/", &["s=1; Secure"]);
+        set(&jar, "http://example.com/", &["t=1; Secure"]);
         assert_eq!(names(&jar, "https://example.com/"), ["s"]);
     }
 
@@ -1489,9 +1479,10 @@ mod tests {
                 .collect()
         };
         let jar = CookieJar::new();
-        jar.update_cookies(
-            &[parse("s=secure; Secure; Domain=example.com; Path=/app")],
-            Some(&url("https://www.example.com/")),
+        set(
+            &jar,
+            "https://www.example.com/",
+            &["s=secure; Secure; Domain=example.com; Path=/app"],
         );
         let http = url("http://www.example.com/app/page");
         for attempt in [
@@ -1512,33 +1503,30 @@ mod tests {
         }
         // A subdomain's cookie: example.com domain-matches... the other way round.
         let jar2 = CookieJar::new();
-        jar2.update_cookies(
-            &[parse("s=secure; Secure; Path=/")],
-            Some(&url("https://deep.www.example.com/")),
+        set(
+            &jar2,
+            "https://deep.www.example.com/",
+            &["s=secure; Secure; Path=/"],
         );
-        jar2.update_cookies(
-            &[parse("s=x; Domain=example.com; Path=/")],
-            Some(&url("http://www.example.com/")),
+        set(
+            &jar2,
+            "http://www.example.com/",
+            &["s=x; Domain=example.com; Path=/"],
         );
         assert_eq!(jar2.len(), 1);
         // Unrelated name, a path outside the secure cookie's, another site: stored.
-        jar.update_cookies(
-            &[parse("t=1; Path=/app"), parse("s=root; Path=/")],
-            Some(&http),
-        );
-        jar.update_cookies(
-            &[parse("s=other")],
-            Some(&url("http://example.org/app/page")),
-        );
+        set(&jar, &http, &["t=1; Path=/app", "s=root; Path=/"]);
+        set(&jar, "http://example.org/app/page", &["s=other"]);
         assert_eq!(jar.len(), 4);
         assert_eq!(
             pairs(&jar, "https://www.example.com/app/x"),
             ["s=secure", "t=1", "s=root"]
         );
         // A secure origin may replace it.
-        jar.update_cookies(
-            &[parse("s=new; Secure; Domain=example.com; Path=/app")],
-            Some(&url("https://example.com/")),
+        set(
+            &jar,
+            "https://example.com/",
+            &["s=new; Secure; Domain=example.com; Path=/app"],
         );
         assert_eq!(
             pairs(&jar, "https://www.example.com/app/x"),
@@ -1569,11 +1557,11 @@ mod tests {
         }
         assert_eq!(jar.len(), 50);
         // Replacing a cookie keeps its creation time.
-        jar.update_cookies(&[parse("c0=2; Path=/")], Some(&www));
+        set(&jar, &www, &["c0=2; Path=/"]);
         // A sibling host and a domain cookie count for the same site.
-        jar.update_cookies(&[parse("d=1; Domain=example.com")], Some(&www));
-        jar.update_cookies(&[parse("e=1")], Some(&url("http://api.example.com/")));
-        jar.update_cookies(&[parse("o=1")], Some(&url("http://example.org/")));
+        set(&jar, &www, &["d=1; Domain=example.com"]);
+        set(&jar, "http://api.example.com/", &["e=1"]);
+        set(&jar, "http://example.org/", &["o=1"]);
         assert_eq!(jar.len(), 51);
         let left = names(&jar, "http://www.example.com/");
         assert_eq!(left.len(), 49, "{left:?}");
@@ -1602,8 +1590,8 @@ mod tests {
     fn expired_cookies_are_purged_and_never_count() {
         let jar = CookieJar::new();
         let from = url("http://www.example.com/");
-        jar.update_cookies(&[parse("short=1; Max-Age=1"), parse("del=1")], Some(&from));
-        jar.update_cookies(&[parse("del=; Max-Age=0")], Some(&from));
+        set(&jar, &from, &["short=1; Max-Age=1", "del=1"]);
+        set(&jar, &from, &["del=; Max-Age=0"]);
         assert_eq!(jar.lock().store.iter_any().count(), 1);
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let cookies: Vec<Cookie<'static>> = (0..50).map(|i| parse(&format!("c{i}=1"))).collect();

@@ -458,36 +458,59 @@ mod tests {
         e.finish().unwrap()
     }
 
-    async fn brotli(data: &[u8]) -> Vec<u8> {
+    /// All that `encoder` reads out.
+    async fn encoded(mut encoder: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
         let mut out = Vec::new();
-        async_compression::tokio::bufread::BrotliEncoder::new(data)
-            .read_to_end(&mut out)
-            .await
-            .unwrap();
+        encoder.read_to_end(&mut out).await.unwrap();
         out
     }
 
+    async fn brotli(data: &[u8]) -> Vec<u8> {
+        encoded(async_compression::tokio::bufread::BrotliEncoder::new(data)).await
+    }
+
     async fn zstd(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        async_compression::tokio::bufread::ZstdEncoder::new(data)
-            .read_to_end(&mut out)
-            .await
-            .unwrap();
-        out
+        encoded(async_compression::tokio::bufread::ZstdEncoder::new(data)).await
+    }
+
+    /// zstd with the given parameters.
+    async fn zstd_with(data: &[u8], params: &[async_compression::zstd::CParameter]) -> Vec<u8> {
+        encoded(
+            async_compression::tokio::bufread::ZstdEncoder::with_quality_and_params(
+                data,
+                async_compression::Level::Default,
+                params,
+            ),
+        )
+        .await
     }
 
     /// zstd with a content checksum, so that any corruption is detectable.
     async fn zstd_checked(data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        async_compression::tokio::bufread::ZstdEncoder::with_quality_and_params(
+        zstd_with(
             data,
-            async_compression::Level::Default,
             &[async_compression::zstd::CParameter::checksum_flag(true)],
         )
-        .read_to_end(&mut out)
         .await
-        .unwrap();
-        out
+    }
+
+    /// `data` compressed in each supported way, with the coding that undoes it.
+    async fn every_coding(data: &[u8]) -> [(Vec<u8>, &'static str); 5] {
+        [
+            (gzip(data), "gzip"),
+            (zlib(data), "deflate"),
+            (raw_deflate(data), "deflate"),
+            (brotli(data).await, "br"),
+            (zstd(data).await, "zstd"),
+        ]
+    }
+
+    /// `compressed` cut into chunks of 1000 bytes.
+    fn pieces(compressed: &[u8]) -> Vec<Bytes> {
+        compressed
+            .chunks(1000)
+            .map(Bytes::copy_from_slice)
+            .collect()
     }
 
     /// `data` as a raw body in chunks of `size` bytes.
@@ -681,17 +704,11 @@ mod tests {
     }
 
     async fn zstd_with_window_log(data: &[u8], window_log: u32) -> Vec<u8> {
-        use async_compression::zstd::CParameter;
-        let mut out = Vec::new();
-        async_compression::tokio::bufread::ZstdEncoder::with_quality_and_params(
+        zstd_with(
             data,
-            async_compression::Level::Default,
-            &[CParameter::window_log(window_log)],
+            &[async_compression::zstd::CParameter::window_log(window_log)],
         )
-        .read_to_end(&mut out)
         .await
-        .unwrap();
-        out
     }
 
     #[tokio::test]
@@ -715,18 +732,13 @@ mod tests {
     #[tokio::test]
     async fn truncated_bodies_fail_for_every_codec() {
         let data = sample();
-        assert_truncation_fails(&gzip(&data), "gzip").await;
-        assert_truncation_fails(&zlib(&data), "deflate").await;
-        assert_truncation_fails(&raw_deflate(&data), "deflate").await;
-        assert_truncation_fails(&brotli(&data).await, "br").await;
-        assert_truncation_fails(&zstd(&data).await, "zstd").await;
-        assert_truncation_fails(&zstd_checked(&data).await, "zstd").await;
         // Small bodies too, where every cut is near a header or trailer.
-        assert_truncation_fails(&gzip(b"hi"), "gzip").await;
-        assert_truncation_fails(&zlib(b"hi"), "deflate").await;
-        assert_truncation_fails(&raw_deflate(b"hi"), "deflate").await;
-        assert_truncation_fails(&brotli(b"hi").await, "br").await;
-        assert_truncation_fails(&zstd(b"hi").await, "zstd").await;
+        for data in [&data[..], b"hi"] {
+            for (compressed, coding) in every_coding(data).await {
+                assert_truncation_fails(&compressed, coding).await;
+            }
+        }
+        assert_truncation_fails(&zstd_checked(&data).await, "zstd").await;
     }
 
     #[tokio::test]
@@ -784,18 +796,8 @@ mod tests {
     #[tokio::test]
     async fn raw_body_is_drained_to_its_end() {
         let data = sample();
-        let cases = [
-            (gzip(&data), "gzip"),
-            (zlib(&data), "deflate"),
-            (raw_deflate(&data), "deflate"),
-            (brotli(&data).await, "br"),
-            (zstd(&data).await, "zstd"),
-        ];
-        for (compressed, coding) in cases {
-            let mut chunks: Vec<Bytes> = compressed
-                .chunks(1000)
-                .map(Bytes::copy_from_slice)
-                .collect();
+        for (compressed, coding) in every_coding(&data).await {
+            let mut chunks = pieces(&compressed);
             // Empty frames after the compressed data, before the end of the body.
             chunks.extend([Bytes::new(), Bytes::new(), Bytes::new()]);
             let (body, ended) = tracked(chunks);
@@ -815,18 +817,8 @@ mod tests {
     #[tokio::test]
     async fn trailing_data_is_drained_then_fails() {
         let data = sample();
-        let cases = [
-            (zlib(&data), "deflate"),
-            (raw_deflate(&data), "deflate"),
-            (brotli(&data).await, "br"),
-            (zstd(&data).await, "zstd"),
-            (gzip(&data), "gzip"),
-        ];
-        for (compressed, coding) in cases {
-            let mut chunks: Vec<Bytes> = compressed
-                .chunks(1000)
-                .map(Bytes::copy_from_slice)
-                .collect();
+        for (compressed, coding) in every_coding(&data).await {
+            let mut chunks = pieces(&compressed);
             chunks.push(Bytes::from_static(b"junk"));
             chunks.push(Bytes::from_static(b"more junk"));
             let (body, ended) = tracked(chunks);
@@ -845,14 +837,7 @@ mod tests {
     #[tokio::test]
     async fn raw_stream_errors_keep_their_kind() {
         let data = sample();
-        let cases = [
-            (gzip(&data), "gzip"),
-            (zlib(&data), "deflate"),
-            (raw_deflate(&data), "deflate"),
-            (brotli(&data).await, "br"),
-            (zstd(&data).await, "zstd"),
-        ];
-        for (compressed, coding) in cases {
+        for (compressed, coding) in every_coding(&data).await {
             for (kind, message) in [
                 (
                     ErrorKind::ClientPayloadError,

@@ -420,29 +420,17 @@ impl StreamReader {
         &mut self,
         n: usize,
     ) -> impl Stream<Item = Result<Bytes, ClientError>> + Unpin + '_ {
-        let mut done = false;
-        stream::poll_fn(move |cx| {
-            if done {
-                return Poll::Ready(None);
-            }
-            if n == 0 {
-                done = true;
-                return Poll::Ready(Some(Err(ClientError::invalid_argument(
-                    "iter_chunked: the chunk size must be at least 1",
-                ))));
-            }
-            match ready!(self.poll_chunk_of(cx, n)) {
-                Ok(data) if data.is_empty() => {
-                    done = true;
-                    Poll::Ready(None)
+        self.items(
+            move |r, cx| {
+                if n == 0 {
+                    return Poll::Ready(Err(ClientError::invalid_argument(
+                        "iter_chunked: the chunk size must be at least 1",
+                    )));
                 }
-                Ok(data) => Poll::Ready(Some(Ok(data))),
-                Err(e) => {
-                    done = true;
-                    Poll::Ready(Some(Err(e)))
-                }
-            }
-        })
+                r.poll_chunk_of(cx, n)
+            },
+            Bytes::is_empty,
+        )
     }
 
     /// Iterates over the body as it arrives, each item being what [`readany`](Self::readany)
@@ -469,23 +457,7 @@ impl StreamReader {
     /// # }
     /// ```
     pub fn iter_any(&mut self) -> impl Stream<Item = Result<Bytes, ClientError>> + Unpin + '_ {
-        let mut done = false;
-        stream::poll_fn(move |cx| {
-            if done {
-                return Poll::Ready(None);
-            }
-            match ready!(self.poll_readany(cx)) {
-                Ok(data) if data.is_empty() => {
-                    done = true;
-                    Poll::Ready(None)
-                }
-                Ok(data) => Poll::Ready(Some(Ok(data))),
-                Err(e) => {
-                    done = true;
-                    Poll::Ready(Some(Err(e)))
-                }
-            }
-        })
+        self.items(Self::poll_readany, Bytes::is_empty)
     }
 
     /// Iterates over the body as [`readchunk`](Self::readchunk) returns it: `(data,
@@ -517,23 +489,7 @@ impl StreamReader {
     pub fn iter_chunks(
         &mut self,
     ) -> impl Stream<Item = Result<(Bytes, bool), ClientError>> + Unpin + '_ {
-        let mut done = false;
-        stream::poll_fn(move |cx| {
-            if done {
-                return Poll::Ready(None);
-            }
-            match ready!(self.poll_readchunk(cx)) {
-                Ok((data, _)) if data.is_empty() => {
-                    done = true;
-                    Poll::Ready(None)
-                }
-                Ok(item) => Poll::Ready(Some(Ok(item))),
-                Err(e) => {
-                    done = true;
-                    Poll::Ready(Some(Err(e)))
-                }
-            }
-        })
+        self.items(Self::poll_readchunk, |(data, _)| data.is_empty())
     }
 
     /// Pushes `data` back to the front of the reader: the next read returns it first (aiohttp's
@@ -563,6 +519,32 @@ impl StreamReader {
         }
     }
 
+    /// The items `poll` reads one after the other, up to the first one `is_end` says marks the
+    /// end (not yielded) or the first error (yielded, and then the stream ends).
+    fn items<'a, T: 'a>(
+        &'a mut self,
+        mut poll: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<Result<T, ClientError>> + Unpin + 'a,
+        is_end: fn(&T) -> bool,
+    ) -> impl Stream<Item = Result<T, ClientError>> + Unpin + 'a {
+        let mut done = false;
+        stream::poll_fn(move |cx| {
+            if done {
+                return Poll::Ready(None);
+            }
+            match ready!(poll(self, cx)) {
+                Ok(item) if is_end(&item) => {
+                    done = true;
+                    Poll::Ready(None)
+                }
+                Ok(item) => Poll::Ready(Some(Ok(item))),
+                Err(e) => {
+                    done = true;
+                    Poll::Ready(Some(Err(e)))
+                }
+            }
+        })
+    }
+
     // ---- poll-based cores: each mutates `self` only when it makes progress ----
 
     /// The stored failure, if the body has failed.
@@ -578,12 +560,36 @@ impl StreamReader {
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, ClientError>> {
         match ready!(self.poll_chunk(cx))? {
             Some(chunk) => {
-                self.buffered += chunk.len();
-                self.buffer.push_back(chunk);
+                self.push_back(chunk);
                 Poll::Ready(Ok(true))
             }
             None => Poll::Ready(Ok(false)),
         }
+    }
+
+    /// Like [`poll_fill`](Self::poll_fill), but only when nothing is buffered: `Ok(false)` when
+    /// the buffer is empty at EOF.
+    fn poll_any(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, ClientError>> {
+        if self.buffered > 0 {
+            return Poll::Ready(Ok(true));
+        }
+        self.poll_fill(cx)
+    }
+
+    /// Fills the buffer until it holds `n` bytes: `Ok(false)` when the body ends first.
+    fn poll_fill_to(&mut self, cx: &mut Context<'_>, n: usize) -> Poll<Result<bool, ClientError>> {
+        while self.buffered < n {
+            if !ready!(self.poll_fill(cx))? {
+                return Poll::Ready(Ok(false));
+            }
+        }
+        Poll::Ready(Ok(true))
+    }
+
+    /// Appends a chunk to the buffer.
+    fn push_back(&mut self, chunk: Bytes) {
+        self.buffered += chunk.len();
+        self.buffer.push_back(chunk);
     }
 
     /// The next non-empty chunk of the body, not buffered; `None` at its end.
@@ -689,7 +695,7 @@ impl StreamReader {
         if n == 0 {
             return Poll::Ready(Ok(Bytes::new()));
         }
-        if self.buffered == 0 && !ready!(self.poll_fill(cx))? {
+        if !ready!(self.poll_any(cx))? {
             return Poll::Ready(Ok(Bytes::new()));
         }
         Poll::Ready(Ok(self.take(n)))
@@ -719,13 +725,9 @@ impl StreamReader {
                 Poll::Ready(Ok(None)) => return Poll::Ready(Ok(first)),
                 other => other,
             };
-            self.buffered += first.len();
-            self.buffer.push_back(first);
+            self.push_back(first);
             match next {
-                Poll::Ready(Ok(Some(chunk))) => {
-                    self.buffered += chunk.len();
-                    self.buffer.push_back(chunk);
-                }
+                Poll::Ready(Ok(Some(chunk))) => self.push_back(chunk),
                 Poll::Ready(Ok(None)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -740,7 +742,7 @@ impl StreamReader {
 
     fn poll_readany(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bytes, ClientError>> {
         self.check_error()?;
-        if self.buffered == 0 && !ready!(self.poll_fill(cx))? {
+        if !ready!(self.poll_any(cx))? {
             return Poll::Ready(Ok(Bytes::new()));
         }
         Poll::Ready(Ok(self.take(self.buffered)))
@@ -748,7 +750,7 @@ impl StreamReader {
 
     fn poll_readchunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<(Bytes, bool), ClientError>> {
         self.check_error()?;
-        if self.buffered == 0 && !ready!(self.poll_fill(cx))? {
+        if !ready!(self.poll_any(cx))? {
             return Poll::Ready(Ok((Bytes::new(), false)));
         }
         Poll::Ready(Ok((self.pop_chunk().unwrap_or_default(), false)))
@@ -782,13 +784,11 @@ impl StreamReader {
         n: usize,
     ) -> Poll<Result<Bytes, ClientError>> {
         self.check_error()?;
-        while self.buffered < n {
-            if !ready!(self.poll_fill(cx))? {
-                let got = self.take(self.buffered).len();
-                return Poll::Ready(Err(ClientError::payload(format!(
-                    "IncompleteReadError: expected {n} bytes, got {got} before the end of the body"
-                ))));
-            }
+        if !ready!(self.poll_fill_to(cx, n))? {
+            let got = self.take(self.buffered).len();
+            return Poll::Ready(Err(ClientError::payload(format!(
+                "IncompleteReadError: expected {n} bytes, got {got} before the end of the body"
+            ))));
         }
         Poll::Ready(Ok(self.take(n)))
     }
@@ -800,11 +800,7 @@ impl StreamReader {
         n: usize,
     ) -> Poll<Result<Bytes, ClientError>> {
         self.check_error()?;
-        while self.buffered < n {
-            if !ready!(self.poll_fill(cx))? {
-                break;
-            }
-        }
+        ready!(self.poll_fill_to(cx, n))?;
         Poll::Ready(Ok(self.take(n)))
     }
 
@@ -988,10 +984,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    fn items(chunks: &[&'static [u8]]) -> Vec<Result<Bytes, ClientError>> {
+        chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect()
+    }
+
     fn reader(chunks: &[&'static [u8]]) -> StreamReader {
-        let items: Vec<Result<Bytes, ClientError>> =
-            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
-        StreamReader::from_stream(stream::iter(items))
+        StreamReader::from_stream(stream::iter(items(chunks)))
     }
 
     fn one_byte_chunks(data: &'static [u8]) -> StreamReader {
@@ -1002,8 +1000,7 @@ mod tests {
     }
 
     fn failing(chunks: &[&'static [u8]]) -> StreamReader {
-        let mut items: Vec<Result<Bytes, ClientError>> =
-            chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+        let mut items = items(chunks);
         items.push(Err(ClientError::payload(
             "Response payload is not completed",
         )
@@ -1517,12 +1514,8 @@ mod tests {
     #[test]
     fn find_across_chunks() {
         let mut r = StreamReader::empty();
-        let push = |r: &mut StreamReader, chunk: &[u8]| {
-            r.buffered += chunk.len();
-            r.buffer.push_back(Bytes::copy_from_slice(chunk));
-        };
         for chunk in [&b"ab"[..], b"c", b"dab", b"cd"] {
-            push(&mut r, chunk);
+            r.push_back(Bytes::from_static(chunk));
         }
         // "abcdabcd"
         assert_eq!(r.find_end(b"abcd"), Some(4));
@@ -1533,7 +1526,7 @@ mod tests {
         assert_eq!(r.find_end(b"x"), None);
         // A search that found nothing resumes with its partial match when data arrives.
         assert_eq!(r.find_end(b"bcdx"), None);
-        push(&mut r, b"x");
+        r.push_back(Bytes::from_static(b"x"));
         assert_eq!(r.find_end(b"bcdx"), Some(9));
         // Consuming data restarts the search at the new front.
         assert_eq!(StreamReader::take(&mut r, 2), "ab");

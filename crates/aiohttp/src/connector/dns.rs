@@ -60,6 +60,20 @@ fn no_addresses(host: &str, port: u16) -> ClientError {
     .with_address(host, port)
 }
 
+/// The addresses found for `host` that `family` admits; an error when none is.
+fn admitted(
+    host: &str,
+    port: u16,
+    family: Family,
+    found: impl Iterator<Item = SocketAddr>,
+) -> Result<Vec<SocketAddr>, ClientError> {
+    let found: Vec<SocketAddr> = found.filter(|a| family.admits(&a.ip())).collect();
+    if found.is_empty() {
+        return Err(no_addresses(host, port));
+    }
+    Ok(found)
+}
+
 /// The operating system's resolver (`getaddrinfo`), run on tokio's blocking threads so it never
 /// stalls the async ones (aiohttp's `ThreadedResolver`, its default).
 ///
@@ -88,15 +102,10 @@ impl Resolver for ThreadedResolver {
         family: Family,
     ) -> BoxFuture<'a, Result<Vec<SocketAddr>, ClientError>> {
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            let found = tokio::net::lookup_host((host, port))
                 .await
-                .map_err(|e| dns_error(host, port, e))?
-                .filter(|a| family.admits(&a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(no_addresses(host, port));
-            }
-            Ok(found)
+                .map_err(|e| dns_error(host, port, e))?;
+            admitted(host, port, family, found)
         })
     }
 }
@@ -153,15 +162,8 @@ impl Resolver for AsyncResolver {
                 .lookup_ip(host)
                 .await
                 .map_err(|e| dns_error(host, port, e))?;
-            let found: Vec<SocketAddr> = lookup
-                .iter()
-                .filter(|ip| family.admits(ip))
-                .map(|ip| SocketAddr::new(ip, port))
-                .collect();
-            if found.is_empty() {
-                return Err(no_addresses(host, port));
-            }
-            Ok(found)
+            let found = lookup.iter().map(|ip| SocketAddr::new(ip, port));
+            admitted(host, port, family, found)
         })
     }
 }
@@ -301,10 +303,8 @@ impl DnsCache {
         family: Family,
     ) -> Result<Arc<Vec<SocketAddr>>, ClientError> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            if !family.admits(&ip) {
-                return Err(no_addresses(host, port));
-            }
-            return Ok(Arc::new(vec![SocketAddr::new(ip, port)]));
+            let literal = std::iter::once(SocketAddr::new(ip, port));
+            return admitted(host, port, family, literal).map(Arc::new);
         }
         if !self.enabled {
             return self

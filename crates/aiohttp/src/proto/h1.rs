@@ -261,10 +261,7 @@ pub(crate) struct H1Conn {
 
 impl std::fmt::Debug for H1Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H1Conn")
-            .field("id", &self.id)
-            .field("peer_addr", &self.peer_addr)
-            .finish()
+        debug_conn(f, "H1Conn", self.id, self.peer_addr)
     }
 }
 
@@ -285,15 +282,8 @@ impl H1Conn {
         let (sender, conn) = http1::Builder::new()
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
-            .map_err(|e| {
-                ClientError::new(ErrorKind::ClientOSError, "HTTP/1 handshake failed").with_source(e)
-            })?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        })
-        .abort_handle();
+            .map_err(|e| handshake_failed("HTTP/1", e))?;
+        let task = drive(conn, "connection ended with an error");
         Ok(H1Conn {
             sender,
             io: state,
@@ -416,15 +406,7 @@ pub(crate) async fn exchange(
 ) -> Result<Sent, SendError> {
     let prepared = head;
     let target = &prepared.url[url::Position::BeforePath..url::Position::AfterQuery];
-    let uri = http::Uri::try_from(target).map_err(|e| SendError {
-        error: ClientError::new(
-            ErrorKind::InvalidUrlClientError,
-            "URL path is not a valid URI",
-        )
-        .with_source(e),
-        retryable: false,
-        unprocessed: false,
-    })?;
+    let uri = request_uri(target, "URL path is not a valid URI")?;
     // The head asks for `100 Continue` (the `expect100` option puts the header there).
     let expect100 = prepared
         .headers
@@ -443,11 +425,13 @@ pub(crate) async fn exchange(
         body_done: body.track_end(declared_length(prepared.headers)),
         transport: lease.conn().io.clone(),
     });
-    let mut req = http::Request::new(body);
-    *req.method_mut() = prepared.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = prepared.version;
-    *req.headers_mut() = prepared.headers.clone();
+    let mut req = request(
+        &prepared,
+        uri,
+        prepared.version,
+        prepared.headers.clone(),
+        body,
+    );
     if let (Some(tx), Some(flag)) = (gate, continued.clone()) {
         let tx = Mutex::new(Some(tx));
         hyper::ext::on_informational(&mut req, move |res| {
@@ -477,6 +461,75 @@ pub(crate) async fn exchange(
             })
         }
     }
+}
+
+// ---- shared with `h2.rs`: opening a connection and building a request, either version ----
+
+/// The error for a failed `protocol` ("HTTP/1", "HTTP/2") handshake.
+pub(super) fn handshake_failed(protocol: &str, e: hyper::Error) -> ClientError {
+    ClientError::new(
+        ErrorKind::ClientOSError,
+        format!("{protocol} handshake failed"),
+    )
+    .with_source(e)
+}
+
+/// Spawns the task that drives a connection; a connection that fails is logged with `ended`.
+pub(super) fn drive(
+    conn: impl std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+    ended: &'static str,
+) -> AbortHandle {
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "{ended}");
+        }
+    })
+    .abort_handle()
+}
+
+/// A connection's `Debug` output.
+pub(super) fn debug_conn(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    id: u64,
+    peer_addr: Option<SocketAddr>,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("id", &id)
+        .field("peer_addr", &peer_addr)
+        .finish()
+}
+
+/// A failure before the request went out: never retried.
+pub(super) fn not_sent(error: ClientError) -> SendError {
+    SendError {
+        error,
+        retryable: false,
+        unprocessed: false,
+    }
+}
+
+/// `target` as a request URI; `invalid` says what is wrong when it is none.
+pub(super) fn request_uri(target: &str, invalid: &'static str) -> Result<http::Uri, SendError> {
+    http::Uri::try_from(target).map_err(|e| {
+        not_sent(ClientError::new(ErrorKind::InvalidUrlClientError, invalid).with_source(e))
+    })
+}
+
+/// The request for `head` with this URI, version, headers and body.
+pub(super) fn request(
+    head: &Head<'_>,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    body: WireBody,
+) -> http::Request<WireBody> {
+    let mut req = http::Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    req
 }
 
 fn is_stale_connection(e: &hyper::Error) -> bool {

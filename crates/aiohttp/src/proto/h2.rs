@@ -18,7 +18,9 @@ use crate::body::WireBody;
 use crate::connector::Lease;
 use crate::connector::{SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
-use crate::proto::h1::RawHead;
+use crate::proto::h1::{
+    debug_conn, drive, handshake_failed, not_sent, request, request_uri, RawHead,
+};
 use crate::proto::{map_hyper_error, Head, SendError, Sent};
 
 /// The handle that sends requests on streams of one HTTP/2 connection.
@@ -76,10 +78,7 @@ pub(crate) struct H2Conn {
 
 impl std::fmt::Debug for H2Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2Conn")
-            .field("id", &self.id)
-            .field("peer_addr", &self.peer_addr)
-            .finish()
+        debug_conn(f, "H2Conn", self.id, self.peer_addr)
     }
 }
 
@@ -97,26 +96,18 @@ impl H2Conn {
             .adaptive_window(true)
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
-            .map_err(|e| {
-                ClientError::new(ErrorKind::ClientOSError, "HTTP/2 handshake failed").with_source(e)
-            })?;
+            .map_err(|e| handshake_failed("HTTP/2", e))?;
         // The server's SETTINGS_MAX_CONCURRENT_STREAMS is known to the connection task only;
         // it is copied out after every poll.
         let max_streams = Arc::new(AtomicUsize::new(usize::MAX));
         let published = max_streams.clone();
         let mut conn = conn;
-        let task = tokio::spawn(async move {
-            let res = std::future::poll_fn(|cx| {
-                let r = std::pin::Pin::new(&mut conn).poll(cx);
-                published.store(conn.current_max_send_streams(), Ordering::Relaxed);
-                r
-            })
-            .await;
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-            }
-        })
-        .abort_handle();
+        let driven = std::future::poll_fn(move |cx| {
+            let r = std::pin::Pin::new(&mut conn).poll(cx);
+            published.store(conn.current_max_send_streams(), Ordering::Relaxed);
+            r
+        });
+        let task = drive(driven, "HTTP/2 connection ended with an error");
         Ok(H2Conn {
             sender,
             task,
@@ -196,28 +187,18 @@ pub(crate) async fn exchange(
     body: WireBody,
 ) -> Result<Sent, SendError> {
     let target = &head.url[..url::Position::AfterQuery];
-    let uri = http::Uri::try_from(target).map_err(|e| SendError {
-        error: ClientError::new(ErrorKind::InvalidUrlClientError, "URL is not a valid URI")
-            .with_source(e),
-        retryable: false,
-        unprocessed: false,
-    })?;
-    let mut req = http::Request::new(body);
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = http::Version::HTTP_2;
+    let uri = request_uri(target, "URL is not a valid URI")?;
     let mut headers = head.headers.clone();
     // `:authority` carries the host. hyper's HTTP/2 client itself removes the headers that
     // mean something only on one HTTP/1 connection (Connection and the ones it names,
     // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
     headers.remove(http::header::HOST);
-    *req.headers_mut() = headers;
+    let req = request(&head, uri, http::Version::HTTP_2, headers, body);
     let Some(stream) = lease.h2_stream() else {
-        return Err(SendError {
-            error: ClientError::new(ErrorKind::ClientConnectionError, "no HTTP/2 stream"),
-            retryable: false,
-            unprocessed: false,
-        });
+        return Err(not_sent(ClientError::new(
+            ErrorKind::ClientConnectionError,
+            "no HTTP/2 stream",
+        )));
     };
     match send(&mut stream.sender, req).await {
         Ok((response, raw)) => Ok(Sent {
