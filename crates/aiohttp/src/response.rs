@@ -41,6 +41,11 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 256 * 1024 * 1024;
 /// # Ok(()) }
 /// ```
 pub struct ClientResponse {
+    /// Boxed: a response is moved several times on its way to the caller.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     version: Version,
     status: StatusCode,
     /// Parsed from the captured head on first use.
@@ -70,11 +75,11 @@ pub struct ClientResponse {
 impl fmt::Debug for ClientResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientResponse")
-            .field("url", &self.request_info.url.as_str())
-            .field("status", &self.status)
+            .field("url", &self.inner.request_info.url.as_str())
+            .field("status", &self.inner.status)
             .field("reason", &self.reason())
-            .field("version", &self.version)
-            .field("headers", &self.headers)
+            .field("version", &self.inner.version)
+            .field("headers", &self.inner.headers)
             .finish_non_exhaustive()
     }
 }
@@ -215,22 +220,24 @@ impl ClientResponse {
             }
         };
         Ok(ClientResponse {
-            version: parts.version,
-            status: parts.status,
-            reason: OnceLock::new(),
-            headers: parts.headers,
-            raw,
-            raw_headers: OnceLock::new(),
-            media_type: OnceLock::new(),
-            cookies,
-            request_info,
-            history: Vec::new(),
-            connection: Some(connection),
-            content,
-            undecoded,
-            max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
-            close_delimited,
-            body: None,
+            inner: Box::new(Inner {
+                version: parts.version,
+                status: parts.status,
+                reason: OnceLock::new(),
+                headers: parts.headers,
+                raw,
+                raw_headers: OnceLock::new(),
+                media_type: OnceLock::new(),
+                cookies,
+                request_info,
+                history: Vec::new(),
+                connection: Some(connection),
+                content,
+                undecoded,
+                max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
+                close_delimited,
+                body: None,
+            }),
         })
     }
 
@@ -240,7 +247,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { assert_eq!(r.version(), aiohttp::Version::HTTP_11); }
     /// ```
     pub fn version(&self) -> Version {
-        self.version
+        self.inner.version
     }
 
     /// The status code.
@@ -249,7 +256,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.status().as_u16(); }
     /// ```
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.inner.status
     }
 
     /// The reason phrase as the server sent it (empty if it sent none, as aiohttp); a phrase
@@ -259,9 +266,10 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.reason()); }
     /// ```
     pub fn reason(&self) -> &str {
-        self.reason.get_or_init(|| {
-            self.raw.reason().unwrap_or_else(|| {
-                self.status
+        self.inner.reason.get_or_init(|| {
+            self.inner.raw.reason().unwrap_or_else(|| {
+                self.inner
+                    .status
                     .canonical_reason()
                     .unwrap_or_default()
                     .to_string()
@@ -275,7 +283,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { if !r.ok() { eprintln!("failed"); } }
     /// ```
     pub fn ok(&self) -> bool {
-        self.status.as_u16() < 400
+        self.inner.status.as_u16() < 400
     }
 
     /// The request method.
@@ -284,7 +292,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.method(); }
     /// ```
     pub fn method(&self) -> &Method {
-        &self.request_info.method
+        &self.inner.request_info.method
     }
 
     /// The URL of the response (without fragment).
@@ -293,7 +301,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{}", r.url()); }
     /// ```
     pub fn url(&self) -> &Url {
-        &self.request_info.url
+        &self.inner.request_info.url
     }
 
     /// The URL as requested, fragment included.
@@ -302,7 +310,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.real_url().fragment(); }
     /// ```
     pub fn real_url(&self) -> &Url {
-        self.request_info.real_url()
+        self.inner.request_info.real_url()
     }
 
     /// The connection carrying the body, until the body is done with it.
@@ -311,7 +319,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let open = r.connection().is_some(); }
     /// ```
     pub fn connection(&self) -> Option<&Connection> {
-        self.connection.as_ref().filter(|c| !c.closed())
+        self.inner.connection.as_ref().filter(|c| !c.closed())
     }
 
     /// The cookies of the response's `Set-Cookie` headers (malformed ones skipped).
@@ -322,7 +330,7 @@ impl ClientResponse {
     /// # }
     /// ```
     pub fn cookies(&self) -> &[cookie::Cookie<'static>] {
-        &self.cookies
+        &self.inner.cookies
     }
 
     /// The headers, case-insensitive, duplicates kept.
@@ -331,7 +339,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.headers().get_all("set-cookie"); }
     /// ```
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.inner.headers
     }
 
     /// The header lines exactly as received: original case, order and duplicates.
@@ -342,14 +350,16 @@ impl ClientResponse {
     /// # }
     /// ```
     pub fn raw_headers(&self) -> &[(Bytes, Bytes)] {
-        self.raw_headers
-            .get_or_init(|| self.raw.header_lines(&self.headers))
+        self.inner
+            .raw_headers
+            .get_or_init(|| self.inner.raw.header_lines(&self.inner.headers))
     }
 
     /// Media type and charset, parsed from `Content-Type` on first use.
     fn media_type(&self) -> &(String, Option<String>) {
-        self.media_type
-            .get_or_init(|| parse_content_type(&self.headers))
+        self.inner
+            .media_type
+            .get_or_init(|| parse_content_type(&self.inner.headers))
     }
 
     /// The media type without parameters, lowercase; `application/octet-stream` when absent.
@@ -376,7 +386,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { println!("{} hops", r.history().len()); }
     /// ```
     pub fn history(&self) -> &[ClientResponse] {
-        &self.history
+        &self.inner.history
     }
 
     /// The redirect responses, to read their bodies (each was read when it was small, and is
@@ -390,11 +400,11 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub fn history_mut(&mut self) -> &mut [ClientResponse] {
-        &mut self.history
+        &mut self.inner.history
     }
 
     pub(crate) fn set_history(&mut self, history: Vec<ClientResponse>) {
-        self.history = history;
+        self.inner.history = history;
     }
 
     /// What was sent.
@@ -403,7 +413,7 @@ impl ClientResponse {
     /// # fn f(r: &aiohttp::ClientResponse) { let _ = r.request_info().headers(); }
     /// ```
     pub fn request_info(&self) -> &RequestInfo {
-        &self.request_info
+        &self.inner.request_info
     }
 
     /// The body as a stream: `read`, `readline`, `iter_chunked`, … (aiohttp's `content`).
@@ -416,12 +426,12 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub fn content(&mut self) -> &mut StreamReader {
-        if let Some(undecoded) = self.undecoded.take() {
+        if let Some(undecoded) = self.inner.undecoded.take() {
             let (raw, coding) = *undecoded;
             let raw = raw.into_inner().unwrap_or_else(|e| e.into_inner());
-            self.content = StreamReader::new(decode::decompress(raw, &coding));
+            self.inner.content = StreamReader::new(decode::decompress(raw, &coding));
         }
-        &mut self.content
+        &mut self.inner.content
     }
 
     /// Reads the body as received, without decoding it, so that the connection can be reused:
@@ -430,13 +440,13 @@ impl ClientResponse {
     /// the connection and reads as empty. A body delimited by the end of the connection is not
     /// read at all: its connection cannot be reused, and its end may never come.
     pub(crate) async fn drain(&mut self, limit: usize) {
-        if self.close_delimited {
+        if self.inner.close_delimited {
             self.close();
             return;
         }
-        let coding = match self.undecoded.take().map(|u| *u) {
+        let coding = match self.inner.undecoded.take().map(|u| *u) {
             Some((raw, coding)) => {
-                self.content =
+                self.inner.content =
                     StreamReader::new(raw.into_inner().unwrap_or_else(|e| e.into_inner()));
                 Some(coding)
             }
@@ -445,7 +455,7 @@ impl ClientResponse {
         let mut kept = Vec::new();
         let mut received = 0;
         let complete = loop {
-            match self.content.readany().await {
+            match self.inner.content.readany().await {
                 Ok(chunk) if chunk.is_empty() => break true,
                 Ok(chunk) => {
                     received += chunk.len();
@@ -458,14 +468,14 @@ impl ClientResponse {
             }
         };
         // Dropping an unfinished body closes its connection; a finished one is back in the pool.
-        self.content = StreamReader::empty();
+        self.inner.content = StreamReader::empty();
         if complete {
             let body: BodyStream = Box::pin(futures_util::stream::iter(kept.into_iter().map(Ok)));
             match coding {
                 Some(coding) => {
-                    self.undecoded = Some(Box::new((std::sync::Mutex::new(body), coding)));
+                    self.inner.undecoded = Some(Box::new((std::sync::Mutex::new(body), coding)));
                 }
-                None => self.content = StreamReader::new(body),
+                None => self.inner.content = StreamReader::new(body),
             }
         }
     }
@@ -485,23 +495,24 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub async fn read(&mut self) -> Result<Bytes, ClientError> {
-        if let Some(b) = &self.body {
+        if let Some(b) = &self.inner.body {
             return Ok(b.clone());
         }
-        let max = self.max_body_size;
+        let max = self.inner.max_body_size;
         let read = self.content().read_to_end_at_most(max).await;
         let b = match read {
             Ok(b) => b,
             Err(e) => {
                 // The connection is closed, and later reads fail the same way rather than
                 // return a truncated body.
-                self.undecoded = None;
+                self.inner.undecoded = None;
                 let again = ClientError::new(e.kind(), e.message());
-                self.content = StreamReader::from_stream(futures_util::stream::iter([Err(again)]));
-                return Err(e.with_url(&self.request_info.url));
+                self.inner.content =
+                    StreamReader::from_stream(futures_util::stream::iter([Err(again)]));
+                return Err(e.with_url(&self.inner.request_info.url));
             }
         };
-        self.body = Some(b.clone());
+        self.inner.body = Some(b.clone());
         Ok(b)
     }
 
@@ -602,7 +613,7 @@ impl ClientResponse {
                         self.content_type()
                     ),
                 )
-                .with_url(&self.request_info.url)
+                .with_url(&self.inner.request_info.url)
                 .with_response(self.details()));
             }
         }
@@ -614,17 +625,17 @@ impl ClientResponse {
         };
         serde_json::from_slice(text).map_err(|e| {
             ClientError::payload("the body is not valid JSON for the requested type")
-                .with_url(&self.request_info.url)
+                .with_url(&self.inner.request_info.url)
                 .with_source(e)
         })
     }
 
     pub(crate) fn details(&self) -> ResponseDetails {
         ResponseDetails {
-            status: self.status,
+            status: self.inner.status,
             reason: self.reason().to_string(),
-            headers: self.headers.clone(),
-            request_info: Some(self.request_info.clone()),
+            headers: self.inner.headers.clone(),
+            request_info: Some(self.inner.request_info.clone()),
         }
     }
 
@@ -646,7 +657,7 @@ impl ClientResponse {
             ErrorKind::ClientResponseError,
             "response status is an error",
         )
-        .with_url(&self.request_info.url)
+        .with_url(&self.inner.request_info.url)
         .with_response(self.details()))
     }
 
@@ -668,8 +679,8 @@ impl ClientResponse {
     /// # fn f(mut r: aiohttp::ClientResponse) { r.close(); }
     /// ```
     pub fn close(&mut self) {
-        self.undecoded = None;
-        self.content = StreamReader::empty();
+        self.inner.undecoded = None;
+        self.inner.content = StreamReader::empty();
     }
 }
 
