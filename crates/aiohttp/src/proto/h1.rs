@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -28,6 +28,9 @@ use crate::error::{ClientError, ErrorKind};
 use crate::proto::{io_kind, map_hyper_error, Head, SendError, Sent};
 use crate::timeout::{Activity, Progress};
 
+/// The size of the buffer response heads are copied into (each connection has one).
+const HEAD_STORE: usize = 4096;
+
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
 const MAX_CAPTURE: usize = 512 * 1024;
 
@@ -38,10 +41,8 @@ pub(crate) struct RawHead {
 }
 
 impl RawHead {
-    pub(crate) fn captured(head: Vec<u8>) -> Self {
-        RawHead {
-            head: Some(Bytes::from(head)),
-        }
+    pub(crate) fn captured(head: Bytes) -> Self {
+        RawHead { head: Some(head) }
     }
 
     /// The reason phrase of the status line, if a head was captured.
@@ -70,9 +71,13 @@ impl RawHead {
 #[derive(Default)]
 struct CaptureState {
     active: bool,
+    /// A head that arrives in pieces, gathered.
     buf: Vec<u8>,
     scanned: usize,
-    head: Option<Vec<u8>>,
+    head: Option<Bytes>,
+    /// Where heads that arrive whole are copied: one buffer for many heads, reclaimed once
+    /// the responses holding the earlier ones are gone (no allocation per response).
+    store: BytesMut,
     /// When bytes last moved while a request was in flight.
     last_progress: Option<tokio::time::Instant>,
 }
@@ -96,6 +101,15 @@ impl Progress for IoState {
 }
 
 impl CaptureState {
+    /// Starts capturing the next response head (the store of earlier heads is kept).
+    fn arm(&mut self) {
+        self.active = true;
+        self.buf = Vec::new();
+        self.scanned = 0;
+        self.head = None;
+        self.last_progress = None;
+    }
+
     fn feed(&mut self, mut data: &[u8]) {
         if !self.active {
             return;
@@ -108,7 +122,11 @@ impl CaptureState {
                     data = &data[end..];
                     continue;
                 }
-                self.head = Some(data[..end].to_vec());
+                if self.store.capacity() - self.store.len() < end {
+                    self.store.reserve(end.max(HEAD_STORE));
+                }
+                self.store.extend_from_slice(&data[..end]);
+                self.head = Some(self.store.split().freeze());
                 self.active = false;
                 return;
             }
@@ -132,7 +150,7 @@ impl CaptureState {
                 continue;
             }
             self.buf.truncate(end);
-            self.head = Some(std::mem::take(&mut self.buf));
+            self.head = Some(Bytes::from(std::mem::take(&mut self.buf)));
             self.active = false;
             return;
         }
@@ -321,10 +339,7 @@ impl H1Conn {
         req: http::Request<WireBody>,
     ) -> impl std::future::Future<Output = Result<http::Response<Incoming>, hyper::Error>> {
         if let Ok(mut st) = self.io.capture.lock() {
-            *st = CaptureState {
-                active: true,
-                ..CaptureState::default()
-            };
+            st.arm();
         }
         self.sender.send_request(req)
     }
