@@ -141,10 +141,28 @@ impl fmt::Debug for Transport {
 /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
 /// assert_eq!((key.host(), key.port(), key.is_tls()), ("example.com", 80, false));
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct ConnectionKey {
     // Shared: the pool keeps copies of a request's key, and cloning it is a reference count.
     inner: Arc<KeyParts>,
+    /// The hash of `inner`, computed when the key is made: the pool looks a key up at least
+    /// twice per request.
+    hash: u64,
+}
+
+impl PartialEq for ConnectionKey {
+    fn eq(&self, other: &Self) -> bool {
+        // Arc's equality compares the pointers first.
+        self.hash == other.hash && self.inner == other.inner
+    }
+}
+
+impl Eq for ConnectionKey {}
+
+impl std::hash::Hash for ConnectionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -187,20 +205,34 @@ impl ConnectionKey {
                 .trim_end_matches(']'),
             _ => url.host_str()?,
         };
-        Some(ConnectionKey {
-            inner: Arc::new(KeyParts {
-                host: host.to_string(),
-                port: url.port_or_known_default()?,
-                tls: matches!(url.scheme(), "https" | "wss"),
-                ssl: None,
-                server_hostname: None,
-                http2: false,
-            }),
-        })
+        Some(ConnectionKey::of(KeyParts {
+            host: host.to_string(),
+            port: url.port_or_known_default()?,
+            tls: matches!(url.scheme(), "https" | "wss"),
+            ssl: None,
+            server_hostname: None,
+            http2: false,
+        }))
     }
 
-    fn parts(&mut self) -> &mut KeyParts {
-        Arc::make_mut(&mut self.inner)
+    fn of(parts: KeyParts) -> Self {
+        use std::hash::BuildHasher;
+        // Random keys, once per process: hosts come from URLs (and redirects) that others
+        // choose, so colliding hashes must not be computable in advance.
+        static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let hash = KEYS.get_or_init(Default::default).hash_one(&parts);
+        ConnectionKey {
+            inner: Arc::new(parts),
+            hash,
+        }
+    }
+
+    /// The same key with `f` applied to its parts.
+    fn with(self, f: impl FnOnce(&mut KeyParts)) -> Self {
+        let mut parts = Arc::unwrap_or_clone(self.inner);
+        f(&mut parts);
+        ConnectionKey::of(parts)
     }
 
     /// The same key for requests that must use HTTP/2: prior knowledge (h2c) over cleartext,
@@ -211,9 +243,8 @@ impl ConnectionKey {
     /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap().with_http2();
     /// assert!(key.is_http2());
     /// ```
-    pub fn with_http2(mut self) -> Self {
-        self.parts().http2 = true;
-        self
+    pub fn with_http2(self) -> Self {
+        self.with(|p| p.http2 = true)
     }
 
     /// Whether HTTP/2 is required.
@@ -235,9 +266,8 @@ impl ConnectionKey {
     /// let unverified = key.clone().with_ssl(aiohttp::Ssl::Unverified);
     /// assert_ne!(key, unverified);
     /// ```
-    pub fn with_ssl(mut self, ssl: Ssl) -> Self {
-        self.parts().ssl = Some(ssl);
-        self
+    pub fn with_ssl(self, ssl: Ssl) -> Self {
+        self.with(|p| p.ssl = Some(ssl))
     }
 
     /// The same key with another TLS server name (SNI and certificate host name).
@@ -247,9 +277,9 @@ impl ConnectionKey {
     /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap().with_server_hostname("a.test");
     /// assert_eq!(key.server_hostname(), Some("a.test"));
     /// ```
-    pub fn with_server_hostname(mut self, name: impl Into<String>) -> Self {
-        self.parts().server_hostname = Some(name.into());
-        self
+    pub fn with_server_hostname(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with(|p| p.server_hostname = Some(name))
     }
 
     /// The per-request TLS choice, if any (else the connector's applies).
