@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use url::{Host, Origin, Url};
 
 use crate::error::ClientError;
-use crate::request::IntoUrl;
+use crate::urls::IntoUrl;
 
 /// What a session needs from a cookie jar (aiohttp's `AbstractCookieJar`).
 ///

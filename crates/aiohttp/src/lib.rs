@@ -22,18 +22,21 @@
 //! - `run`: the request loop, read top to bottom — the head of each hop, a pooled connection,
 //!   the exchange, the one retry of a stale connection, the response, redirects and
 //!   `raise_for_status`.
-//! - `session`: [`ClientSession`] and its builder — defaults, headers, auth, cookies.
-//! - `request`: [`RequestBuilder`], checked and split into the plan and the exchange options.
+//! - `session`, `shared`: [`ClientSession`] and its builder — defaults, headers, auth,
+//!   cookies — and the state a session shares with its requests.
+//! - `request`, `urls`, `options`: [`RequestBuilder`], checked and split into the plan and the
+//!   exchange options; [`IntoUrl`], [`IntoParams`].
 //! - `head`: the request from hop to hop and its head, built in plain steps (credentials,
 //!   header merge, automatic headers, cookies, framing) over a snapshot of the session.
-//! - `info`, `error`: [`RequestInfo`] and [`ClientError`], plain data that import nothing
-//!   else of the crate.
+//! - `info`, `error`, `transport`: [`RequestInfo`], [`ClientError`], [`Transport`] — plain
+//!   data at the bottom of the import graph (which is a DAG apart from session ↔ request).
 //! - `redirect`: the redirect decision (pure).
 //! - `policy`: the other decisions with no I/O — method classes, keep-alive, retry.
 //! - `body`: request bodies ([`Body`]) and the wire body handed to hyper.
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
-//! - `connector`: the [`Connector`] trait, the [`Pool`], [`TcpConnector`].
+//! - `connector`: the [`Connector`] trait, [`TcpConnector`], [`UnixConnector`], and the
+//!   [`Pool`] — its state machine (`pool/state.rs`, no I/O) and its I/O side.
 //! - `proto`: the only modules that name hyper's types — `h1` (HTTP/1 exchanges with the
 //!   response head captured as received), `h2` (HTTP/2 connections and streams), `body` (the
 //!   response body read off either).
@@ -49,6 +52,7 @@ mod decode;
 mod error;
 mod head;
 mod info;
+mod options;
 mod policy;
 mod proto;
 mod redirect;
@@ -56,8 +60,11 @@ mod request;
 mod response;
 mod run;
 mod session;
+mod shared;
 mod stream;
 mod timeout;
+mod transport;
+mod urls;
 
 pub use auth::BasicAuth;
 pub use body::Body;

@@ -13,10 +13,10 @@ use crate::connector::{ConnShared, Connection, Lease};
 use crate::decode;
 use crate::error::{ClientError, ErrorKind, ResponseDetails};
 use crate::info::RequestInfo;
+use crate::options::SendOptions;
 use crate::proto::body::LeasedBody;
 use crate::proto::h1::RawHead;
 use crate::proto::Sent;
-use crate::run::SendOptions;
 use crate::stream::{BodyStream, StreamReader};
 
 /// The most decoded bytes [`ClientResponse::read`] buffers unless the session or the request

@@ -14,103 +14,50 @@
 //! and at the end, `raise_for_status`. One total deadline covers every hop.
 
 use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::body::Body;
-use crate::connector::{ConnectionKey, Ssl};
+use crate::connector::ConnectionKey;
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{Plan, Prepared};
+use crate::options::{Exchange, SendOptions};
 use crate::redirect::{decide, location, Decision, Hop, Policy};
-use crate::request::RequestBuilder;
 use crate::response::ClientResponse;
-use crate::session::{ClientSession, SessionInner};
-use crate::timeout::{ClientTimeout, Phase, Timeouts};
+use crate::shared::SessionInner;
+use crate::timeout::{Phase, Timeouts};
 
 /// A redirect body is read as received (so its connection can be reused) up to this many bytes,
 /// whatever its framing claims; a larger one closes the connection instead.
 const DRAIN_LIMIT: usize = 64 * 1024;
 
-/// How one request is sent, beside its head and body.
-#[derive(Debug, Clone)]
-pub(crate) struct SendOptions {
-    pub(crate) read_until_eof: bool,
-    /// Response bodies are decompressed (the session's `auto_decompress`).
-    pub(crate) auto_decompress: bool,
-    pub(crate) max_body_size: Option<usize>,
-    /// The request's own TLS choice, if any (else the connector's).
-    pub(crate) ssl: Option<Ssl>,
-    /// The TLS server name, if not the URL's host.
-    pub(crate) server_hostname: Option<String>,
-    pub(crate) timeouts: Timeouts,
-}
-
-impl SendOptions {
-    /// A redirect to another origin: the request's TLS choice (`ssl(false)`, a fingerprint, a
-    /// config) and `server_hostname` were given for the first origin, so the next one gets the
-    /// connector's settings, verification included.
-    pub(crate) fn leave_origin(&mut self) {
-        self.ssl = None;
-        self.server_hostname = None;
-    }
-
-    /// The pool key of a hop: its origin's, with the request's TLS choices, and asking for
-    /// HTTP/2 when the request does.
-    fn key(&self, origin: ConnectionKey, version: http::Version) -> ConnectionKey {
-        let mut key = origin;
-        if version == http::Version::HTTP_2 {
-            key = key.with_http2();
-        }
-        if key.is_tls() {
-            if let Some(ssl) = &self.ssl {
-                key = key.with_ssl(ssl.clone());
-            }
-            if let Some(name) = &self.server_hostname {
-                key = key.with_server_hostname(name.clone());
-            }
-        }
-        key
-    }
-}
-
-/// How a request is exchanged: the options of every hop (one total deadline for all of them)
-/// and the redirect and status policies.
-#[derive(Debug, Clone)]
-pub(crate) struct Exchange {
-    pub(crate) opts: SendOptions,
-    /// The timeouts as configured; the clock of `opts.timeouts` starts when the request starts
-    /// running.
-    pub(crate) timeout: ClientTimeout,
-    pub(crate) raise_for_status: bool,
-    pub(crate) allow_redirects: bool,
-    pub(crate) max_redirects: usize,
-}
-
-/// Sends a request and follows its redirects.
+/// Sends a request on the session `inner` and follows its redirects.
 ///
-/// The arguments are checked before the future is made, so it holds the plan rather than the
-/// builder (the state of every request in flight is smaller).
+/// The caller checks the arguments before the future is made (`planned`), so it holds the plan
+/// rather than the builder (the state of every request in flight is smaller).
 pub(crate) fn send(
-    req: RequestBuilder,
+    inner: Arc<SessionInner>,
+    planned: Result<(Plan, Exchange), ClientError>,
 ) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
     use futures_util::future::{ready, Either};
-    let session = req.session.clone();
-    match req.into_plan() {
-        Ok((plan, exchange)) => Either::Left(run(session, plan, exchange)),
+    match planned {
+        Ok((plan, exchange)) => Either::Left(run(inner, plan, exchange)),
         Err(e) => Either::Right(ready(Err(e))),
     }
 }
 
 async fn run(
-    session: ClientSession,
+    session: Arc<SessionInner>,
     mut plan: Plan,
     mut ex: Exchange,
 ) -> Result<ClientResponse, ClientError> {
-    let inner = &*session.inner;
+    let inner = &*session;
     // The total timeout counts from the first poll, not from when the future was made.
     ex.opts.timeouts = Timeouts::start(ex.timeout);
     let policy = Policy {
         allow: ex.allow_redirects,
         max: ex.max_redirects,
-        requote: session.requote_redirect_url(),
+        requote: inner.requote_redirect_url.load(Ordering::Relaxed),
     };
     let mut history: Vec<ClientResponse> = Vec::new();
     let mut resp = loop {
@@ -234,7 +181,7 @@ async fn exchange(
         let outcome = timeouts
             .run_active(
                 Phase::Read,
-                async { Ok(crate::proto::exchange(&mut lease, head, wire).await) },
+                async { Ok(lease.exchange(head, wire).await) },
                 activity,
             )
             .await
@@ -272,91 +219,4 @@ fn too_many(history: Vec<ClientResponse>, max: usize) -> ClientError {
         err = err.with_url(first.url()).with_response(details);
     }
     err.with_history(history)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tls_choices_stay_with_their_origin() {
-        let mut opts = SendOptions {
-            read_until_eof: true,
-            auto_decompress: true,
-            max_body_size: None,
-            ssl: Some(Ssl::from(false)),
-            server_hostname: Some("internal.test".to_string()),
-            timeouts: Timeouts::default(),
-        };
-        opts.leave_origin();
-        assert!(opts.ssl.is_none());
-        assert!(opts.server_hostname.is_none());
-    }
-
-    #[test]
-    fn pool_key_table() {
-        let opts = |ssl: bool, name: Option<&str>| SendOptions {
-            read_until_eof: true,
-            auto_decompress: true,
-            max_body_size: None,
-            ssl: ssl.then(|| Ssl::from(false)),
-            server_hostname: name.map(str::to_string),
-            timeouts: Timeouts::default(),
-        };
-        let origin =
-            |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");
-        // (URL, version, the request's ssl and server_hostname, HTTP/2 asked, TLS choices kept)
-        let cases = [
-            (
-                "http://a.test/",
-                http::Version::HTTP_11,
-                opts(false, None),
-                false,
-                false,
-            ),
-            (
-                "http://a.test/",
-                http::Version::HTTP_2,
-                opts(false, None),
-                true,
-                false,
-            ),
-            // TLS choices mean nothing to a plain-text origin.
-            (
-                "http://a.test/",
-                http::Version::HTTP_11,
-                opts(true, Some("n.test")),
-                false,
-                false,
-            ),
-            (
-                "https://a.test/",
-                http::Version::HTTP_11,
-                opts(true, Some("n.test")),
-                false,
-                true,
-            ),
-            (
-                "https://a.test/",
-                http::Version::HTTP_2,
-                opts(false, None),
-                true,
-                false,
-            ),
-        ];
-        for (url, version, opts, http2, tls_choices) in cases {
-            let key = opts.key(origin(url), version);
-            assert_eq!(key.is_http2(), http2, "{url} {version:?}");
-            assert_eq!(key.ssl().is_some(), tls_choices, "{url}");
-            assert_eq!(key.server_hostname().is_some(), tls_choices, "{url}");
-            assert_eq!(
-                (key.host(), key.is_tls()),
-                ("a.test", url.starts_with("https"))
-            );
-        }
-        // A key with a request's own TLS choice is not the origin's plain key.
-        let plain = opts(false, None).key(origin("https://a.test/"), http::Version::HTTP_11);
-        let pinned = opts(true, None).key(origin("https://a.test/"), http::Version::HTTP_11);
-        assert_ne!(plain, pinned);
-    }
 }

@@ -10,14 +10,12 @@ use http::{Method, Version};
 use url::Url;
 
 use crate::auth::BasicAuth;
-use crate::connector::{ConnectionKey, Connector, TcpConnector};
+use crate::connector::{Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
-use crate::error::{BoxError, ClientError, ErrorKind};
-use crate::head::{Defaults, OriginHead};
+use crate::error::ClientError;
 use crate::request::{IntoUrl, RequestBuilder};
+use crate::shared::{JsonSerializer, SessionInner};
 use crate::timeout::ClientTimeout;
-
-type JsonSerializer = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync;
 
 /// A client session: a connection pool, a cookie jar and default request settings, shared by
 /// every clone (aiohttp's `ClientSession`).
@@ -37,111 +35,6 @@ type JsonSerializer = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + S
 #[derive(Clone)]
 pub struct ClientSession {
     pub(crate) inner: Arc<SessionInner>,
-}
-
-pub(crate) struct SessionInner {
-    pub(crate) connector: Arc<dyn Connector>,
-    connector_owner: bool,
-    pub(crate) headers: HeaderMap,
-    pub(crate) skip_auto_headers: Vec<HeaderName>,
-    pub(crate) auth: Option<BasicAuth>,
-    json_serialize: Option<Arc<JsonSerializer>>,
-    pub(crate) version: Version,
-    pub(crate) raise_for_status: bool,
-    pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
-    pub(crate) auto_decompress: bool,
-    pub(crate) max_body_size: Option<usize>,
-    pub(crate) timeout: ClientTimeout,
-    pub(crate) base_url: Option<Url>,
-    requote_redirect_url: AtomicBool,
-    closed: AtomicBool,
-    detached: AtomicBool,
-    /// What was derived from the origin of the last request, reused while the origin repeats.
-    last_origin: Mutex<Option<OriginCache>>,
-}
-
-/// The pool key and `Host` value of one origin (`scheme://host[:port]` as the URL writes it).
-struct OriginCache {
-    origin: String,
-    /// The key with no per-request TLS choice and no HTTP/2 requirement.
-    key: ConnectionKey,
-    head: OriginHead,
-}
-
-/// `scheme://host[:port]` of an http(s) URL, as serialized (a default port is left out).
-fn origin_text(url: &Url) -> &str {
-    &url[..url::Position::AfterPort]
-}
-
-impl SessionInner {
-    /// The pool key of `url`'s origin, its `Host` value and its plain head (cached while the
-    /// origin repeats).
-    pub(crate) fn origin(&self, url: &Url) -> Result<(ConnectionKey, OriginHead), ClientError> {
-        self.with_origin(url, |c| (c.key.clone(), c.head.clone()))
-    }
-
-    /// The defaults the head of every exchange is built from.
-    pub(crate) fn defaults(&self) -> Defaults<'_> {
-        Defaults {
-            headers: &self.headers,
-            skip_auto_headers: &self.skip_auto_headers,
-            auth: self.auth.as_ref(),
-            base_url: self.base_url.as_ref(),
-            jar: &*self.cookie_jar,
-        }
-    }
-
-    /// Applies `f` to what is derived from `url`'s origin, made (and cached) when it is not
-    /// the origin of the previous request. A lock held by another thread means no cache this
-    /// time rather than a wait.
-    fn with_origin<T>(&self, url: &Url, f: impl Fn(&OriginCache) -> T) -> Result<T, ClientError> {
-        let text = origin_text(url);
-        if let Ok(guard) = self.last_origin.try_lock() {
-            if let Some(c) = guard.as_ref().filter(|c| c.origin == text) {
-                return Ok(f(c));
-            }
-        }
-        let key = ConnectionKey::from_url(url).ok_or_else(|| {
-            ClientError::new(ErrorKind::InvalidUrlClientError, "the URL has no host").with_url(url)
-        })?;
-        let made = OriginCache {
-            origin: text.to_string(),
-            key,
-            head: OriginHead::new(&self.defaults(), crate::head::host_header(url)?),
-        };
-        let out = f(&made);
-        if let Ok(mut guard) = self.last_origin.try_lock() {
-            *guard = Some(made);
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire) || self.connector.closed()
-    }
-
-    pub(crate) fn serialize_json<T: serde::Serialize + ?Sized>(
-        &self,
-        value: &T,
-    ) -> Result<Vec<u8>, ClientError> {
-        let err =
-            |e: BoxError| ClientError::invalid_argument("cannot serialize JSON").with_source(e);
-        match &self.json_serialize {
-            None => serde_json::to_vec(value).map_err(|e| err(e.into())),
-            Some(f) => {
-                let v = serde_json::to_value(value).map_err(|e| err(e.into()))?;
-                f(&v).map(String::into_bytes).map_err(err)
-            }
-        }
-    }
-}
-
-impl Drop for SessionInner {
-    fn drop(&mut self) {
-        if self.connector_owner && !self.detached.load(Ordering::Acquire) {
-            self.connector.pool().close();
-        }
-    }
 }
 
 impl fmt::Debug for ClientSession {
@@ -355,8 +248,8 @@ impl ClientSession {
         self.inner.auto_decompress
     }
 
-    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read) (and `text`, `json`) buffers; `None`:
-    /// no limit.
+    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read) (and
+    /// `text`, `json`) buffers; `None`: no limit.
     ///
     /// ```
     /// assert_eq!(
@@ -668,10 +561,11 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read), `text` and `json` buffer (default
-    /// [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE), 256 MiB); a longer body is a
-    /// `ClientPayloadError`. `None` removes the limit. It bounds what a small compressed body
-    /// can expand to in memory; [`ClientResponse::content`](crate::ClientResponse::content) streams bodies of any size.
+    /// The most decoded bytes [`ClientResponse::read`](crate::ClientResponse::read), `text`
+    /// and `json` buffer (default [`DEFAULT_MAX_BODY_SIZE`](crate::DEFAULT_MAX_BODY_SIZE),
+    /// 256 MiB); a longer body is a `ClientPayloadError`. `None` removes the limit. It bounds
+    /// what a small compressed body can expand to in memory;
+    /// [`ClientResponse::content`](crate::ClientResponse::content) streams bodies of any size.
     ///
     /// ```
     /// let _ = aiohttp::ClientSession::builder().max_body_size(Some(16 << 20));
@@ -845,7 +739,11 @@ mod tests {
                 let url = Url::parse(u).expect("url");
                 let (key, head) = inner.origin(&url).expect("origin");
                 let host = head.host;
-                assert_eq!(Some(&key), ConnectionKey::from_url(&url).as_ref(), "{u}");
+                assert_eq!(
+                    Some(&key),
+                    crate::ConnectionKey::from_url(&url).as_ref(),
+                    "{u}"
+                );
                 let want = crate::head::host_header(&url).expect("host");
                 assert_eq!(host, want, "{u}");
             }

@@ -17,9 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
-pub(crate) use pool::{acquire, Lease, SocketSlot};
+pub(crate) use pool::{acquire, Lease};
 
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};
@@ -27,112 +25,12 @@ pub use tcp::{Family, TcpConnector, TcpConnectorBuilder};
 pub use tls::Ssl;
 pub use unix::UnixConnector;
 
+pub use crate::transport::{Io, Transport};
+
 use crate::error::ClientError;
 
 /// A boxed future, as returned by [`Connector`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Any byte stream a connection can run over (TCP, UNIX socket, TLS, an in-memory duplex).
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-/// A freshly opened transport, as [`Connector::create_connection`] returns it.
-///
-/// ```
-/// let (client, _server) = tokio::io::duplex(1024);
-/// let t = aiohttp::Transport::new(client);
-/// assert!(t.peer_addr().is_none());
-/// ```
-pub struct Transport {
-    pub(crate) io: Box<dyn Io>,
-    pub(crate) peer_addr: Option<SocketAddr>,
-    pub(crate) local_addr: Option<SocketAddr>,
-    pub(crate) h2: bool,
-}
-
-impl Transport {
-    /// Wraps any byte stream.
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// let _t = aiohttp::Transport::new(client);
-    /// ```
-    pub fn new(io: impl Io) -> Self {
-        Transport {
-            io: Box::new(io),
-            peer_addr: None,
-            local_addr: None,
-            h2: false,
-        }
-    }
-
-    /// Marks the transport as speaking HTTP/2 (e.g. TLS negotiated `h2` by ALPN); the pool then
-    /// runs HTTP/2 over it and shares it between concurrent requests.
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// let t = aiohttp::Transport::new(client).with_h2(true);
-    /// assert!(t.is_h2());
-    /// ```
-    pub fn with_h2(mut self, h2: bool) -> Self {
-        self.h2 = h2;
-        self
-    }
-
-    /// Whether the transport speaks HTTP/2.
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// assert!(!aiohttp::Transport::new(client).is_h2());
-    /// ```
-    pub fn is_h2(&self) -> bool {
-        self.h2
-    }
-
-    /// Records the socket addresses, reported by [`Connection::transport`].
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// let addr = "127.0.0.1:80".parse().ok();
-    /// let t = aiohttp::Transport::new(client).with_addresses(addr, None);
-    /// assert_eq!(t.peer_addr(), addr);
-    /// ```
-    pub fn with_addresses(mut self, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
-        self.peer_addr = peer;
-        self.local_addr = local;
-        self
-    }
-
-    /// The remote address, when the transport has one.
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// assert!(aiohttp::Transport::new(client).peer_addr().is_none());
-    /// ```
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer_addr
-    }
-
-    /// The local address, when the transport has one.
-    ///
-    /// ```
-    /// let (client, _server) = tokio::io::duplex(64);
-    /// assert!(aiohttp::Transport::new(client).local_addr().is_none());
-    /// ```
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
-    }
-}
-
-impl fmt::Debug for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Transport")
-            .field("peer_addr", &self.peer_addr)
-            .field("local_addr", &self.local_addr)
-            .field("h2", &self.h2)
-            .finish()
-    }
-}
 
 /// What connections are pooled by: scheme (TLS or not), host and port.
 ///
@@ -422,13 +320,6 @@ impl dyn Connector {
     }
 }
 
-/// A number no other connection of this process has had, HTTP/1 or HTTP/2: the pool tells its
-/// connections apart by it.
-pub(crate) fn next_connection_id() -> u64 {
-    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// The connection under a response (aiohttp's `Connection`): its addresses, and control over
 /// what happens to it.
 ///
@@ -458,6 +349,15 @@ pub(crate) struct ConnShared {
     done: AtomicBool,
     lease: Mutex<Option<Lease>>,
     detached: Mutex<Option<crate::proto::h1::H1Conn>>,
+}
+
+impl crate::proto::body::Release for ConnShared {
+    fn finish(&self, reusable: bool) {
+        ConnShared::finish(self, reusable);
+    }
+    fn close(&self) {
+        ConnShared::close(self);
+    }
 }
 
 impl fmt::Debug for ConnShared {

@@ -10,10 +10,18 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
-use crate::connector::ConnShared;
 use crate::error::ClientError;
 use crate::proto::h1::Upload;
 use crate::timeout::{later, timeout_error, Bound, Phase, Timeouts};
+
+/// Where a body gives its connection back: pooled when the exchange ended cleanly and the
+/// connection may carry another, closed otherwise.
+pub(crate) trait Release: Send + Sync {
+    /// The exchange is over: pool the connection if `reusable`, else close it.
+    fn finish(&self, reusable: bool);
+    /// Closes the connection unless it was already given back.
+    fn close(&self);
+}
 
 /// A response body that returns its connection to the pool when read to the end, and closes it
 /// when dropped earlier or broken.
@@ -22,7 +30,7 @@ use crate::timeout::{later, timeout_error, Bound, Phase, Timeouts};
 /// request's total deadline.
 pub(crate) struct LeasedBody {
     incoming: Incoming,
-    shared: Arc<ConnShared>,
+    shared: Arc<dyn Release>,
     ended: bool,
     keep_alive: bool,
     upload: Option<Upload>,
@@ -38,7 +46,7 @@ pub(crate) struct LeasedBody {
 impl LeasedBody {
     pub(crate) fn new(
         incoming: Incoming,
-        shared: Arc<ConnShared>,
+        shared: Arc<dyn Release>,
         keep_alive: bool,
         upload: Option<Upload>,
         timeouts: &Timeouts,

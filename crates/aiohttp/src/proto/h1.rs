@@ -23,10 +23,10 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::body::WireBody;
-use crate::connector::{Lease, SocketSlot, Transport};
 use crate::error::{ClientError, ErrorKind};
 use crate::proto::{io_kind, map_hyper_error, Head, SendError, Sent};
 use crate::timeout::{Activity, Progress};
+use crate::transport::Transport;
 
 /// The size of the buffer response heads are copied into (each connection has one).
 const HEAD_STORE: usize = 4096;
@@ -181,7 +181,7 @@ fn find_head_end(haystack: &[u8]) -> Option<usize> {
 /// A transport that copies response-head bytes while a capture is armed, records when bytes
 /// last moved while a request is in flight, and whether a write is waiting for the peer.
 struct CaptureIo {
-    io: Box<dyn crate::connector::Io>,
+    io: Box<dyn crate::transport::Io>,
     state: Arc<IoState>,
 }
 
@@ -273,8 +273,6 @@ pub(crate) struct H1Conn {
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
-    /// The pool's record of the socket, set by the pool once the connection is open.
-    pub(crate) socket: Option<Arc<SocketSlot>>,
 }
 
 impl std::fmt::Debug for H1Conn {
@@ -306,10 +304,9 @@ impl H1Conn {
             sender,
             io: state,
             task,
-            id: crate::connector::next_connection_id(),
+            id: crate::proto::next_connection_id(),
             peer_addr,
             local_addr,
-            socket: None,
         })
     }
 
@@ -414,8 +411,12 @@ impl Upload {
 
 /// Sends a request head and body over an HTTP/1 connection and waits for the final response
 /// head.
+///
+/// `reused`: the connection carried earlier exchanges (a failure before any byte of the
+/// response then means the server closed it while idle).
 pub(crate) async fn exchange(
-    lease: &mut Lease,
+    conn: &mut H1Conn,
+    reused: bool,
     head: Head<'_>,
     body: WireBody,
 ) -> Result<Sent, SendError> {
@@ -438,7 +439,7 @@ pub(crate) async fn exchange(
     let mut body = body;
     let upload = (!body.is_empty()).then(|| Upload {
         body_done: body.track_end(declared_length(prepared.headers)),
-        transport: lease.conn().io.clone(),
+        transport: conn.io.clone(),
     });
     let mut req = request(
         &prepared,
@@ -458,8 +459,6 @@ pub(crate) async fn exchange(
             }
         });
     }
-    let reused = lease.is_reused();
-    let conn = lease.conn();
     match conn.send(req).await {
         Ok(response) => Ok(Sent {
             response,

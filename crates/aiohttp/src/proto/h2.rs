@@ -15,13 +15,10 @@ use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
 
 use crate::body::WireBody;
-use crate::connector::Lease;
-use crate::connector::{SocketSlot, Transport};
-use crate::error::{ClientError, ErrorKind};
-use crate::proto::h1::{
-    debug_conn, drive, handshake_failed, not_sent, request, request_uri, RawHead,
-};
+use crate::error::ClientError;
+use crate::proto::h1::{debug_conn, drive, handshake_failed, request, request_uri, RawHead};
 use crate::proto::{map_hyper_error, Head, SendError, Sent};
+use crate::transport::Transport;
 
 /// The handle that sends requests on streams of one HTTP/2 connection.
 pub(crate) type Sender = hyper::client::conn::http2::SendRequest<WireBody>;
@@ -72,8 +69,6 @@ pub(crate) struct H2Conn {
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
-    /// The pool's record of the socket, set by the pool once the connection is open.
-    pub(crate) socket: Option<Arc<SocketSlot>>,
 }
 
 impl std::fmt::Debug for H2Conn {
@@ -114,10 +109,9 @@ impl H2Conn {
             executor,
             abort_on_drop: true,
             max_streams,
-            id: crate::connector::next_connection_id(),
+            id: crate::proto::next_connection_id(),
             peer_addr,
             local_addr,
-            socket: None,
         })
     }
 
@@ -182,7 +176,7 @@ pub(crate) fn not_processed(e: &hyper::Error) -> bool {
 
 /// The same exchange on a stream of an HTTP/2 connection.
 pub(crate) async fn exchange(
-    lease: &mut Lease,
+    sender: &mut Sender,
     head: Head<'_>,
     body: WireBody,
 ) -> Result<Sent, SendError> {
@@ -194,13 +188,7 @@ pub(crate) async fn exchange(
     // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
     headers.remove(http::header::HOST);
     let req = request(&head, uri, http::Version::HTTP_2, headers, body);
-    let Some(stream) = lease.h2_stream() else {
-        return Err(not_sent(ClientError::new(
-            ErrorKind::ClientConnectionError,
-            "no HTTP/2 stream",
-        )));
-    };
-    match send(&mut stream.sender, req).await {
+    match send(sender, req).await {
         Ok((response, raw)) => Ok(Sent {
             response,
             raw,

@@ -1,7 +1,7 @@
 //! The wire protocols, through hyper's `client::conn`: the only modules that name hyper's
 //! types. [`h1`] exchanges one request over an HTTP/1 connection (and captures the response
 //! head as received); [`h2`] opens HTTP/2 connections and sends requests on their streams;
-//! [`body`] reads a response body off either. [`exchange`] sends over whichever the lease holds.
+//! [`body`] reads a response body off either.
 
 pub(crate) mod body;
 pub(crate) mod h1;
@@ -11,8 +11,6 @@ use std::io;
 
 use hyper::body::Incoming;
 
-use crate::body::WireBody;
-use crate::connector::Lease;
 use crate::error::{ClientError, ErrorKind};
 use h1::{RawHead, Upload};
 
@@ -41,22 +39,6 @@ pub(crate) struct Head<'a> {
     pub(crate) url: &'a url::Url,
     pub(crate) version: http::Version,
     pub(crate) headers: &'a http::HeaderMap,
-}
-
-/// Sends a request head and body over the lease's connection (HTTP/1, or a stream of an
-/// HTTP/2 connection) and waits for the final response head.
-pub(crate) async fn exchange(
-    lease: &mut Lease,
-    head: Head<'_>,
-    body: WireBody,
-) -> Result<Sent, SendError> {
-    if lease.is_h2() {
-        // Boxed: the HTTP/2 exchange's state is larger, and every request's future would
-        // otherwise be as large as it.
-        Box::pin(h2::exchange(lease, head, body)).await
-    } else {
-        h1::exchange(lease, head, body).await
-    }
 }
 
 fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
@@ -96,4 +78,11 @@ fn map_hyper_error(e: hyper::Error) -> ClientError {
         }
     };
     ClientError::new(kind, message).with_source(e)
+}
+
+/// A number no other connection of this process has had, HTTP/1 or HTTP/2: the pool tells its
+/// connections apart by it.
+pub(crate) fn next_connection_id() -> u64 {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -40,9 +40,11 @@ use tokio::time::Instant;
 
 use self::state::{Conn, Deferred, Grant, MuxConn, Polled, SocketState, State, Types, WaiterId};
 use super::{ConnShared, ConnectionKey, Connector, Io};
+use crate::body::WireBody;
 use crate::error::{ClientError, ErrorKind};
-use crate::proto::h1::H1Conn;
-use crate::proto::h2::H2Conn;
+use crate::proto::h1::{self, H1Conn};
+use crate::proto::h2::{self, H2Conn};
+use crate::proto::{Head, SendError, Sent};
 use crate::timeout::{timeout_error, Bound, Phase};
 
 /// Pool settings shared by every connector (aiohttp's `BaseConnector` arguments).
@@ -115,43 +117,75 @@ pub(crate) struct PoolInner {
 struct Live;
 
 impl Types for Live {
-    type H1 = H1Conn;
-    type H2 = H2Conn;
+    type H1 = Pooled<H1Conn>;
+    type H2 = Pooled<H2Conn>;
     type Waker = Waker;
 }
 
-impl Conn for H1Conn {
-    fn is_closed(&self) -> bool {
-        H1Conn::is_closed(self)
+/// A connection as the pool keeps it: the protocol's connection, and the pool's record of its
+/// socket (set once the connection is open).
+pub(crate) struct Pooled<C> {
+    conn: C,
+    socket: Option<Arc<SocketSlot>>,
+}
+
+impl<C> std::ops::Deref for Pooled<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.conn
     }
-    fn socket(&self) -> Option<&SocketState> {
+}
+
+impl<C> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Pooled<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.conn.fmt(f)
+    }
+}
+
+impl<C> Pooled<C> {
+    fn socket_state(&self) -> Option<&SocketState> {
         self.socket.as_deref().map(|s| &s.state)
     }
 }
 
-impl Conn for H2Conn {
+impl Conn for Pooled<H1Conn> {
     fn is_closed(&self) -> bool {
-        H2Conn::is_closed(self)
+        self.conn.is_closed()
     }
     fn socket(&self) -> Option<&SocketState> {
-        self.socket.as_deref().map(|s| &s.state)
+        self.socket_state()
     }
 }
 
-impl MuxConn for H2Conn {
+impl Conn for Pooled<H2Conn> {
+    fn is_closed(&self) -> bool {
+        self.conn.is_closed()
+    }
+    fn socket(&self) -> Option<&SocketState> {
+        self.socket_state()
+    }
+}
+
+impl MuxConn for Pooled<H2Conn> {
     type Stream = H2Stream;
     fn id(&self) -> u64 {
-        self.id
+        self.conn.id
     }
     fn max_streams(&self) -> usize {
-        H2Conn::max_streams(self)
+        self.conn.max_streams()
     }
     fn stream(&self) -> H2Stream {
         H2Stream {
-            sender: H2Conn::stream(self),
-            id: self.id,
-            peer_addr: self.peer_addr,
-            local_addr: self.local_addr,
+            sender: self.conn.stream(),
+            id: self.conn.id,
+            peer_addr: self.conn.peer_addr,
+            local_addr: self.conn.local_addr,
         }
     }
 }
@@ -273,7 +307,7 @@ impl PoolInner {
         drop(close_h1);
         drop(close_h2);
         for conn in drain_h2 {
-            conn.close_when_done();
+            conn.conn.close_when_done();
         }
         if start_reaper {
             self.spawn_reaper();
@@ -386,7 +420,7 @@ pub(crate) enum Lease {
 /// An HTTP/1 connection held by one request.
 pub(crate) struct H1Lease {
     /// The connection and its key; taken out only by `Drop` and `detach`.
-    held: Option<(H1Conn, ConnectionKey)>,
+    held: Option<(Pooled<H1Conn>, ConnectionKey)>,
     pool: Arc<PoolInner>,
     reusable: bool,
     reused: bool,
@@ -449,7 +483,7 @@ impl Drop for H2Lease {
 }
 
 impl Lease {
-    fn h1(pool: Arc<PoolInner>, key: ConnectionKey, conn: H1Conn, reused: bool) -> Self {
+    fn h1(pool: Arc<PoolInner>, key: ConnectionKey, conn: Pooled<H1Conn>, reused: bool) -> Self {
         Lease::H1(H1Lease {
             held: Some((conn, key)),
             pool,
@@ -462,11 +496,31 @@ impl Lease {
         Lease::H2(H2Lease { stream, key, pool })
     }
 
-    /// The HTTP/2 stream this lease holds, if it is one.
-    pub(crate) fn h2_stream(&mut self) -> Option<&mut H2Stream> {
+    /// Sends one request over this lease (its HTTP/1 connection, or its stream of an HTTP/2
+    /// connection) and waits for the final response head.
+    pub(crate) async fn exchange(
+        &mut self,
+        head: Head<'_>,
+        body: WireBody,
+    ) -> Result<Sent, SendError> {
         match self {
-            Lease::H2(l) => Some(&mut l.stream),
-            Lease::H1(_) => None,
+            Lease::H1(l) => {
+                let reused = l.reused;
+                match l.held.as_mut() {
+                    Some((conn, _)) => h1::exchange(conn, reused, head, body).await,
+                    None => Err(SendError {
+                        error: ClientError::new(
+                            ErrorKind::ClientConnectionError,
+                            "the connection was already given back",
+                        ),
+                        retryable: false,
+                        unprocessed: false,
+                    }),
+                }
+            }
+            // Boxed: the HTTP/2 exchange's state is larger, and every request's future would
+            // otherwise be as large as it.
+            Lease::H2(l) => Box::pin(h2::exchange(&mut l.stream.sender, head, body)).await,
         }
     }
 
@@ -535,9 +589,9 @@ impl Lease {
             return None;
         };
         let (conn, key) = l.held.take()?;
-        let socket = conn.socket.as_deref().map(|s| &s.state);
-        l.pool.with(|st, d| st.release_slot(&key, socket, true, d));
-        Some(conn)
+        l.pool
+            .with(|st, d| st.release_slot(&key, conn.socket_state(), true, d));
+        Some(conn.conn)
     }
 }
 
@@ -612,13 +666,19 @@ async fn fulfil(
     };
     reservation.armed = false;
     match opened {
-        Opened::H2(mut conn) => {
-            conn.socket = Some(socket);
+        Opened::H2(conn) => {
+            let conn = Pooled {
+                conn,
+                socket: Some(socket),
+            };
             let stream = pool.with(|st, d| st.add_h2(key, conn, Instant::now(), d));
             Ok(Lease::h2(pool.clone(), key.clone(), stream))
         }
-        Opened::H1(mut conn) => {
-            conn.socket = Some(socket);
+        Opened::H1(conn) => {
+            let conn = Pooled {
+                conn,
+                socket: Some(socket),
+            };
             if probe {
                 pool.with(|st, d| st.end_probe(key, true, d));
             }
