@@ -420,46 +420,10 @@ pub(crate) async fn exchange(
     head: Head<'_>,
     body: WireBody,
 ) -> Result<Sent, SendError> {
-    let prepared = head;
-    let target = &prepared.url[url::Position::BeforePath..url::Position::AfterQuery];
-    let uri = request_uri(target, "URL path is not a valid URI")?;
-    // The head asks for `100 Continue` (the `expect100` option puts the header there).
-    let expect100 = prepared
-        .headers
-        .get(http::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    // Set when `100 Continue` arrives (only watched with Expect: 100-continue).
-    let continued = expect100.then(|| Arc::new(AtomicBool::new(false)));
-    let (body, gate) = if expect100 {
-        let (tx, rx) = oneshot::channel();
-        (body.gated(rx), Some(tx))
-    } else {
-        (body, None)
-    };
-    let mut body = body;
-    let upload = (!body.is_empty()).then(|| Upload {
-        body_done: body.track_end(declared_length(prepared.headers)),
-        transport: conn.io.clone(),
-    });
-    let mut req = request(
-        &prepared,
-        uri,
-        prepared.version,
-        prepared.headers.clone(),
-        body,
-    );
-    if let (Some(tx), Some(flag)) = (gate, continued.clone()) {
-        let tx = Mutex::new(Some(tx));
-        hyper::ext::on_informational(&mut req, move |res| {
-            if res.status() == http::StatusCode::CONTINUE {
-                flag.store(true, Ordering::Release);
-                if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                    let _ = tx.send(());
-                }
-            }
-        });
-    }
-    match conn.send(req).await {
+    // Everything but the wait is done before it, so that this future holds little more than
+    // hyper's.
+    let (pending, upload, continued) = start(conn, &head, body)?;
+    match pending.await {
         Ok(response) => Ok(Sent {
             response,
             raw: conn.take_head(),
@@ -475,6 +439,55 @@ pub(crate) async fn exchange(
             })
         }
     }
+}
+
+/// Hands the request to hyper: returns the wait for its response head, how far the body got,
+/// and (with `Expect: 100-continue`) whether `100 Continue` arrived.
+#[allow(clippy::type_complexity)]
+fn start(
+    conn: &mut H1Conn,
+    head: &Head<'_>,
+    body: WireBody,
+) -> Result<
+    (
+        impl std::future::Future<Output = Result<http::Response<Incoming>, hyper::Error>>,
+        Option<Upload>,
+        Option<Arc<AtomicBool>>,
+    ),
+    SendError,
+> {
+    let target = &head.url[url::Position::BeforePath..url::Position::AfterQuery];
+    let uri = request_uri(target, "URL path is not a valid URI")?;
+    // The head asks for `100 Continue` (the `expect100` option puts the header there).
+    let expect100 = head
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // Set when `100 Continue` arrives (only watched with Expect: 100-continue).
+    let continued = expect100.then(|| Arc::new(AtomicBool::new(false)));
+    let (mut body, gate) = if expect100 {
+        let (tx, rx) = oneshot::channel();
+        (body.gated(rx), Some(tx))
+    } else {
+        (body, None)
+    };
+    let upload = (!body.is_empty()).then(|| Upload {
+        body_done: body.track_end(declared_length(head.headers)),
+        transport: conn.io.clone(),
+    });
+    let mut req = request(head, uri, head.version, head.headers.clone(), body);
+    if let (Some(tx), Some(flag)) = (gate, continued.clone()) {
+        let tx = Mutex::new(Some(tx));
+        hyper::ext::on_informational(&mut req, move |res| {
+            if res.status() == http::StatusCode::CONTINUE {
+                flag.store(true, Ordering::Release);
+                if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    }
+    Ok((conn.send(req), upload, continued))
 }
 
 // ---- shared with `h2.rs`: opening a connection and building a request, either version ----

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hyper::body::Incoming;
 use hyper::client::conn::http2;
 use hyper_util::rt::TokioIo;
 use tokio::task::AbortHandle;
@@ -148,18 +147,6 @@ impl Drop for H2Conn {
     }
 }
 
-/// Sends one request on a new stream and waits for the response head.
-pub(crate) async fn send(
-    sender: &mut http2::SendRequest<WireBody>,
-    req: http::Request<WireBody>,
-) -> Result<(http::Response<Incoming>, RawHead), hyper::Error> {
-    sender.ready().await?;
-    let resp = sender.send_request(req).await?;
-    // HTTP/2 has no reason phrase and no header case: the raw headers are the decoded list.
-    let raw = RawHead::default();
-    Ok((resp, raw))
-}
-
 /// Whether the server did not process the request: refused, or beyond a GOAWAY's last stream.
 /// Such a request can be sent again on another connection whatever its method (RFC 9113 §8.7).
 pub(crate) fn not_processed(e: &hyper::Error) -> bool {
@@ -180,6 +167,17 @@ pub(crate) async fn exchange(
     head: Head<'_>,
     body: WireBody,
 ) -> Result<Sent, SendError> {
+    let failed = |e: hyper::Error| {
+        let unprocessed = not_processed(&e);
+        SendError {
+            error: map_hyper_error(e),
+            retryable: false,
+            unprocessed,
+        }
+    };
+    // The stream may have to wait for the server's concurrency limit; the request is built
+    // only once it can go, so that the wait holds little.
+    sender.ready().await.map_err(failed)?;
     let target = &head.url[..url::Position::AfterQuery];
     let uri = request_uri(target, "URL is not a valid URI")?;
     let mut headers = head.headers.clone();
@@ -188,20 +186,13 @@ pub(crate) async fn exchange(
     // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
     headers.remove(http::header::HOST);
     let req = request(&head, uri, http::Version::HTTP_2, headers, body);
-    match send(sender, req).await {
-        Ok((response, raw)) => Ok(Sent {
-            response,
-            raw,
-            body_withheld: false,
-            upload: None,
-        }),
-        Err(e) => {
-            let unprocessed = not_processed(&e);
-            Err(SendError {
-                error: map_hyper_error(e),
-                retryable: false,
-                unprocessed,
-            })
-        }
-    }
+    let response = sender.send_request(req).await.map_err(failed)?;
+    Ok(Sent {
+        response,
+        // HTTP/2 has no reason phrase and no header case: the raw headers are the decoded
+        // list.
+        raw: RawHead::default(),
+        body_withheld: false,
+        upload: None,
+    })
 }

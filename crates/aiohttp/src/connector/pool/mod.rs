@@ -518,9 +518,7 @@ impl Lease {
                     }),
                 }
             }
-            // Boxed: the HTTP/2 exchange's state is larger, and every request's future would
-            // otherwise be as large as it.
-            Lease::H2(l) => Box::pin(h2::exchange(&mut l.stream.sender, head, body)).await,
+            Lease::H2(l) => h2::exchange(&mut l.stream.sender, head, body).await,
         }
     }
 
