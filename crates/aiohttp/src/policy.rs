@@ -2,7 +2,7 @@
 //! methods, whether a connection may carry another request after a response, and whether a
 //! failed exchange may be sent again. (The redirect decision is `redirect::decide`.)
 
-use http::header::{self, HeaderMap};
+use http::header::HeaderValue;
 use http::{Method, Version};
 
 /// Methods that may be sent twice with the effect of once (RFC 9110 §9.2.2): a request with
@@ -42,10 +42,12 @@ pub(crate) enum CloseReason {
 /// Whether the connection of a response may be reused once its body has been read (RFC 9112
 /// §9.3); `None` when it may. What only the end of the body tells (an upload still going on,
 /// a body cut short) is decided then.
-pub(crate) fn close_reason(
+///
+/// `connection`: the values of the response's `Connection` header.
+pub(crate) fn close_reason<'a>(
     request_version: Version,
     version: Version,
-    headers: &HeaderMap,
+    connection: impl IntoIterator<Item = &'a HeaderValue>,
     body_withheld: bool,
 ) -> Option<CloseReason> {
     if body_withheld {
@@ -53,7 +55,7 @@ pub(crate) fn close_reason(
     }
     let mut close = false;
     let mut keep = false;
-    for value in headers.get_all(header::CONNECTION) {
+    for value in connection {
         for token in value.to_str().unwrap_or("").split(',') {
             let token = token.trim();
             close |= token.eq_ignore_ascii_case("close");
@@ -88,6 +90,7 @@ pub(crate) fn retry(stale: bool, unprocessed: bool, have_replay: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::{self, HeaderMap};
     use http::HeaderValue;
 
     fn hm(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -160,7 +163,7 @@ mod tests {
         ];
         for (i, (req, resp, headers, withheld, want)) in cases.into_iter().enumerate() {
             assert_eq!(
-                close_reason(req, resp, &headers, withheld),
+                close_reason(req, resp, headers.get_all(header::CONNECTION), withheld),
                 want,
                 "case {i}"
             );

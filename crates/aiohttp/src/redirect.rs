@@ -66,7 +66,11 @@ fn is_redirect(status: StatusCode) -> bool {
 }
 
 /// The redirect target of a response: `Location`, else the obsolete `URI`; empty ones ignored.
-pub(crate) fn location(headers: &HeaderMap) -> Option<&HeaderValue> {
+/// Only a redirect status has one (the headers of other responses are not searched).
+pub(crate) fn location(status: StatusCode, headers: &HeaderMap) -> Option<&HeaderValue> {
+    if !is_redirect(status) {
+        return None;
+    }
     let present = |v: &&HeaderValue| !v.as_bytes().iter().all(u8::is_ascii_whitespace);
     headers
         .get(header::LOCATION)
@@ -362,17 +366,26 @@ mod tests {
 
     #[test]
     fn location_header_lookup() {
+        let found = StatusCode::FOUND;
         let mut h = HeaderMap::new();
-        assert!(location(&h).is_none());
+        assert!(location(found, &h).is_none());
         h.insert(header::LOCATION, HeaderValue::from_static("  "));
-        assert!(location(&h).is_none());
+        assert!(location(found, &h).is_none());
         h.insert("uri", HeaderValue::from_static("/from-uri"));
         assert_eq!(
-            location(&h).map(HeaderValue::as_bytes),
+            location(found, &h).map(HeaderValue::as_bytes),
             Some(&b"/from-uri"[..])
         );
         h.insert(header::LOCATION, HeaderValue::from_static("/loc"));
-        assert_eq!(location(&h).map(HeaderValue::as_bytes), Some(&b"/loc"[..]));
+        assert_eq!(
+            location(found, &h).map(HeaderValue::as_bytes),
+            Some(&b"/loc"[..])
+        );
+        // Not a redirect: no target, whatever the headers say.
+        for status in [200, 201, 300, 304, 305, 404] {
+            let status = StatusCode::from_u16(status).expect("status");
+            assert!(location(status, &h).is_none(), "{status}");
+        }
     }
 
     #[test]

@@ -154,10 +154,13 @@ impl ClientResponse {
         } = sent;
         let (parts, incoming) = response.into_parts();
         // One pass over the names says which of the lookups below are needed at all.
-        let (mut set_cookie, mut framing, mut coding) = (false, false, false);
+        let (mut set_cookie, mut framing, mut coding, mut connection) =
+            (false, false, false, false);
         for name in parts.headers.keys() {
             if name == header::SET_COOKIE {
                 set_cookie = true;
+            } else if name == header::CONNECTION {
+                connection = true;
             } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
                 framing = true;
             } else if name == header::CONTENT_ENCODING {
@@ -176,16 +179,19 @@ impl ClientResponse {
             Vec::new()
         };
         let shared = ConnShared::holding(lease);
-        let connection = Connection {
-            shared: shared.clone(),
-        };
         let reusable = crate::policy::close_reason(
             request_info.version,
             parts.version,
-            &parts.headers,
+            connection
+                .then(|| parts.headers.get_all(header::CONNECTION))
+                .into_iter()
+                .flatten(),
             body_withheld,
         )
         .is_none();
+        let connection = Connection {
+            shared: shared.clone(),
+        };
         // No length and no chunking, and not a body that is empty by rule (HEAD, 1xx, 204, 304):
         // the end of the connection delimits the body.
         // (HTTP/2 frames every body, so none is.)

@@ -84,7 +84,7 @@ async fn run(
         let hop = Hop {
             status: resp.status(),
             method: &plan.method,
-            location: location(resp.headers()),
+            location: location(resp.status(), resp.headers()),
             url: resp.url(),
             body: plan.body_state(),
             followed: history.len(),
