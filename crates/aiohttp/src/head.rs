@@ -304,8 +304,8 @@ impl OriginHead {
 }
 
 /// The head of a request that adds nothing to the session's defaults and sends no credentials
-/// or cookies: `Host`, the session's headers and the automatic ones — the steps below with an
-/// empty request.
+/// or cookies: every step below with an empty request of a method that sends no body by default
+/// (`Host`, the session's headers as the steps normalise them, the automatic ones).
 fn plain_head(defaults: &Defaults<'_>, host: HeaderValue) -> Result<HeaderMap, ClientError> {
     let skip = Skip {
         request: &[],
@@ -313,6 +313,15 @@ fn plain_head(defaults: &Defaults<'_>, host: HeaderValue) -> Result<HeaderMap, C
     };
     let mut head = merge_headers(defaults.headers, &HeaderMap::new(), &[], skip, host, false)?;
     auto_headers(&mut head, skip, None)?;
+    cookie_header(&mut head, std::iter::empty(), std::iter::empty())?;
+    let framing = Framing {
+        method: &Method::GET,
+        body: None,
+        compress: false,
+        chunked: false,
+        expect100: false,
+    };
+    frame(&mut head, &framing, skip)?;
     Ok(head.headers)
 }
 

@@ -957,6 +957,11 @@ mod tests {
                 .expect("s"),
             b().header("Host", "other.test").build().expect("s"),
             b().auth(auth()).build().expect("s"),
+            // Headers the steps rewrite: a Cookie line is normalised, Transfer-Encoding framed.
+            b().header("Cookie", "a=1;b=2").build().expect("s"),
+            b().header("Transfer-Encoding", "chunked")
+                .build()
+                .expect("s"),
         ];
         for s in &sessions {
             let with_cookie = ClientSession::new();
