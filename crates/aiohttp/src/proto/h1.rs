@@ -527,19 +527,12 @@ pub(super) fn debug_conn(
         .finish()
 }
 
-/// A failure before the request went out: never retried.
-pub(super) fn not_sent(error: ClientError) -> SendError {
-    SendError {
-        error,
-        retryable: false,
-        unprocessed: false,
-    }
-}
-
 /// `target` as a request URI; `invalid` says what is wrong when it is none.
 pub(super) fn request_uri(target: &str, invalid: &'static str) -> Result<http::Uri, SendError> {
     http::Uri::try_from(target).map_err(|e| {
-        not_sent(ClientError::new(ErrorKind::InvalidUrlClientError, invalid).with_source(e))
+        SendError::not_sent(
+            ClientError::new(ErrorKind::InvalidUrlClientError, invalid).with_source(e),
+        )
     })
 }
 

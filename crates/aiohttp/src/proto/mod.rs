@@ -33,6 +33,17 @@ pub(crate) struct SendError {
     pub(crate) unprocessed: bool,
 }
 
+impl SendError {
+    /// A failure before the request went out: never retried.
+    pub(crate) fn not_sent(error: ClientError) -> SendError {
+        SendError {
+            error,
+            retryable: false,
+            unprocessed: false,
+        }
+    }
+}
+
 /// The parts of a prepared request that go into the head.
 pub(crate) struct Head<'a> {
     pub(crate) method: &'a http::Method,

@@ -508,14 +508,10 @@ impl Lease {
                 let reused = l.reused;
                 match l.held.as_mut() {
                     Some((conn, _)) => h1::exchange(conn, reused, head, body).await,
-                    None => Err(SendError {
-                        error: ClientError::new(
-                            ErrorKind::ClientConnectionError,
-                            "the connection was already given back",
-                        ),
-                        retryable: false,
-                        unprocessed: false,
-                    }),
+                    None => Err(SendError::not_sent(ClientError::new(
+                        ErrorKind::ClientConnectionError,
+                        "the connection was already given back",
+                    ))),
                 }
             }
             Lease::H2(l) => h2::exchange(&mut l.stream.sender, head, body).await,

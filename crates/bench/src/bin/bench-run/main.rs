@@ -1114,8 +1114,9 @@ fn main() {
     });
 }
 
-/// Runs everything; `Ok(false)` when some client failed.
-fn run(o: &Options) -> Result<bool, String> {
+/// This binary and the directory of the bench binaries beside it, all of which must be built
+/// (`script` is the script that builds them).
+fn bench_binaries(script: &str) -> Result<(PathBuf, PathBuf), String> {
     let self_exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin_dir = self_exe
         .parent()
@@ -1129,17 +1130,30 @@ fn run(o: &Options) -> Result<bool, String> {
     ] {
         if !bin_dir.join(b).exists() {
             return Err(format!(
-                "{} missing: build with `cargo build --release -p bench --bins` (or run scripts/bench.sh)",
+                "{} missing: build with `cargo build --release -p bench --bins` (or run {script})",
                 bin_dir.join(b).display()
             ));
         }
     }
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    Ok((self_exe, bin_dir))
+}
+
+/// Whether processes are pinned to cores: when asked and possible (taskset, 2 cores); says so
+/// on stderr (as `who`) when asked but not possible.
+fn pinning(wanted: bool, who: &str) -> bool {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let pin = o.pin && cores >= 2 && which("taskset");
-    if o.pin && !pin {
-        eprintln!("bench-run: notice: not pinning (needs taskset and 2 cores; {cores} available)");
+    let pin = wanted && cores >= 2 && which("taskset");
+    if wanted && !pin {
+        eprintln!("{who}: notice: not pinning (needs taskset and 2 cores; {cores} available)");
     }
+    pin
+}
+
+/// Runs everything; `Ok(false)` when some client failed.
+fn run(o: &Options) -> Result<bool, String> {
+    let (self_exe, bin_dir) = bench_binaries("scripts/bench.sh")?;
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let pin = pinning(o.pin, "bench-run");
     let py_client = repo().join("crates/bench/python/aiohttp_client.py");
     let python = o
         .python
@@ -1243,7 +1257,7 @@ fn run(o: &Options) -> Result<bool, String> {
            whole run {:.0} s\n\
          - server pinned to core 0, each client process to core 1: {}\n\
          - reqwest {}, hyper {}, tokio {}; {py_version}; {}; {}",
-        cores,
+        std::thread::available_parallelism().map_or(1, usize::from),
         cpu_model(),
         sh("uname", &["-r"]),
         o.reps,

@@ -361,31 +361,10 @@ fn run(o: &ProfileOptions) -> Result<bool, String> {
             "valgrind not found (apt-get install valgrind; scripts/profile.sh does)".into(),
         );
     }
-    let self_exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin_dir = self_exe
-        .parent()
-        .ok_or("no directory for the driver binary")?
-        .to_path_buf();
-    for b in [
-        "bench-server",
-        "client-aiohttp",
-        "client-reqwest",
-        "client-hyper",
-    ] {
-        if !bin_dir.join(b).exists() {
-            return Err(format!(
-                "{} missing: build with `cargo build --release -p bench --bins` (or run scripts/profile.sh)",
-                bin_dir.join(b).display()
-            ));
-        }
-    }
+    let (_, bin_dir) = super::bench_binaries("scripts/profile.sh")?;
     std::fs::create_dir_all(o.out.join("profile"))
         .map_err(|e| format!("{}: {e}", o.out.display()))?;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let pin = o.pin && cores >= 2 && super::which("taskset");
-    if o.pin && !pin {
-        eprintln!("bench-run profile: notice: not pinning (needs taskset and 2 cores)");
-    }
+    let pin = super::pinning(o.pin, "bench-run profile");
     let o = &ProfileOptions { pin, ..o.clone() };
     let cert = o.out.join("server-cert.pem");
     let load_before = loadavg();
