@@ -90,6 +90,12 @@ pub enum ErrorKind {
     /// `json` with `data`, a header value with CR/LF, a method that is not a token, a closed
     /// session.
     InvalidArgument,
+    /// A WebSocket protocol failure (aiohttp's `WebSocketError`, outside the `ClientError`
+    /// tree): the server broke RFC 6455; [`ClientError::ws_close_code`] is the close code.
+    WebSocketError,
+    /// `receive_str`/`receive_bytes`/`receive_json` got another kind of message (aiohttp
+    /// 3.x `WSMessageTypeError`, a `TypeError`).
+    WSMessageTypeError,
 }
 
 impl ErrorKind {
@@ -103,7 +109,7 @@ impl ErrorKind {
     pub fn parent(self) -> Option<ErrorKind> {
         use ErrorKind::*;
         Some(match self {
-            ClientError | InvalidArgument => return None,
+            ClientError | InvalidArgument | WebSocketError | WSMessageTypeError => return None,
             ClientResponseError | ClientConnectionError | ClientPayloadError | InvalidURL => {
                 ClientError
             }
@@ -170,6 +176,8 @@ struct Inner {
     history: Option<Box<dyn std::any::Any + Send + Sync>>,
     history_len: usize,
     source: Option<BoxError>,
+    /// The close code of a WebSocket protocol failure.
+    ws_code: Option<u16>,
 }
 
 /// The error of every fallible operation in this crate.
@@ -204,6 +212,7 @@ impl ClientError {
                 history: None,
                 history_len: 0,
                 source: None,
+                ws_code: None,
             }),
         }
     }
@@ -248,6 +257,37 @@ impl ClientError {
 
     pub(crate) fn erased_history(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         self.inner.history.as_deref()
+    }
+
+    /// A WebSocket protocol failure with its close code.
+    pub(crate) fn websocket(code: u16, message: impl Into<String>) -> Self {
+        let mut e = ClientError::new(ErrorKind::WebSocketError, message);
+        e.inner.ws_code = Some(code);
+        e
+    }
+
+    /// The close code of a `WebSocketError` (1002 protocol error, 1007 invalid data, 1009
+    /// message too big).
+    ///
+    /// ```
+    /// let err = aiohttp::BasicAuth::new("a:b", "c").unwrap_err();
+    /// assert_eq!(err.ws_close_code(), None);
+    /// ```
+    pub fn ws_close_code(&self) -> Option<u16> {
+        self.inner.ws_code
+    }
+
+    /// A copy of the error (its kind, message, URL, response details, address and code; the
+    /// cause is not copied).
+    pub(crate) fn duplicate(&self) -> Self {
+        let i = &self.inner;
+        let mut e = ClientError::new(i.kind, i.message.clone());
+        e.inner.url = i.url.clone();
+        e.inner.response = i.response.clone();
+        e.inner.address = i.address.clone();
+        e.inner.fingerprint = i.fingerprint.clone();
+        e.inner.ws_code = i.ws_code;
+        e
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
@@ -450,6 +490,10 @@ predicates! {
     is_invalid_redirect_url => InvalidUrlRedirectClientError;
     /// An argument rejected before sending (aiohttp's `ValueError`/`TypeError`).
     is_invalid_argument => InvalidArgument;
+    /// aiohttp's `WebSocketError`: the server broke the WebSocket protocol.
+    is_websocket_error => WebSocketError;
+    /// aiohttp's `WSMessageTypeError`: a message of another kind than asked for.
+    is_ws_message_type_error => WSMessageTypeError;
 }
 
 impl ClientError {

@@ -65,6 +65,7 @@ mod stream;
 mod timeout;
 mod transport;
 mod urls;
+mod ws;
 
 pub use auth::BasicAuth;
 pub use body::Body;
@@ -81,6 +82,10 @@ pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
 pub use timeout::ClientTimeout;
+pub use ws::{
+    ClientWSTimeout, ClientWebSocketResponse, WSMessage, WSMsgType, WsConnectBuilder, WsReader,
+    WsWriter, DEFAULT_MAX_MSG_SIZE,
+};
 
 pub use ::cookie::Cookie;
 pub use bytes::Bytes;

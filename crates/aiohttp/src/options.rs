@@ -16,6 +16,9 @@ pub(crate) struct SendOptions {
     /// The TLS server name, if not the URL's host.
     pub(crate) server_hostname: Option<String>,
     pub(crate) timeouts: Timeouts,
+    /// The request asks to switch protocols (a WebSocket handshake): its connection speaks
+    /// HTTP/1.1 and is never pooled again.
+    pub(crate) upgrade: bool,
 }
 
 impl SendOptions {
@@ -31,7 +34,13 @@ impl SendOptions {
     /// HTTP/2 when the request does.
     pub(crate) fn key(&self, origin: ConnectionKey, version: http::Version) -> ConnectionKey {
         let mut key = origin;
-        if version == http::Version::HTTP_2 {
+        if self.upgrade {
+            // Over TLS only `http/1.1` is offered; in cleartext, HTTP/1.1 is what is spoken
+            // anyway, and an idle keep-alive connection of the origin may carry the upgrade.
+            if key.is_tls() {
+                key = key.with_http1_only();
+            }
+        } else if version == http::Version::HTTP_2 {
             key = key.with_http2();
         }
         if key.is_tls() {
@@ -72,6 +81,7 @@ mod tests {
             ssl: Some(Ssl::from(false)),
             server_hostname: Some("internal.test".to_string()),
             timeouts: Timeouts::default(),
+            upgrade: false,
         };
         opts.leave_origin();
         assert!(opts.ssl.is_none());
@@ -87,6 +97,7 @@ mod tests {
             ssl: ssl.then(|| Ssl::from(false)),
             server_hostname: name.map(str::to_string),
             timeouts: Timeouts::default(),
+            upgrade: false,
         };
         let origin =
             |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");

@@ -133,6 +133,24 @@ impl RequestBuilder {
         }
     }
 
+    /// Changes the URL (when there is one), e.g. a WebSocket URL to the HTTP one it is
+    /// requested at.
+    pub(crate) fn map_url(&mut self, f: impl FnOnce(Url) -> Url) {
+        self.url = self.url.take().map(f);
+    }
+
+    /// Replaces the method.
+    pub(crate) fn set_method(&mut self, method: Method) {
+        self.method = method;
+    }
+
+    /// Sets a header unless the caller set one of that name (`force`: whatever the caller set).
+    pub(crate) fn set_header_default(&mut self, name: HeaderName, value: HeaderValue, force: bool) {
+        if force || !self.headers.contains_key(&name) {
+            self.headers.insert(name, value);
+        }
+    }
+
     fn fail(&mut self, e: ClientError) {
         self.error.get_or_insert(e);
     }
@@ -535,6 +553,7 @@ impl RequestBuilder {
                 server_hostname: self.server_hostname,
                 // Started when the request starts running (redirect::send).
                 timeouts: Timeouts::default(),
+                upgrade: false,
             },
             timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),

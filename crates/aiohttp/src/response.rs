@@ -70,6 +70,9 @@ struct Inner {
     /// The end of the connection delimits the body: it cannot be drained for reuse.
     close_delimited: bool,
     body: Option<Bytes>,
+    /// The connection a `101 Switching Protocols` hands over; the lease stays with the
+    /// response (and its slot counted) until the response is dropped.
+    upgrade: Option<crate::proto::h1::Upgrade>,
 }
 
 impl fmt::Debug for ClientResponse {
@@ -151,6 +154,7 @@ impl ClientResponse {
             raw,
             body_withheld,
             upload,
+            upgrade,
         } = sent;
         let (parts, incoming) = response.into_parts();
         // One pass over the names says which of the lookups below are needed at all.
@@ -199,7 +203,11 @@ impl ClientResponse {
             && !framing
             && !http_body::Body::is_end_stream(&incoming);
         let mut undecoded = None;
-        let content = if !opts.read_until_eof && close_delimited {
+        let content = if upgrade.is_some() {
+            // The connection now speaks another protocol: no body, and never pooled again.
+            drop(incoming);
+            StreamReader::empty()
+        } else if !opts.read_until_eof && close_delimited {
             // Without read_until_eof such a body is empty, and the connection (whose end would
             // have delimited it) is closed.
             shared.close();
@@ -243,8 +251,14 @@ impl ClientResponse {
                 max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
                 close_delimited,
                 body: None,
+                upgrade,
             }),
         })
+    }
+
+    /// The connection handed over by a `101 Switching Protocols` response, once.
+    pub(crate) fn take_upgrade(&mut self) -> Option<crate::proto::h1::Upgrade> {
+        self.inner.upgrade.take()
     }
 
     /// The HTTP version of the response.

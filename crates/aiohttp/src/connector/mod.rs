@@ -71,6 +71,8 @@ struct KeyParts {
     ssl: Option<Ssl>,
     server_hostname: Option<String>,
     http2: bool,
+    /// Only HTTP/1.1 may be spoken (ALPN offers `http/1.1` alone): a WebSocket upgrade.
+    http1: bool,
 }
 
 impl fmt::Debug for ConnectionKey {
@@ -82,6 +84,7 @@ impl fmt::Debug for ConnectionKey {
             .field("ssl", &self.inner.ssl)
             .field("server_hostname", &self.inner.server_hostname)
             .field("http2", &self.inner.http2)
+            .field("http1", &self.inner.http1)
             .finish()
     }
 }
@@ -110,6 +113,7 @@ impl ConnectionKey {
             ssl: None,
             server_hostname: None,
             http2: false,
+            http1: false,
         }))
     }
 
@@ -143,6 +147,32 @@ impl ConnectionKey {
     /// ```
     pub fn with_http2(self) -> Self {
         self.with(|p| p.http2 = true)
+    }
+
+    /// The same key for connections that must speak HTTP/1.1 (a WebSocket upgrade): over TLS,
+    /// ALPN offers `http/1.1` alone, so a server that prefers h2 still answers in HTTP/1.1.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("wss://a.test/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// assert!(key.clone().with_http1_only().is_http1_only());
+    /// assert_ne!(key.clone(), key.with_http1_only());
+    /// ```
+    pub fn with_http1_only(self) -> Self {
+        self.with(|p| {
+            p.http1 = true;
+            p.http2 = false;
+        })
+    }
+
+    /// Whether only HTTP/1.1 may be spoken.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("https://a.test/").unwrap();
+    /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_http1_only());
+    /// ```
+    pub fn is_http1_only(&self) -> bool {
+        self.inner.http1
     }
 
     /// Whether HTTP/2 is required.

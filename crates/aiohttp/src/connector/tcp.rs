@@ -271,7 +271,7 @@ impl Connector for TcpConnector {
                     }
                     let ssl = key.ssl().unwrap_or(&self.ssl);
                     let name = key.server_hostname().unwrap_or(key.host());
-                    let tls = tls::handshake(stream, ssl, name, key.host(), key.port()).await?;
+                    let tls = tls::handshake(stream, ssl, name, key).await?;
                     let h2 = tls::negotiated_h2(&tls);
                     Ok(Transport::new(tls).with_addresses(peer, local).with_h2(h2))
                 }

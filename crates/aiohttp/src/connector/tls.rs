@@ -258,15 +258,26 @@ fn config_for(ssl: &Ssl) -> Result<(Arc<ClientConfig>, Option<&[u8]>), ClientErr
     })
 }
 
-/// Runs the TLS handshake over `tcp` and checks a pinned fingerprint before anything is sent.
+/// `config` offering `http/1.1` alone by ALPN (a connection that must not become HTTP/2).
+fn http1_only(config: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut c = ClientConfig::clone(config);
+    c.alpn_protocols = vec![ALPN_H1.to_vec()];
+    Arc::new(c)
+}
+
+/// Runs the TLS handshake over `tcp` for `key` (its server's host and port, and whether only
+/// HTTP/1.1 may be offered) and checks a pinned fingerprint before anything is sent.
 pub(crate) async fn handshake(
     tcp: TcpStream,
     ssl: &Ssl,
     server_name: &str,
-    host: &str,
-    port: u16,
+    key: &crate::connector::ConnectionKey,
 ) -> Result<TlsStream<TcpStream>, ClientError> {
-    let (config, pin) = config_for(ssl)?;
+    let (host, port) = (key.host(), key.port());
+    let (mut config, pin) = config_for(ssl)?;
+    if key.is_http1_only() {
+        config = http1_only(&config);
+    }
     let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
         ClientError::new(
             ErrorKind::ClientConnectorSSLError,
@@ -358,6 +369,12 @@ mod tests {
         assert_eq!(
             cfg.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        assert_eq!(http1_only(&cfg).alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(
+            cfg.alpn_protocols.len(),
+            2,
+            "the shared config is left as it was"
         );
     }
 }

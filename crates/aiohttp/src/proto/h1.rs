@@ -299,7 +299,9 @@ impl H1Conn {
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
             .map_err(|e| handshake_failed("HTTP/1", e))?;
-        let task = drive(conn, "connection ended with an error");
+        // With upgrades, a `101 Switching Protocols` hands the transport over (to a WebSocket)
+        // instead of ending the connection with it.
+        let task = drive(conn.with_upgrades(), "connection ended with an error");
         Ok(H1Conn {
             sender,
             io: state,
@@ -377,6 +379,38 @@ impl Drop for H1Conn {
     }
 }
 
+/// The transport of a connection that switched protocols, as hyper hands it over once the
+/// `101` response has been read.
+pub(crate) struct Upgrade(hyper::upgrade::OnUpgrade);
+
+impl std::fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upgrade")
+    }
+}
+
+impl Upgrade {
+    /// Waits for the connection's task to let go of the transport; returns it with the bytes
+    /// already read past the `101` response (the new protocol's first bytes).
+    pub(crate) async fn into_io(
+        self,
+    ) -> Result<(Box<dyn crate::transport::Io>, Bytes), ClientError> {
+        let upgraded = self.0.await.map_err(|e| {
+            ClientError::new(
+                ErrorKind::ClientConnectionError,
+                "the connection was lost while switching protocols",
+            )
+            .with_source(e)
+        })?;
+        // Unwrapped down to the transport the connector made: reads and writes of the new
+        // protocol pay for no layer of hyper's.
+        match upgraded.downcast::<TokioIo<CaptureIo>>() {
+            Ok(parts) => Ok((parts.io.into_inner().io, parts.read_buf)),
+            Err(other) => Ok((Box::new(TokioIo::new(other)), Bytes::new())),
+        }
+    }
+}
+
 /// The `Content-Length` a request declares, if any.
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
@@ -424,7 +458,9 @@ pub(crate) async fn exchange(
     // hyper's.
     let (pending, upload, continued) = start(conn, &head, body)?;
     match pending.await {
-        Ok(response) => Ok(Sent {
+        Ok(mut response) => Ok(Sent {
+            upgrade: (response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
+                .then(|| Upgrade(hyper::upgrade::on(&mut response))),
             response,
             raw: conn.take_head(),
             body_withheld: continued.is_some_and(|c| !c.load(Ordering::Acquire)),

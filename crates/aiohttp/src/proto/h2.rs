@@ -194,5 +194,6 @@ pub(crate) async fn exchange(
         raw: RawHead::default(),
         body_withheld: false,
         upload: None,
+        upgrade: None,
     })
 }

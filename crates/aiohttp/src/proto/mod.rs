@@ -23,6 +23,8 @@ pub(crate) struct Sent {
     pub(crate) body_withheld: bool,
     /// How far the request body got, when there is one on an HTTP/1 connection.
     pub(crate) upload: Option<Upload>,
+    /// The connection a `101 Switching Protocols` response hands over (HTTP/1 only).
+    pub(crate) upgrade: Option<h1::Upgrade>,
 }
 
 /// A failed exchange; `retryable` when a reused connection failed before any response byte,

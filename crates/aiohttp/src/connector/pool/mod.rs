@@ -639,6 +639,13 @@ async fn fulfil(
             _closed: SocketGuard(socket.clone()),
         });
         let h2 = transport.is_h2() || (key.is_http2() && !key.is_tls());
+        if key.is_http1_only() && h2 {
+            return Err(ClientError::new(
+                ErrorKind::ClientConnectorSSLError,
+                "HTTP/1.1 was required but the transport speaks HTTP/2",
+            )
+            .with_address(key.host(), key.port()));
+        }
         if key.is_http2() && !h2 {
             return Err(ClientError::new(
                 ErrorKind::ClientConnectorSSLError,
