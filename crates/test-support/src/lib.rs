@@ -12,6 +12,10 @@
 //! server side) is recorded, and dropping the server then panics with it,
 //! so the test fails instead of only seeing a closed connection.
 //!
+//! * [`WsServer`] — a WebSocket server on a [`RawServer`]: the handshake
+//!   answered as the test says, then frames read and written by a [`WsPeer`]
+//!   (unmasked, checked for the client's mask, inflated on request).
+//!
 //! Tests that need IPv6 loopback check [`skip_without_ipv6`] first.
 //!
 //! ```no_run
@@ -42,6 +46,7 @@ mod black_hole;
 mod http_server;
 mod ipv6;
 mod raw_server;
+mod ws;
 
 pub use crate::black_hole::BlackHole;
 pub use crate::http_server::{
@@ -50,6 +55,9 @@ pub use crate::http_server::{
 };
 pub use crate::ipv6::{ipv6_available, skip_without_ipv6};
 pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
+pub use crate::ws::{
+    echo_loop, frame_bytes as ws_frame_bytes, ws_accept, WsFrame, WsPeer, WsServer,
+};
 
 /// Re-exported for handler signatures: `Fn(Request<Incoming>) -> ...`.
 pub use bytes::Bytes;

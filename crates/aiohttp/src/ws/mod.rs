@@ -410,7 +410,9 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
         )
         .with_response(resp.details())
     })?;
-    let (local_addr, peer_addr) = resp.connection().map(|c| c.transport()).unwrap_or_default();
+    // The lease stays with the WebSocket: the connection counts as in use until it closes.
+    let lease = resp.connection().cloned();
+    let (local_addr, peer_addr) = lease.as_ref().map(|c| c.transport()).unwrap_or_default();
     // The connection task lets go of the transport once it has read the 101; bounded all the
     // same.
     let wait = b.timeout.ws_close.unwrap_or(Duration::from_secs(10));
@@ -422,8 +424,6 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
                 "the connection was not handed over after the 101 response",
             )
         })??;
-    // The response (and with it the pool's lease) goes now: the slot stays counted until the
-    // transport, which the WebSocket holds, is closed.
     drop(resp);
     let (read_half, write_half) = tokio::io::split(io);
     let max = if b.max_msg_size == 0 {
@@ -457,5 +457,6 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
             peer_addr,
             local_addr,
         },
+        lease,
     ))
 }

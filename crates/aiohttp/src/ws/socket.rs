@@ -55,6 +55,9 @@ struct Shared {
     state: Mutex<State>,
     config: Config,
     settled: Settled,
+    /// The pool's lease on the connection: held while the WebSocket is open, so the
+    /// connection counts as in use; let go once the transport is closed.
+    lease: Mutex<Option<crate::connector::Connection>>,
 }
 
 impl Shared {
@@ -115,6 +118,22 @@ impl Shared {
             }
             None => w.shutdown().await,
         }
+        drop(w);
+        self.let_go();
+    }
+
+    /// Drops the connection at once (no FIN waited for) after a failure.
+    async fn abort(&self, reader: &mut Reader) {
+        self.state().closed = true;
+        reader.shut();
+        self.writer.lock().await.drop_io();
+        self.let_go();
+    }
+
+    /// Gives the pool its slot back (the transport is closed by now).
+    fn let_go(&self) {
+        let lease = self.lease.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(lease);
     }
 
     /// A failure that closes the WebSocket: code, exception, closed.
@@ -220,8 +239,7 @@ impl ReadState {
                         "no pong to the heartbeat ping in time",
                     );
                     shared.fail(code::ABNORMAL, &e);
-                    self.reader.shut();
-                    shared.writer.lock().await.drop_io();
+                    shared.abort(&mut self.reader).await;
                     return WSMessage::failure(e);
                 }
                 Err(Fail::Read(ReadError::Protocol(c, why))) => {
@@ -236,8 +254,7 @@ impl ReadState {
                     return WSMessage::failure(e);
                 }
                 Err(Fail::Read(ReadError::Eof { mid })) => {
-                    self.reader.shut();
-                    shared.writer.lock().await.drop_io();
+                    shared.abort(&mut self.reader).await;
                     if mid {
                         let e = ClientError::new(
                             ErrorKind::ServerDisconnectedError,
@@ -260,8 +277,7 @@ impl ReadState {
                     let e =
                         ClientError::new(kind, "reading from the WebSocket failed").with_source(io);
                     shared.fail(code::ABNORMAL, &e);
-                    self.reader.shut();
-                    shared.writer.lock().await.drop_io();
+                    shared.abort(&mut self.reader).await;
                     return WSMessage::failure(e);
                 }
             };
@@ -341,7 +357,9 @@ impl ReadState {
 pub struct WsReader {
     state: Arc<tokio::sync::Mutex<ReadState>>,
     shared: Arc<Shared>,
-    pending: Option<BoxFuture<'static, WSMessage>>,
+    /// A receive the stream started (in a mutex only to make the half `Sync`; reached
+    /// through `&mut self`, it is never locked).
+    pending: Mutex<Option<BoxFuture<'static, WSMessage>>>,
     ended: bool,
 }
 
@@ -349,7 +367,8 @@ pub struct WsReader {
 /// `pong`, `close`, and a [`Sink`](futures_util::Sink) of messages.
 pub struct WsWriter {
     shared: Arc<Shared>,
-    sending: Option<BoxFuture<'static, Result<(), ClientError>>>,
+    /// A send the sink started (in a mutex only to make the half `Sync`).
+    sending: Mutex<Option<BoxFuture<'static, Result<(), ClientError>>>>,
 }
 
 /// An open WebSocket (aiohttp's `ClientWebSocketResponse`), from
@@ -392,13 +411,20 @@ impl fmt::Debug for WsWriter {
 }
 
 impl ClientWebSocketResponse {
-    pub(crate) fn new(reader: Reader, writer: Writer, config: Config, settled: Settled) -> Self {
+    pub(crate) fn new(
+        reader: Reader,
+        writer: Writer,
+        config: Config,
+        settled: Settled,
+        lease: Option<crate::connector::Connection>,
+    ) -> Self {
         let now = Instant::now();
         let shared = Arc::new(Shared {
             writer: tokio::sync::Mutex::new(writer),
             state: Mutex::new(State::default()),
             settled,
             config,
+            lease: Mutex::new(lease),
         });
         let state = ReadState {
             reader,
@@ -409,12 +435,12 @@ impl ClientWebSocketResponse {
             reader: WsReader {
                 state: Arc::new(tokio::sync::Mutex::new(state)),
                 shared: shared.clone(),
-                pending: None,
+                pending: Mutex::new(None),
                 ended: false,
             },
             writer: WsWriter {
                 shared,
-                sending: None,
+                sending: Mutex::new(None),
             },
         }
     }
@@ -609,7 +635,7 @@ impl ClientWebSocketResponse {
         message: impl AsRef<[u8]>,
     ) -> Result<bool, ClientError> {
         // A receive left half-way by the stream is dropped: reads are cancel-safe.
-        self.reader.pending = None;
+        *self.reader.pending_mut() = None;
         let shared = self.reader.shared.clone();
         let mut st = self.reader.state.lock().await;
         if shared.state().closed {
@@ -723,6 +749,10 @@ impl ClientWebSocketResponse {
 }
 
 impl WsReader {
+    fn pending_mut(&mut self) -> &mut Option<BoxFuture<'static, WSMessage>> {
+        self.pending.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The next message (aiohttp's `receive()`): text and binary messages; pings and pongs
     /// only with `autoping(false)` (else pings are answered and pongs dropped); the peer's
     /// [`Close`](WSMsgType::Close) (answered at once with `autoclose`); then
@@ -757,7 +787,7 @@ impl WsReader {
     }
 
     async fn receive_within(&mut self, timeout: Option<Duration>) -> WSMessage {
-        if let Some(pending) = self.pending.take() {
+        if let Some(pending) = self.pending_mut().take() {
             // A receive the stream started: its message is the next one.
             return pending.await;
         }
@@ -848,7 +878,8 @@ impl futures_util::Stream for WsReader {
         if this.ended {
             return Poll::Ready(None);
         }
-        let pending = this.pending.get_or_insert_with(|| {
+        let slot = this.pending.get_mut().unwrap_or_else(|e| e.into_inner());
+        let pending = slot.get_or_insert_with(|| {
             let (state, shared) = (this.state.clone(), this.shared.clone());
             Box::pin(async move {
                 let timeout = shared.config.receive_timeout;
@@ -857,7 +888,7 @@ impl futures_util::Stream for WsReader {
             })
         });
         let msg = std::task::ready!(pending.as_mut().poll(cx));
-        this.pending = None;
+        *slot = None;
         if msg.ends_stream() {
             this.ended = true;
             return Poll::Ready(None);
@@ -1046,14 +1077,19 @@ impl WsWriter {
     }
 
     fn poll_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ClientError>> {
-        match self.sending.as_mut() {
+        let slot = self.sending.get_mut().unwrap_or_else(|e| e.into_inner());
+        match slot.as_mut() {
             None => Poll::Ready(Ok(())),
             Some(f) => {
                 let r = std::task::ready!(f.as_mut().poll(cx));
-                self.sending = None;
+                *slot = None;
                 Poll::Ready(r)
             }
         }
+    }
+
+    fn set_sending(&mut self, f: BoxFuture<'static, Result<(), ClientError>>) {
+        *self.sending.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 }
 
@@ -1071,7 +1107,7 @@ impl futures_util::Sink<WSMessage> for WsWriter {
             kind => Some(opcode_of(kind)?),
         };
         let code = item.close_code().unwrap_or(code::NORMAL);
-        self.sending = Some(Box::pin(async move {
+        self.set_sending(Box::pin(async move {
             match op {
                 Some(op) => shared.send(op, &item.data, None).await,
                 None => shared
@@ -1093,7 +1129,7 @@ impl futures_util::Sink<WSMessage> for WsWriter {
         if shared.state().close_sent || shared.state().closed {
             return Poll::Ready(Ok(()));
         }
-        self.sending = Some(Box::pin(async move {
+        self.set_sending(Box::pin(async move {
             shared.send_close(code::NORMAL, b"").await.map(|_| ())
         }));
         self.poll_sending(cx)
