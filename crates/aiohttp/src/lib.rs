@@ -40,6 +40,9 @@
 //! - `proto`: the only modules that name hyper's types — `h1` (HTTP/1 exchanges with the
 //!   response head captured as received), `h2` (HTTP/2 connections and streams), `body` (the
 //!   response body read off either).
+//! - `ws`: WebSockets — [`ClientSession::ws_connect`] (the upgrade is a request of the
+//!   session), the handshake checks, permessage-deflate, frames, and
+//!   [`ClientWebSocketResponse`] with its halves.
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

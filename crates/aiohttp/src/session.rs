@@ -180,22 +180,6 @@ impl ClientSession {
         self.request(Method::PATCH, url)
     }
 
-    /// A WebSocket connection (`ws://`, `wss://`, or the `http(s)://` URL it is served at):
-    /// set its options on the builder, then `.await` it. The upgrade request goes through the
-    /// session's connector and carries its cookies, headers and auth.
-    ///
-    /// ```no_run
-    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
-    /// let mut ws = s.ws_connect("ws://127.0.0.1:8080/ws").await?;
-    /// ws.send_str("hello").await?;
-    /// let msg = ws.receive().await;
-    /// ws.close(1000, b"").await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn ws_connect<U: IntoUrl>(&self, url: U) -> crate::ws::WsConnectBuilder {
-        crate::ws::WsConnectBuilder::new(self.request(Method::GET, url))
-    }
-
     /// Closes the session: later requests fail, and the connector is closed if the session owns
     /// it.
     ///

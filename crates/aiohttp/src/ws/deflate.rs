@@ -178,6 +178,11 @@ impl Deflater {
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
+        if out.is_empty() {
+            // Nothing new to flush (an empty message after another): an empty message is the
+            // single byte 0x00 (RFC 7692 §7.2.3.6), never an empty compressed payload.
+            out.push(0x00);
+        }
         if self.reset_each {
             self.z.reset();
         }
@@ -411,6 +416,15 @@ mod tests {
                 a.server_no_context_takeover = reset;
                 for msg in [&b""[..], b"hello", &big] {
                     assert_eq!(&roundtrip(&a, msg)[..], msg, "bits {bits} reset {reset}");
+                }
+                // Empty messages after others, with the context kept: never an empty payload.
+                let (mut d, mut i) = (Deflater::new(&a), Inflater::new(&a));
+                for msg in [&b""[..], b"abc", b"", b"", b"x"] {
+                    let c = d.compress(msg).expect("compress");
+                    assert!(!c.is_empty(), "bits {bits} reset {reset}");
+                    let mut out = BytesMut::new();
+                    i.inflate(&c, true, &mut out, usize::MAX).expect("inflate");
+                    assert_eq!(&out[..], msg);
                 }
                 // A stream of messages through one pair keeps working with context.
                 let (mut d, mut i) = (Deflater::new(&a), Inflater::new(&a));

@@ -29,7 +29,7 @@ use crate::auth::BasicAuth;
 use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
 use crate::request::RequestBuilder;
-use crate::urls::IntoParams;
+use crate::urls::{IntoParams, IntoUrl};
 
 pub use message::{WSMessage, WSMsgType};
 pub use socket::{ClientWebSocketResponse, WsReader, WsWriter};
@@ -352,6 +352,24 @@ impl WsConnectBuilder {
     }
 }
 
+impl crate::session::ClientSession {
+    /// A WebSocket connection (`ws://`, `wss://`, or the `http(s)://` URL it is served at):
+    /// set its options on the builder, then `.await` it. The upgrade request goes through the
+    /// session's connector and carries its cookies, headers and auth.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let mut ws = s.ws_connect("ws://127.0.0.1:8080/ws").await?;
+    /// ws.send_str("hello").await?;
+    /// let msg = ws.receive().await;
+    /// ws.close(1000, b"").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn ws_connect<U: IntoUrl>(&self, url: U) -> WsConnectBuilder {
+        WsConnectBuilder::new(self.request(Method::GET, url))
+    }
+}
+
 impl IntoFuture for WsConnectBuilder {
     type Output = Result<ClientWebSocketResponse, ClientError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
@@ -437,10 +455,14 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
         max,
         agreed.deflate.as_ref().map(deflate::Inflater::new),
     );
-    let writer = frame::Writer::new(
-        write_half,
-        agreed.deflate.as_ref().map(deflate::Deflater::new),
-    );
+    // zlib has no raw deflate with a 256-byte window: asked for 8 bits, the client sends its
+    // messages uncompressed, which permessage-deflate allows.
+    let deflater = agreed
+        .deflate
+        .as_ref()
+        .filter(|d| d.client_window_bits >= 9)
+        .map(deflate::Deflater::new);
+    let writer = frame::Writer::new(write_half, deflater);
     Ok(ClientWebSocketResponse::new(
         reader,
         writer,
@@ -453,7 +475,7 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
         },
         socket::Settled {
             protocol: agreed.protocol,
-            compress: agreed.deflate.map_or(0, |d| d.server_window_bits),
+            compress: agreed.deflate.map_or(0, |d| d.client_window_bits),
             peer_addr,
             local_addr,
         },

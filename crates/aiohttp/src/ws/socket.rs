@@ -691,7 +691,8 @@ impl ClientWebSocketResponse {
         self.reader.shared.settled.protocol.as_deref()
     }
 
-    /// The window bits of permessage-deflate in use; 0 when messages are not compressed.
+    /// The window bits the client compresses with under permessage-deflate (the server's
+    /// `client_max_window_bits`, else 15, as aiohttp reports it); 0 when not in use.
     ///
     /// ```no_run
     /// # fn f(ws: &aiohttp::ClientWebSocketResponse) { let _ = ws.compress(); }
