@@ -253,6 +253,45 @@ async fn echo_text_binary_json(server: Server) {
     .await;
 }
 
+async fn empty_messages(server: Server) {
+    within(30, async {
+        let s = ClientSession::new();
+        for (url, compress) in [
+            (server.url("/echo"), 15),
+            (server.url("/echo"), 0),
+            (server.nocomp_url("/echo"), 15),
+        ] {
+            let mut ws = s
+                .ws_connect(url.as_str())
+                .compress(compress)
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e:?}"));
+            // Empty messages first, between others, and twice in a row: with permessage-deflate
+            // each must still carry a valid deflate block (RFC 7692 7.2.3.6).
+            for (i, text) in ["", "x", "", "", "yy", ""].into_iter().enumerate() {
+                ws.send_str(text).await.expect("send_str");
+                let msg = ws.receive().await;
+                assert_eq!(
+                    msg.kind,
+                    WSMsgType::Text,
+                    "{url} compress({compress}) #{i}: {msg:?}"
+                );
+                assert_eq!(msg.text(), Some(text));
+                ws.send_bytes(text.as_bytes()).await.expect("send_bytes");
+                let msg = ws.receive().await;
+                assert_eq!(
+                    msg.kind,
+                    WSMsgType::Binary,
+                    "{url} compress({compress}) #{i}: {msg:?}"
+                );
+                assert_eq!(msg.data.as_ref(), text.as_bytes());
+            }
+            close_normally(&mut ws).await;
+        }
+    })
+    .await;
+}
+
 async fn many_messages_in_order(server: Server) {
     within(60, async {
         let s = ClientSession::new();
@@ -827,6 +866,7 @@ macro_rules! against_each_server {
 
 against_each_server!(
     echo_text_binary_json,
+    empty_messages,
     many_messages_in_order,
     wss_with_the_interop_ca,
     ipv6_loopback,
