@@ -6,7 +6,11 @@
 #     http/1.1 chosen by ALPN, serving a small text file and a large sparse
 #     file (tests/interop_tls.rs);
 #   - httpbin under hypercorn: HTTP/2 over TLS (ALPN) on one port, h2c with
-#     prior knowledge on a cleartext port (tests/interop_tls.rs).
+#     prior knowledge on a cleartext port (tests/interop_tls.rs);
+#   - two WebSocket echo servers, one on the websockets library and one on
+#     aiohttp.web (scripts/ws_echo_*.py), each on ws and wss (TLS) at
+#     127.0.0.1, ws at [::1], a UNIX socket, all with permessage-deflate, and
+#     one more 127.0.0.1 port without compression (tests/interop_ws.rs).
 # The CA and the server certificate (localhost, 127.0.0.1, ::1) are made at
 # run time by trustme.
 #
@@ -15,7 +19,7 @@
 # Environment:
 #   PYTHON            interpreter used to create .venv (default: python3)
 #   INTEROP_TEST      cargo test targets to run, space-separated
-#                     (default: "interop_httpbin interop_tls")
+#                     (default: "interop_httpbin interop_tls interop_ws")
 #   INTEROP_PROFILE   cargo profile for the tests: dev (default, the build
 #                     `cargo test` already made) or release. The 1 GiB
 #                     download takes about 10 s over h2 and 6 s over
@@ -36,7 +40,7 @@ VENV="$ROOT/.venv"
 LOGDIR="$ROOT/.interop"
 REQS="$ROOT/scripts/requirements-interop.txt"
 PYTHON="${PYTHON:-python3}"
-TEST_TARGETS="${INTEROP_TEST:-interop_httpbin interop_tls}"
+TEST_TARGETS="${INTEROP_TEST:-interop_httpbin interop_tls interop_ws}"
 PROFILE="${INTEROP_PROFILE:-dev}"
 BIG_SIZE="${INTEROP_BIG_SIZE:-1G}"
 STARTUP_SECS=30
@@ -68,7 +72,7 @@ fi
 stamp="$VENV/.interop-requirements.sha256"
 want="$(sha256sum "$REQS" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] ||
-    ! "$VENV/bin/python" -c 'import httpbin, gunicorn, brotlicffi, hypercorn, trustme' 2>/dev/null; then
+    ! "$VENV/bin/python" -c 'import httpbin, gunicorn, brotlicffi, hypercorn, trustme, websockets, aiohttp' 2>/dev/null; then
     log "installing $(basename "$REQS") into $VENV"
     "$VENV/bin/python" -m pip install --quiet -r "$REQS"
     printf '%s\n' "$want" >"$stamp"
@@ -137,6 +141,7 @@ leftover_pattern() {
     httpbin-*) printf '%s' 'gunicorn.*httpbin:app' ;;
     hypercorn) printf '%s' 'hypercorn.*httpbin:app' ;;
     nginx) printf '%s' "nginx.*$LOGDIR/nginx" ;;
+    ws-*) printf '%s' 'scripts/ws_echo_[a-z]*\.py' ;;
     *) printf '%s' '^$' ;;
     esac
 }
@@ -183,7 +188,7 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    rm -f "$LOGDIR"/*.pid "$LOGDIR/env" "$BIG_FILE"
+    rm -f "$LOGDIR"/*.pid "$LOGDIR"/ws-*.addr "$LOGDIR/env" "$BIG_FILE"
     rm -rf "$SOCK_DIR"
     rm -f "$LOGDIR/sockdir"
     exit "$status"
@@ -426,7 +431,56 @@ export AIOHTTP_HYPERCORN_URL="https://127.0.0.1:$HC_TLS_PORT"
 export AIOHTTP_HYPERCORN_H2C_URL="http://127.0.0.1:$HC_PLAIN_PORT"
 log "httpbin (hypercorn) at $AIOHTTP_HYPERCORN_URL and $AIOHTTP_HYPERCORN_H2C_URL"
 
-env | grep -E '^AIOHTTP_(HTTPBIN|NGINX|HYPERCORN|INTEROP)_' | sort >"$LOGDIR/env"
+# --- WebSocket echo servers: websockets and aiohttp.web ---------------------
+
+# start_ws NAME: starts scripts/ws_echo_NAME.py, which binds its listeners to
+# ports of the system's choice and then writes them to .interop/ws-NAME.addr
+# (KEY=VALUE lines, see scripts/ws_echo_common.py); waits for that file and
+# for every listener's plain-HTTP /health, then exports
+# AIOHTTP_WS_<NAME>_{URL,NOCOMP_URL,TLS_URL,V6_URL,UNIX}.
+start_ws() {
+    local name="$1" upper key value target ca i
+    local addr_file="$LOGDIR/ws-$name.addr" sock="$SOCK_DIR/ws-$name.sock"
+    upper="$(printf '%s' "$name" | tr '[:lower:]' '[:upper:]')"
+    rm -f "$addr_file" "$sock"
+    "$VENV/bin/python" "$ROOT/scripts/ws_echo_$name.py" \
+        --cert "$CERTS/server.pem" --key "$CERTS/server.key" \
+        --unix "$sock" --addresses "$addr_file" >"$LOGDIR/ws-$name.log" 2>&1 &
+    track "ws-$name" $!
+    for ((i = 0; i < STARTUP_SECS * 10; i++)); do
+        [[ -f "$addr_file" ]] && break
+        kill -0 "$started_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ ! -f "$addr_file" ]]; then
+        tail -n 20 "$LOGDIR/ws-$name.log" >&2 || true
+        die "the $name WebSocket server did not start"
+    fi
+    while IFS='=' read -r key value; do
+        [[ -n "$key" ]] || continue
+        ca=""
+        case "$key" in
+        UNIX) target="$value" ;;
+        TLS_URL)
+            target="${value#wss://}"
+            ca="$AIOHTTP_INTEROP_CA"
+            ;;
+        *) target="${value#ws://}" ;;
+        esac
+        target="${target/\[::1\]/::1}"
+        if ! wait_ready "$started_pid" "$name WebSocket ($key)" "$target" /health "$ca"; then
+            tail -n 20 "$LOGDIR/ws-$name.log" >&2 || true
+            die "the $name WebSocket server does not answer on $value"
+        fi
+        export "AIOHTTP_WS_${upper}_$key=$value"
+    done <"$addr_file"
+    log "WebSocket echo ($name): $(paste -sd ' ' "$addr_file")"
+}
+
+start_ws websockets
+start_ws aiohttp
+
+env | grep -E '^AIOHTTP_(HTTPBIN|NGINX|HYPERCORN|INTEROP|WS)_' | sort >"$LOGDIR/env"
 
 # --- Tests ------------------------------------------------------------------
 
@@ -448,7 +502,8 @@ cargo test "${profile_flags[@]}" -p aiohttp "${test_args[@]}" -- --ignored --tes
 status=$?
 set -e
 if [[ "$status" != 0 ]]; then
-    for f in httpbin-tcp.log httpbin-unix.log hypercorn.log nginx/logs/error.log; do
+    for f in httpbin-tcp.log httpbin-unix.log hypercorn.log nginx/logs/error.log \
+        ws-websockets.log ws-aiohttp.log; do
         log "last lines of .interop/$f:"
         tail -n 30 "$LOGDIR/$f" >&2 || true
     done
