@@ -85,6 +85,7 @@ pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
 pub use timeout::ClientTimeout;
+pub use transport::TlsInfo;
 pub use ws::{
     ClientWSTimeout, ClientWebSocketResponse, WSMessage, WSMsgType, WsConnectBuilder, WsReader,
     WsWriter, DEFAULT_MAX_MSG_SIZE,

@@ -877,6 +877,14 @@ async fn wss_to_an_h2_capable_server_speaks_http11() {
         .compress(0)
         .await
         .expect("wss connect");
+    assert_eq!(
+        ws.get_extra_info("alpn_protocol").as_deref(),
+        Some("http/1.1")
+    );
+    assert!(ws
+        .get_extra_info("tls_version")
+        .is_some_and(|v| v.starts_with("TLS")));
+    assert!(ws.tls().is_some_and(|t| !t.cipher().is_empty()));
     ws.send_str("over tls").await.expect("send");
     assert_eq!(ws.receive_str().await.expect("echo"), "over tls");
     let (alpn, head) = server.await.expect("server");

@@ -376,6 +376,7 @@ pub(crate) struct ConnShared {
     local_addr: Option<SocketAddr>,
     peer_addr: Option<SocketAddr>,
     reused: bool,
+    tls: Option<Arc<crate::transport::TlsInfo>>,
     done: AtomicBool,
     lease: Mutex<Option<Lease>>,
     detached: Mutex<Option<crate::proto::h1::H1Conn>>,
@@ -406,11 +407,13 @@ impl ConnShared {
         local_addr: Option<SocketAddr>,
         peer_addr: Option<SocketAddr>,
         reused: bool,
+        tls: Option<Arc<crate::transport::TlsInfo>>,
     ) -> Self {
         ConnShared {
             local_addr,
             peer_addr,
             reused,
+            tls,
             done: AtomicBool::new(false),
             lease: Mutex::new(None),
             detached: Mutex::new(None),
@@ -477,6 +480,18 @@ impl Connection {
     /// ```
     pub fn transport(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
         (self.shared.local_addr, self.shared.peer_addr)
+    }
+
+    /// What the TLS handshake settled (version, cipher suite, ALPN), for an HTTP/1 connection
+    /// over TLS.
+    ///
+    /// ```no_run
+    /// # async fn run(resp: aiohttp::ClientResponse) {
+    /// let version = resp.connection().and_then(|c| c.tls()).map(|t| t.version().to_string());
+    /// # }
+    /// ```
+    pub fn tls(&self) -> Option<&crate::transport::TlsInfo> {
+        self.shared.tls.as_deref()
     }
 
     /// Whether the connection came from the pool rather than being newly opened.

@@ -273,7 +273,11 @@ impl Connector for TcpConnector {
                     let name = key.server_hostname().unwrap_or(key.host());
                     let tls = tls::handshake(stream, ssl, name, key).await?;
                     let h2 = tls::negotiated_h2(&tls);
-                    Ok(Transport::new(tls).with_addresses(peer, local).with_h2(h2))
+                    let info = tls::info(&tls);
+                    Ok(Transport::new(tls)
+                        .with_addresses(peer, local)
+                        .with_h2(h2)
+                        .with_tls_info(info))
                 }
                 Err(e) => {
                     let err = ClientError::new(

@@ -315,6 +315,21 @@ pub(crate) async fn handshake(
     Ok(stream)
 }
 
+/// What the handshake settled: version, cipher suite, ALPN protocol.
+pub(crate) fn info(stream: &TlsStream<TcpStream>) -> crate::transport::TlsInfo {
+    let conn = stream.get_ref().1;
+    let version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|c| format!("{:?}", c.suite()))
+        .unwrap_or_default();
+    let alpn = conn.alpn_protocol().map(String::from_utf8_lossy);
+    crate::transport::TlsInfo::new(version, cipher, alpn.as_deref())
+}
+
 /// Whether the server chose HTTP/2 by ALPN.
 pub(crate) fn negotiated_h2(stream: &TlsStream<TcpStream>) -> bool {
     stream.get_ref().1.alpn_protocol() == Some(ALPN_H2)

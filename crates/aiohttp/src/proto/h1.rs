@@ -273,6 +273,7 @@ pub(crate) struct H1Conn {
     pub(crate) id: u64,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) tls: Option<Arc<crate::transport::TlsInfo>>,
 }
 
 impl std::fmt::Debug for H1Conn {
@@ -288,6 +289,7 @@ impl H1Conn {
             io,
             peer_addr,
             local_addr,
+            tls,
             ..
         } = transport;
         let state = Arc::new(IoState::default());
@@ -309,6 +311,7 @@ impl H1Conn {
             id: crate::proto::next_connection_id(),
             peer_addr,
             local_addr,
+            tls,
         })
     }
 

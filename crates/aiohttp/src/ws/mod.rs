@@ -431,6 +431,7 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
     // The lease stays with the WebSocket: the connection counts as in use until it closes.
     let lease = resp.connection().cloned();
     let (local_addr, peer_addr) = lease.as_ref().map(|c| c.transport()).unwrap_or_default();
+    let tls = lease.as_ref().and_then(|c| c.tls()).cloned();
     // The connection task lets go of the transport once it has read the 101; bounded all the
     // same.
     let wait = b.timeout.ws_close.unwrap_or(Duration::from_secs(10));
@@ -478,6 +479,7 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
             compress: agreed.deflate.map_or(0, |d| d.client_window_bits),
             peer_addr,
             local_addr,
+            tls,
         },
         lease,
     ))

@@ -36,6 +36,7 @@ pub(crate) struct Settled {
     pub(crate) compress: u8,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) tls: Option<crate::transport::TlsInfo>,
 }
 
 #[derive(Debug, Default)]
@@ -715,8 +716,9 @@ impl ClientWebSocketResponse {
             .map(ClientError::duplicate)
     }
 
-    /// Information about the connection (aiohttp's `get_extra_info`): `"peername"` and
-    /// `"sockname"` (the remote and local socket addresses) as text.
+    /// Information about the connection (aiohttp's `get_extra_info`), as text: `"peername"`
+    /// and `"sockname"` (the remote and local socket addresses); over TLS also
+    /// `"tls_version"`, `"cipher"` and `"alpn_protocol"`.
     ///
     /// ```no_run
     /// # fn f(ws: &aiohttp::ClientWebSocketResponse) { println!("{:?}", ws.get_extra_info("peername")); }
@@ -726,6 +728,13 @@ impl ClientWebSocketResponse {
         match name {
             "peername" => s.peer_addr.map(|a| a.to_string()),
             "sockname" => s.local_addr.map(|a| a.to_string()),
+            "tls_version" => s.tls.as_ref().map(|t| t.version().to_string()),
+            "cipher" => s.tls.as_ref().map(|t| t.cipher().to_string()),
+            "alpn_protocol" => s
+                .tls
+                .as_ref()
+                .and_then(|t| t.alpn_protocol())
+                .map(str::to_string),
             _ => None,
         }
     }
@@ -737,6 +746,15 @@ impl ClientWebSocketResponse {
     /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.reader.shared.settled.peer_addr
+    }
+
+    /// What the TLS handshake settled, for `wss://`.
+    ///
+    /// ```no_run
+    /// # fn f(ws: &aiohttp::ClientWebSocketResponse) { let _ = ws.tls(); }
+    /// ```
+    pub fn tls(&self) -> Option<&crate::transport::TlsInfo> {
+        self.reader.shared.settled.tls.as_ref()
     }
 
     /// The local socket address, when the transport has one.

@@ -569,9 +569,10 @@ impl Lease {
                     conn.and_then(|c| c.local_addr),
                     conn.and_then(|c| c.peer_addr),
                     l.reused,
+                    conn.and_then(|c| c.tls.clone()),
                 )
             }
-            Lease::H2(l) => ConnShared::new(l.stream.local_addr, l.stream.peer_addr, true),
+            Lease::H2(l) => ConnShared::new(l.stream.local_addr, l.stream.peer_addr, true, None),
         }
     }
 
