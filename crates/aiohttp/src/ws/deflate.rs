@@ -1,7 +1,6 @@
 //! permessage-deflate (RFC 7692): the offer, the server's answer, and the per-message
 //! compressor and decompressor (raw deflate through `flate2`).
 
-use bytes::BytesMut;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// The four bytes a sync flush ends with; a message is sent without them and they are put
@@ -226,7 +225,7 @@ impl Inflater {
         &mut self,
         input: &[u8],
         last: bool,
-        out: &mut BytesMut,
+        out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
         self.feed(input, out, limit)?;
@@ -239,7 +238,7 @@ impl Inflater {
         Ok(())
     }
 
-    fn feed(&mut self, input: &[u8], out: &mut BytesMut, limit: usize) -> Result<(), InflateError> {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
         let start_in = self.z.total_in();
         loop {
             let consumed = (self.z.total_in() - start_in) as usize;
@@ -249,20 +248,24 @@ impl Inflater {
                 let step = (input.len() * 4)
                     .clamp(4096, 1 << 20)
                     .min(room.saturating_add(1));
-                out.reserve(step.max(1));
+                out.reserve_exact(step.max(1));
             }
-            let before_out = self.z.total_out();
+            // Inflate into the spare capacity, but never more than one byte past the limit.
             let spare = out.capacity() - out.len();
             let window = spare.min(room.saturating_add(1));
-            let old_len = out.len();
-            out.resize(old_len + window, 0);
-            let status = self.z.decompress(
-                &input[consumed..],
-                &mut out[old_len..],
-                FlushDecompress::Sync,
-            );
+            let before_out = self.z.total_out();
+            let status = if window < spare {
+                let mut chunk = Vec::with_capacity(window);
+                let st =
+                    self.z
+                        .decompress_vec(&input[consumed..], &mut chunk, FlushDecompress::Sync);
+                out.extend_from_slice(&chunk);
+                st
+            } else {
+                self.z
+                    .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+            };
             let produced = (self.z.total_out() - before_out) as usize;
-            out.truncate(old_len + produced);
             let status = status.map_err(|_| InflateError::Corrupt)?;
             if out.len() > limit {
                 return Err(InflateError::TooBig);
@@ -288,9 +291,9 @@ pub(crate) fn roundtrip(a: &Agreed, msg: &[u8]) -> bytes::Bytes {
     let mut d = Deflater::new(a);
     let c = d.compress(msg).expect("compress");
     let mut i = Inflater::new(a);
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     i.inflate(&c, true, &mut out, usize::MAX).expect("inflate");
-    out.freeze()
+    bytes::Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -422,7 +425,7 @@ mod tests {
                 for msg in [&b""[..], b"abc", b"", b"", b"x"] {
                     let c = d.compress(msg).expect("compress");
                     assert!(!c.is_empty(), "bits {bits} reset {reset}");
-                    let mut out = BytesMut::new();
+                    let mut out = Vec::new();
                     i.inflate(&c, true, &mut out, usize::MAX).expect("inflate");
                     assert_eq!(&out[..], msg);
                 }
@@ -432,7 +435,7 @@ mod tests {
                     let msg = format!("message {n} {}", "abc".repeat(n));
                     let c = d.compress(msg.as_bytes()).expect("compress");
                     assert!(!c.ends_with(&TAIL));
-                    let mut out = BytesMut::new();
+                    let mut out = Vec::new();
                     i.inflate(&c, true, &mut out, usize::MAX).expect("inflate");
                     assert_eq!(&out[..], msg.as_bytes());
                 }
@@ -451,18 +454,18 @@ mod tests {
         let bomb = vec![0u8; 10 << 20];
         let c = Deflater::new(&a).compress(&bomb).expect("compress");
         assert!(c.len() < 200_000, "{}", c.len());
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         let r = Inflater::new(&a).inflate(&c, true, &mut out, 1 << 20);
         assert_eq!(r, Err(InflateError::TooBig));
         assert!(out.capacity() <= (2 << 20), "grew to {}", out.capacity());
         // Exactly at the limit is fine.
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         Inflater::new(&a)
             .inflate(&c, true, &mut out, 10 << 20)
             .expect("at the limit");
         assert_eq!(out.len(), 10 << 20);
         // Garbage is corrupt, not a hang.
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         assert_eq!(
             Inflater::new(&a).inflate(&[0xff; 64], true, &mut out, 1 << 20),
             Err(InflateError::Corrupt)

@@ -105,7 +105,7 @@ impl Utf8Check {
 struct Partial {
     text: bool,
     compressed: bool,
-    data: BytesMut,
+    data: Vec<u8>,
 }
 
 /// The reading side of a WebSocket connection. Cancel-safe: everything read so far lives
@@ -132,6 +132,9 @@ impl std::fmt::Debug for Reader {
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+
+/// The largest write buffer kept between frames.
+const KEEP_WRITE_BUFFER: usize = 1 << 20;
 
 impl Reader {
     pub(crate) fn new(
@@ -339,7 +342,7 @@ impl Reader {
                     self.partial = Some(Partial {
                         text,
                         compressed: rsv1,
-                        data: BytesMut::new(),
+                        data: Vec::new(),
                     });
                 }
                 let max = self.max;
@@ -373,11 +376,7 @@ impl Reader {
                     if text && !self.utf8.feed(&payload[checked..]) {
                         return Err(invalid());
                     }
-                    if p.data.is_empty() {
-                        p.data = BytesMut::from(payload);
-                    } else {
-                        p.data.extend_from_slice(&payload);
-                    }
+                    p.data.extend_from_slice(&payload);
                 }
                 if !fin {
                     return Ok(None);
@@ -389,7 +388,7 @@ impl Reader {
                 if p.text && !self.utf8.finish() {
                     return Err(invalid());
                 }
-                let data = p.data.freeze();
+                let data = Bytes::from(p.data);
                 Ok(Some(if p.text {
                     Frame::Text(data)
                 } else {
@@ -519,7 +518,9 @@ impl Writer {
         io.write_all(&self.buf).await?;
         io.flush().await?;
         self.broken = false;
-        if self.buf.capacity() > 4 * READ_CHUNK {
+        if self.buf.capacity() > KEEP_WRITE_BUFFER {
+            // A rare large message does not keep its buffer; a stream of ordinary ones (up
+            // to 1 MiB) reuses it.
             self.buf = Vec::with_capacity(READ_CHUNK);
         }
         Ok(())
