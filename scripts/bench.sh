@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the side-by-side benchmark (crates/bench): builds the server and the
-# client binaries, prepares the Python aiohttp client's venv, makes sure wrk
+# client binaries, prepares the Python aiohttp clients' venv (aiohttp, uvloop),
+# makes sure wrk
 # is installed, then runs bench-run, which prints a markdown table and writes
 # target/bench/results.md and target/bench/runs.jsonl.
 #
@@ -9,6 +10,7 @@
 #   scripts/bench.sh --smoke    smoke run for CI (dev build, tiny counts)
 #   scripts/bench.sh [--smoke] [bench-run flags, e.g. --scenarios 1,2 --reps 3]
 #   scripts/bench.sh --scenarios 7 --reps 3   HTTPS keep-alive (7a) and HTTP/2 (7b) alone
+#   scripts/bench.sh --scenarios 8            WebSocket echo (8a) and bulk (8b) alone
 #
 # Environment:
 #   PYTHON         interpreter used to create .venv-bench (default: python3)

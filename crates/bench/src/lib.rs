@@ -16,9 +16,13 @@ use serde::{Deserialize, Serialize};
 
 mod alloc;
 mod hist;
+pub mod ws;
 
 pub use alloc::{AllocCount, CountingAlloc};
 pub use hist::Histogram;
+
+/// The failure of an HTTP client given a WebSocket mode.
+pub const NOT_HTTP: &str = "not an HTTP mode (the WebSocket modes are for WebSocket clients)";
 
 /// The 13-byte body of `GET /hello`.
 pub const HELLO: &[u8] = b"Hello, world!";
@@ -49,7 +53,7 @@ pub fn check_body(mode: Mode, bytes: u64, got: u64) -> Result<u64, String> {
     let (want, moved) = match mode {
         Mode::Get => (HELLO.len() as u64, got),
         Mode::Upload => (HELLO.len() as u64, bytes),
-        Mode::Download => (bytes, got),
+        Mode::Download | Mode::WsEcho | Mode::WsBulk => (bytes, got),
     };
     if got == want {
         Ok(moved)
@@ -67,6 +71,11 @@ pub enum Mode {
     Download,
     /// `POST /upload` with an N-byte body, read the 13-byte answer.
     Upload,
+    /// WebSocket: one N-byte binary message sent, its echo awaited and checked (a round trip).
+    WsEcho,
+    /// WebSocket: N-byte binary messages with `--inflight` of them outstanding; one task writes,
+    /// another reads and checks the echoes. Measured in bytes echoed per second.
+    WsBulk,
 }
 
 impl Mode {
@@ -75,7 +84,11 @@ impl Mode {
             "get" => Ok(Mode::Get),
             "download" => Ok(Mode::Download),
             "upload" => Ok(Mode::Upload),
-            other => Err(format!("unknown --mode {other:?} (get, download, upload)")),
+            "ws-echo" => Ok(Mode::WsEcho),
+            "ws-bulk" => Ok(Mode::WsBulk),
+            other => Err(format!(
+                "unknown --mode {other:?} (get, download, upload, ws-echo, ws-bulk)"
+            )),
         }
     }
 
@@ -85,18 +98,30 @@ impl Mode {
             Mode::Get => "get",
             Mode::Download => "download",
             Mode::Upload => "upload",
+            Mode::WsEcho => "ws-echo",
+            Mode::WsBulk => "ws-bulk",
         }
+    }
+
+    /// A WebSocket mode.
+    pub fn is_ws(self) -> bool {
+        matches!(self, Mode::WsEcho | Mode::WsBulk)
     }
 }
 
 /// The command line of every client binary.
 ///
-/// `--url BASE --scenario NAME --mode get|download|upload --tasks N --conns N
-/// [--force-close] --warmup SECS --duration SECS --bytes N [--ca PEM] [--http2]`
+/// `--url BASE --scenario NAME --mode get|download|upload|ws-echo|ws-bulk --tasks N --conns N
+/// [--force-close] --warmup SECS --duration SECS --bytes N [--ca PEM] [--http2]
+/// [--inflight N] [--compress BITS]`
 ///
 /// Over `https://`, `--ca` names the PEM file of the server's self-signed certificate (the only
 /// root trusted), and the client offers ALPN `h2` alone with `--http2`, `http/1.1` alone
 /// without it.
+///
+/// The WebSocket modes take `ws://` as `--url`, `--bytes` as the message size, `--inflight` as
+/// the messages outstanding in `ws-bulk`, and `--compress` as the permessage-deflate window
+/// bits to offer (0: none; only the aiohttp-rs WebSocket client takes it).
 #[derive(Debug, Clone)]
 pub struct ClientArgs {
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`, without a path.
@@ -121,6 +146,10 @@ pub struct ClientArgs {
     pub ca: Option<PathBuf>,
     /// HTTP/2 over TLS (ALPN `h2`), every task sharing one connection.
     pub http2: bool,
+    /// `ws-bulk`: messages outstanding (sent, echo not yet read).
+    pub inflight: usize,
+    /// WebSockets: the permessage-deflate window bits to offer (0: no compression).
+    pub compress: u8,
 }
 
 impl ClientArgs {
@@ -149,6 +178,8 @@ impl ClientArgs {
             bytes: 0,
             ca: None,
             http2: false,
+            inflight: 16,
+            compress: 0,
         };
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
@@ -179,6 +210,11 @@ impl ClientArgs {
                 "--duration" => out.duration = secs(&value)?,
                 "--bytes" => out.bytes = num(&value)?,
                 "--ca" => out.ca = Some(PathBuf::from(value)),
+                "--inflight" => out.inflight = usize::try_from(num(&value)?.max(1)).unwrap_or(1),
+                "--compress" => {
+                    out.compress = u8::try_from(num(&value)?)
+                        .map_err(|_| format!("--compress {value:?}: 0 or 9 to 15"))?;
+                }
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }
@@ -229,6 +265,7 @@ impl ClientArgs {
             Mode::Get => format!("{}/hello", self.base),
             Mode::Download => format!("{}/big?bytes={}", self.base, self.bytes),
             Mode::Upload => format!("{}/upload", self.base),
+            Mode::WsEcho | Mode::WsBulk => format!("{}/echo", self.base),
         }
     }
 
@@ -443,6 +480,15 @@ pub async fn run_phase<W: Worker>(workers: Vec<W>, deadline: Instant) -> (Vec<W>
 /// Runs a whole client: a warm-up phase, then the measured phase (or, for `download`, exactly
 /// one request), and builds the report with the CPU used in the measured phase alone.
 pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec<W>) -> Report {
+    run_client_with(client, args, workers).await.0
+}
+
+/// [`run_client`], handing the workers back (to close what they hold).
+pub async fn run_client_with<W: Worker>(
+    client: &str,
+    args: &ClientArgs,
+    workers: Vec<W>,
+) -> (Report, Vec<W>) {
     let mut workers = workers;
     let mut warm_errors = Recorder::default();
     if args.mode != Mode::Download && !args.warmup.is_zero() {
@@ -467,7 +513,9 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         }
         rec
     } else {
-        run_phase(workers, started + args.duration).await.1
+        let (w, rec) = run_phase(workers, started + args.duration).await;
+        workers = w;
+        rec
     };
     let wall = started.elapsed();
     let allocs = AllocCount::now()
@@ -475,7 +523,7 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         .map(|(a, b)| a.since(b));
     let after = Usage::this_process();
     rec.merge(&warm_errors);
-    Report {
+    let report = Report {
         client: client.to_string(),
         scenario: args.scenario.clone(),
         requests: rec.requests,
@@ -491,7 +539,8 @@ pub async fn run_client<W: Worker>(client: &str, args: &ClientArgs, workers: Vec
         allocs: allocs.map(|a| a.allocs),
         reallocs: allocs.map(|a| a.reallocs),
         alloc_bytes: allocs.map(|a| a.bytes),
-    }
+    };
+    (report, workers)
 }
 
 /// The `main` of a client binary: parse the flags, build the workers on a current-thread
@@ -503,6 +552,10 @@ where
     Fut: Future<Output = Result<Vec<W>, String>>,
 {
     let args = match ClientArgs::from_env() {
+        Ok(a) if a.mode.is_ws() => {
+            eprintln!("{client}: {NOT_HTTP}");
+            std::process::exit(2);
+        }
         Ok(a) => a,
         Err(e) => {
             eprintln!("{client}: {e}");

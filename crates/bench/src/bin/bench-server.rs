@@ -11,11 +11,21 @@
 //! trust), ALPN `h2` and `http/1.1`: HTTP/2 or HTTP/1.1 as the handshake chose. Its connections
 //! are counted with the data port's.
 //!
+//! WebSocket port (scenario 8; its connections are counted with the data port's): an echo
+//! server. The opening handshake is read here (httparse) and answered with the accept key;
+//! then every text or binary message comes back as it came, as one frame of the same kind
+//! (fragmented messages are joined first), pings are answered and a close frame is echoed.
+//! Without permessage-deflate (every client but one) the frames are read and written by
+//! fastwebsockets on the bare `TcpStream`; when the client offers permessage-deflate, the
+//! server agrees (`permessage-deflate`, both windows 15 bits, context takeover) and echoes
+//! with yawc, which compresses its answers. Each message echoed counts as a request.
+//!
 //! Control port (its connections are not counted):
 //! - `GET /stats`: `{"conns", "max_conns", "accepted", "requests", "upload_bytes"}`.
 //! - `GET /reset`: sets `max_conns` to the current count and zeroes the other counters.
 //!
-//! Prints `{"port": P, "tls_port": T, "control_port": C}` on one line once all listen, and
+//! Prints `{"port": P, "tls_port": T, "ws_port": W, "control_port": C}` on one line once all
+//! listen, and
 //! exits when its standard input is closed (so it never outlives the driver).
 
 use std::cell::Cell;
@@ -309,6 +319,181 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, stats: Rc<Stats
     }
 }
 
+/// The largest opening handshake the WebSocket port reads.
+const MAX_HANDSHAKE: usize = 16 * 1024;
+
+/// What the opening handshake asked for.
+struct Upgrade {
+    accept: String,
+    deflate: bool,
+}
+
+/// Reads the opening handshake (RFC 6455 §4.2.1) and answers it: `101` with the accept key,
+/// or `400` and an error.
+async fn ws_handshake(stream: &mut tokio::net::TcpStream) -> Result<Upgrade, String> {
+    use base64::Engine as _;
+    use sha1::{Digest as _, Sha1};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = Vec::with_capacity(2048);
+    let head_len = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() >= MAX_HANDSHAKE {
+            return Err("handshake too long".into());
+        }
+        let mut chunk = [0u8; 2048];
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed during the handshake".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    // Clients wait for the 101 before they send a frame.
+    if buf.len() != head_len {
+        return Err("bytes after the handshake before the answer".into());
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    let parsed = req.parse(&buf).map_err(|e| e.to_string())?;
+    let upgrade = if !parsed.is_complete() || req.method != Some("GET") {
+        Err("not a GET request".to_string())
+    } else {
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .filter_map(|h| std::str::from_utf8(h.value).ok())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let tokens = |name: &str, want: &str| {
+            header(name)
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(want))
+        };
+        let key = header("sec-websocket-key");
+        if !tokens("upgrade", "websocket") || !tokens("connection", "upgrade") {
+            Err("not a WebSocket upgrade".to_string())
+        } else if header("sec-websocket-version").trim() != "13" || key.trim().is_empty() {
+            Err("missing Sec-WebSocket-Key or version 13".to_string())
+        } else {
+            let mut h = Sha1::new();
+            h.update(key.trim().as_bytes());
+            h.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+            let deflate = header("sec-websocket-extensions").split(',').any(|e| {
+                e.split(';')
+                    .next()
+                    .is_some_and(|n| n.trim() == "permessage-deflate")
+            });
+            Ok(Upgrade {
+                accept: base64::engine::general_purpose::STANDARD.encode(h.finalize()),
+                deflate,
+            })
+        }
+    };
+    let answer = match &upgrade {
+        Ok(u) => format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n{}\r\n",
+            u.accept,
+            if u.deflate {
+                "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+            } else {
+                ""
+            }
+        ),
+        Err(e) => format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{e}",
+            e.len()
+        ),
+    };
+    stream
+        .write_all(answer.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    upgrade
+}
+
+/// Echoes messages with fastwebsockets until the close (or a failure).
+async fn ws_echo(stream: tokio::net::TcpStream, stats: &Stats) -> Result<(), String> {
+    use fastwebsockets::{FragmentCollector, Frame, OpCode, Role, WebSocket};
+    let mut ws = FragmentCollector::new(WebSocket::after_handshake(stream, Role::Server));
+    loop {
+        let frame = ws.read_frame().await.map_err(|e| e.to_string())?;
+        match frame.opcode {
+            // read_frame has answered it.
+            OpCode::Close => return Ok(()),
+            OpCode::Text | OpCode::Binary => {
+                stats.requests.set(stats.requests.get() + 1);
+                ws.write_frame(Frame::new(true, frame.opcode, None, frame.payload))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Echoes messages with yawc and permessage-deflate until the close (or a failure).
+async fn ws_echo_deflate(stream: tokio::net::TcpStream, stats: &Stats) -> Result<(), String> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use yawc::frame::{Frame, OpCode};
+    let mut ws = yawc::WebSocket::from_stream_with_extensions(
+        stream,
+        yawc::Role::Server,
+        Some("permessage-deflate"),
+        yawc::Options::default()
+            .with_balanced_compression()
+            .with_no_delay()
+            .with_max_payload_read(64 << 20),
+    )
+    .map_err(|e| e.to_string())?;
+    while let Some(frame) = ws.next().await {
+        let (opcode, _, payload) = frame.into_parts();
+        let answer = match opcode {
+            OpCode::Close => return Ok(()),
+            OpCode::Text => Frame::text(payload),
+            OpCode::Binary => Frame::binary(payload),
+            _ => continue,
+        };
+        stats.requests.set(stats.requests.get() + 1);
+        ws.send(answer).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn serve_ws(listener: TcpListener, stats: Rc<Stats>) {
+    loop {
+        let (mut stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bench-server: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let guard = ConnGuard::new(stats.clone());
+        let stats = stats.clone();
+        tokio::task::spawn_local(async move {
+            let _guard = guard;
+            let outcome = match ws_handshake(&mut stream).await {
+                Ok(Upgrade { deflate: false, .. }) => ws_echo(stream, &stats).await,
+                Ok(Upgrade { deflate: true, .. }) => ws_echo_deflate(stream, &stats).await,
+                Err(e) => Err(format!("handshake: {e}")),
+            };
+            // A client that goes away without a close frame is not worth a line; a handshake
+            // or protocol failure is.
+            if let Err(e) = outcome {
+                if !e.contains("EOF") && !e.contains("reset") && !e.contains("closed") {
+                    eprintln!("bench-server: WebSocket: {e}");
+                }
+            }
+        });
+    }
+}
+
 async fn serve_control(listener: TcpListener, stats: Rc<Stats>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -340,6 +525,7 @@ fn main() {
     let port = port_arg(&args, "--port");
     let control_port = port_arg(&args, "--control-port");
     let tls_port = port_arg(&args, "--tls-port");
+    let ws_port = port_arg(&args, "--ws-port");
     let acceptor = match tls_acceptor(arg(&args, "--cert")) {
         Ok(a) => a,
         Err(e) => {
@@ -357,9 +543,11 @@ fn main() {
         let data_l = bind(port).await.expect("bind the data port");
         let control_l = bind(control_port).await.expect("bind the control port");
         let tls_l = bind(tls_port).await.expect("bind the TLS port");
+        let ws_l = bind(ws_port).await.expect("bind the WebSocket port");
         let ports = serde_json::json!({
             "port": data_l.local_addr().expect("local addr").port(),
             "tls_port": tls_l.local_addr().expect("local addr").port(),
+            "ws_port": ws_l.local_addr().expect("local addr").port(),
             "control_port": control_l.local_addr().expect("local addr").port(),
         });
         println!("{ports}");
@@ -373,6 +561,7 @@ fn main() {
         let stats = Rc::new(Stats::default());
         tokio::task::spawn_local(serve_control(control_l, stats.clone()));
         tokio::task::spawn_local(serve_tls(tls_l, acceptor, stats.clone()));
+        tokio::task::spawn_local(serve_ws(ws_l, stats.clone()));
         serve_data(data_l, stats).await;
     });
 }

@@ -101,6 +101,7 @@ impl Target {
         let (method, body) = match self.mode {
             Mode::Get | Mode::Download => (Method::GET, Bytes::new()),
             Mode::Upload => (Method::POST, self.upload.clone()),
+            Mode::WsEcho | Mode::WsBulk => return Err(bench::NOT_HTTP.into()),
         };
         Request::builder()
             .method(method)

@@ -39,6 +39,7 @@ impl Task {
         let req = match self.mode {
             Mode::Get | Mode::Download => self.client.get(self.url.clone()),
             Mode::Upload => self.client.post(self.url.clone()).body(self.upload.clone()),
+            Mode::WsEcho | Mode::WsBulk => return Err(bench::NOT_HTTP.into()),
         };
         let mut resp = req.send().await.map_err(|e| e.to_string())?;
         check_status(resp.status().as_u16())?;
@@ -54,6 +55,7 @@ impl Task {
                 }
                 n
             }
+            Mode::WsEcho | Mode::WsBulk => return Err(bench::NOT_HTTP.into()),
         };
         check_body(self.mode, self.bytes, got)
     }

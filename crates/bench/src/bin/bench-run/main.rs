@@ -1,12 +1,14 @@
 //! The benchmark driver: starts `bench-server` pinned to core 0, runs every client of every
 //! scenario as its own process pinned to core 1 (interleaved: A B C … A B C …), collects the
 //! JSON line each prints, asks the server how many connections were open at most, and prints a
-//! markdown table of medians (min–max) with ratios to reqwest and to raw hyper.
+//! markdown table of medians (min–max) with ratios to reqwest and to raw hyper (to aiohttp-rs
+//! in the WebSocket scenarios).
 //!
 //! ```text
 //! bench-run [--full | --smoke] [--reps N] [--duration SECS] [--warmup SECS]
-//!           [--download-bytes N] [--upload-bytes N] [--scenarios 1,2,7b,…]
-//!           [--clients aiohttp-rs,reqwest,hyper,aiohttp-py,wrk,curl]
+//!           [--download-bytes N] [--upload-bytes N] [--scenarios 1,2,7b,8,…]
+//!           [--clients aiohttp-rs,aiohttp-rs-deflate,reqwest,hyper,tokio-tungstenite,
+//!                      fastwebsockets,yawc,aiohttp-py,aiohttp-py-uvloop,wrk,curl]
 //!           [--python PATH] [--out DIR] [--no-pin]
 //! bench-run profile [--scenarios 1,2,3,7a,7b] [--clients aiohttp-rs,hyper,reqwest] [--quick]
 //!                   [--short SECS] [--long SECS] [--warmup SECS] [--out DIR] [--no-pin]
@@ -43,19 +45,32 @@ fn repo() -> PathBuf {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Client {
     AiohttpRs,
+    /// aiohttp-rs with permessage-deflate (WebSocket scenarios only).
+    AiohttpRsDeflate,
     Reqwest,
     Hyper,
+    /// WebSocket scenarios only, as are the next two.
+    Tungstenite,
+    Fastwebsockets,
+    Yawc,
     AiohttpPy,
+    /// Python aiohttp on uvloop (WebSocket scenarios only).
+    AiohttpPyUvloop,
     Wrk,
     Curl,
 }
 
 impl Client {
-    const ALL: [Client; 6] = [
+    const ALL: [Client; 11] = [
         Client::AiohttpRs,
+        Client::AiohttpRsDeflate,
         Client::Reqwest,
         Client::Hyper,
+        Client::Tungstenite,
+        Client::Fastwebsockets,
+        Client::Yawc,
         Client::AiohttpPy,
+        Client::AiohttpPyUvloop,
         Client::Wrk,
         Client::Curl,
     ];
@@ -63,9 +78,14 @@ impl Client {
     fn name(self) -> &'static str {
         match self {
             Client::AiohttpRs => "aiohttp-rs",
+            Client::AiohttpRsDeflate => "aiohttp-rs-deflate",
             Client::Reqwest => "reqwest",
             Client::Hyper => "hyper",
+            Client::Tungstenite => "tokio-tungstenite",
+            Client::Fastwebsockets => "fastwebsockets",
+            Client::Yawc => "yawc",
             Client::AiohttpPy => "aiohttp-py",
+            Client::AiohttpPyUvloop => "aiohttp-py-uvloop",
             Client::Wrk => "wrk",
             Client::Curl => "curl",
         }
@@ -85,6 +105,8 @@ enum Transport {
     Https1,
     /// HTTPS, HTTP/2 chosen by ALPN, every task on one connection.
     Https2,
+    /// WebSocket (`ws://`) on the server's echo port.
+    Ws,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +122,10 @@ struct Scenario {
     wrk_conns: Option<usize>,
     curl: bool,
     transport: Transport,
+    /// WebSocket scenarios: the message size.
+    msg_bytes: u64,
+    /// `ws-bulk`: messages outstanding.
+    inflight: usize,
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -113,6 +139,8 @@ fn scenarios() -> Vec<Scenario> {
         wrk_conns: Some(1),
         curl: false,
         transport: Transport::Plain,
+        msg_bytes: 0,
+        inflight: 1,
     };
     vec![
         Scenario {
@@ -173,6 +201,26 @@ fn scenarios() -> Vec<Scenario> {
             // wrk speaks HTTP/1.1 only.
             wrk_conns: None,
             transport: Transport::Https2,
+            ..base.clone()
+        },
+        Scenario {
+            id: "8a",
+            title:
+                "WebSocket echo: sequential round trips of a 64-byte binary message, one connection",
+            mode: Mode::WsEcho,
+            wrk_conns: None,
+            transport: Transport::Ws,
+            msg_bytes: 64,
+            ..base.clone()
+        },
+        Scenario {
+            id: "8b",
+            title: "WebSocket bulk: 64 KiB binary messages, 16 in flight, one connection",
+            mode: Mode::WsBulk,
+            wrk_conns: None,
+            transport: Transport::Ws,
+            msg_bytes: 64 << 10,
+            inflight: 16,
             ..base
         },
     ]
@@ -204,7 +252,7 @@ impl Options {
             warmup: if smoke { 0.05 } else { 0.5 },
             download_bytes: if smoke { 16 << 20 } else { 1 << 30 },
             upload_bytes: 1 << 20,
-            scenarios: ["1", "2", "3", "4", "5", "6", "7"]
+            scenarios: ["1", "2", "3", "4", "5", "6", "7", "8"]
                 .map(String::from)
                 .to_vec(),
             clients: Client::ALL.to_vec(),
@@ -322,6 +370,7 @@ struct Server {
     child: Child,
     port: u16,
     tls_port: u16,
+    ws_port: u16,
     control_port: u16,
 }
 
@@ -360,6 +409,7 @@ impl Server {
         Ok(Server {
             port: port("port")?,
             tls_port: port("tls_port")?,
+            ws_port: port("ws_port")?,
             control_port: port("control_port")?,
             child,
         })
@@ -476,6 +526,10 @@ struct Env {
     self_exe: PathBuf,
     python: Option<PathBuf>,
     py_client: PathBuf,
+    /// The Python aiohttp WebSocket client.
+    py_ws_client: PathBuf,
+    /// Whether that Python has uvloop.
+    has_uvloop: bool,
     has_wrk: bool,
     has_curl: bool,
     pin: bool,
@@ -513,12 +567,17 @@ fn client_args(sc: &Scenario, o: &Options, base: &str, cert: &Path) -> Vec<Strin
             Mode::Download => o.download_bytes.to_string(),
             Mode::Upload => o.upload_bytes.to_string(),
             Mode::Get => "0".into(),
+            Mode::WsEcho | Mode::WsBulk => sc.msg_bytes.to_string(),
         },
     ];
+    if sc.mode == Mode::WsBulk {
+        a.push("--inflight".into());
+        a.push(sc.inflight.to_string());
+    }
     if sc.force_close {
         a.push("--force-close".into());
     }
-    if sc.transport != Transport::Plain {
+    if matches!(sc.transport, Transport::Https1 | Transport::Https2) {
         a.push("--ca".into());
         a.push(cert.to_string_lossy().into_owned());
     }
@@ -637,7 +696,9 @@ fn run_one(
     let base = match sc.transport {
         Transport::Plain => format!("http://127.0.0.1:{}", server.port),
         Transport::Https1 | Transport::Https2 => format!("https://127.0.0.1:{}", server.tls_port),
+        Transport::Ws => format!("ws://127.0.0.1:{}", server.ws_port),
     };
+    let ws = sc.transport == Transport::Ws;
     let timeout = Duration::from_secs_f64(o.warmup + o.duration + 120.0);
     let mut cmd = pinned(env.pin, "1");
     let via_measure = |cmd: &mut Command| {
@@ -647,21 +708,49 @@ fn run_one(
         Client::AiohttpRs | Client::Reqwest | Client::Hyper => {
             let bin = match client {
                 Client::AiohttpRs => "client-aiohttp",
+                // The HTTP clients have no part in the WebSocket scenarios.
+                _ if ws => return None,
                 Client::Reqwest => "client-reqwest",
                 _ => "client-hyper",
             };
             cmd.arg(env.bin_dir.join(bin))
                 .args(client_args(sc, o, &base, &env.cert));
         }
-        Client::AiohttpPy => {
-            // Python aiohttp has no HTTP/2.
-            if sc.transport == Transport::Https2 {
+        Client::AiohttpRsDeflate | Client::Tungstenite | Client::Fastwebsockets | Client::Yawc => {
+            if !ws {
+                return None;
+            }
+            let bin = match client {
+                Client::AiohttpRsDeflate => "client-aiohttp",
+                Client::Tungstenite => "client-tungstenite",
+                Client::Fastwebsockets => "client-fastwebsockets",
+                _ => "client-yawc",
+            };
+            cmd.arg(env.bin_dir.join(bin))
+                .args(client_args(sc, o, &base, &env.cert));
+            if client == Client::AiohttpRsDeflate {
+                cmd.args(["--compress", "15"]);
+            }
+        }
+        Client::AiohttpPy | Client::AiohttpPyUvloop => {
+            // Python aiohttp has no HTTP/2; uvloop runs the WebSocket scenarios only.
+            if sc.transport == Transport::Https2 || (client == Client::AiohttpPyUvloop && !ws) {
                 return None;
             }
             let py = env.python.as_ref()?;
+            if client == Client::AiohttpPyUvloop && !env.has_uvloop {
+                return None;
+            }
             cmd.arg(py)
-                .arg(&env.py_client)
+                .arg(if ws {
+                    &env.py_ws_client
+                } else {
+                    &env.py_client
+                })
                 .args(client_args(sc, o, &base, &env.cert));
+            if client == Client::AiohttpPyUvloop {
+                cmd.args(["--loop", "uvloop"]);
+            }
         }
         Client::Wrk => {
             let conns = sc.wrk_conns?;
@@ -834,21 +923,47 @@ const METRICS: [Metric; 5] = [
     Metric::Rss,
 ];
 
+/// Whether a mode is measured in bytes per second (and CPU per MiB) rather than per request.
+fn in_bytes(mode: Mode) -> bool {
+    matches!(mode, Mode::Download | Mode::WsBulk)
+}
+
+/// The throughput and CPU column heads of a mode.
+fn units(mode: Mode) -> (&'static str, &'static str) {
+    match mode {
+        Mode::Download | Mode::WsBulk => ("MB/s", "CPU µs/MiB"),
+        Mode::WsEcho => ("round trips/s", "CPU µs/round trip"),
+        Mode::Get | Mode::Upload => ("req/s", "CPU µs/req"),
+    }
+}
+
+/// The peers each figure of a scenario is divided by, with their tags.
+fn peers(sc: &Scenario) -> &'static [(&'static str, &'static str)] {
+    if sc.transport == Transport::Ws {
+        &[("A", "aiohttp-rs")]
+    } else {
+        &[("R", "reqwest"), ("H", "hyper")]
+    }
+}
+
 fn metric(r: &Report, mode: Mode, m: Metric) -> Option<f64> {
     let cpu_us = (r.cpu_user_s + r.cpu_sys_s) * 1e6;
     match m {
-        Metric::Throughput if r.wall_s > 0.0 => Some(match mode {
-            Mode::Download => r.bytes as f64 / r.wall_s / 1e6,
-            _ => r.requests as f64 / r.wall_s,
+        Metric::Throughput if r.wall_s > 0.0 => Some(if in_bytes(mode) {
+            r.bytes as f64 / r.wall_s / 1e6
+        } else {
+            r.requests as f64 / r.wall_s
         }),
         Metric::Throughput => None,
         Metric::Cpu => match mode {
-            Mode::Download if r.bytes > 0 => Some(cpu_us / (r.bytes as f64 / f64::from(1 << 20))),
-            _ if r.requests > 0 => Some(cpu_us / r.requests as f64),
+            _ if in_bytes(mode) && r.bytes > 0 => {
+                Some(cpu_us / (r.bytes as f64 / f64::from(1 << 20)))
+            }
+            _ if !in_bytes(mode) && r.requests > 0 => Some(cpu_us / r.requests as f64),
             _ => None,
         },
-        Metric::P50 if mode != Mode::Download => r.p50_us,
-        Metric::P99 if mode != Mode::Download => r.p99_us,
+        Metric::P50 if !in_bytes(mode) => r.p50_us,
+        Metric::P99 if !in_bytes(mode) => r.p99_us,
         Metric::P50 | Metric::P99 => None,
         Metric::Rss => Some(r.max_rss_kib as f64 / 1024.0),
     }
@@ -902,14 +1017,11 @@ fn ratio(sum: &Summary, sc: &'static str, a: &str, b: &str, k: Metric) -> Option
 
 fn render_table(sum: &Summary, runs: &[Run], sc: &Scenario, o: &Options) -> String {
     let mut s = String::new();
-    let (thr, cpu) = match sc.mode {
-        Mode::Download => ("MB/s", "CPU µs/MiB"),
-        _ => ("req/s", "CPU µs/req"),
-    };
+    let (thr, cpu) = units(sc.mode);
     let size = match sc.mode {
         Mode::Download => format!(" ({} MiB)", o.download_bytes >> 20),
         Mode::Upload => format!(" ({} KiB bodies)", o.upload_bytes >> 10),
-        Mode::Get => String::new(),
+        Mode::Get | Mode::WsEcho | Mode::WsBulk => String::new(),
     };
     let _ = writeln!(s, "### {}. {}{size}\n", sc.id, sc.title);
     let _ = writeln!(
@@ -939,7 +1051,7 @@ fn render_table(sum: &Summary, runs: &[Run], sc: &Scenario, o: &Options) -> Stri
                     } else {
                         num(sp.median)
                     };
-                    for (tag, peer) in [("R", "reqwest"), ("H", "hyper")] {
+                    for &(tag, peer) in peers(sc) {
                         if let Some(x) = ratio(sum, sc.id, c.name(), peer, k) {
                             let _ = write!(cell, " {tag}{x:.2}");
                         }
@@ -1034,6 +1146,30 @@ fn goals(sum: &Summary, runs: &[Run], o: &Options) -> Vec<Goal> {
         }
     }
     g.extend(cmp("4", "curl", Metric::Throughput, 1.0, true, "MB/s"));
+    // Scenario 8: the issue's bars (measured on its host with the echo server on its own core:
+    // fastwebsockets 38.4k round trips/s, yawc 1.92 GB/s), and the fastest peers of this run.
+    let absolute = |sc: &'static str, want: f64, what: &str| {
+        if !o.wants(sc) {
+            return None;
+        }
+        let got = sum.get(&(sc, us)).and_then(|m| m.get(&Metric::Throughput));
+        Some(Goal {
+            text: format!("{sc}: {what} ≥ {}", num(want)),
+            measured: got.map_or("—".into(), |s| num(s.median)),
+            met: got.map(|s| s.median >= want),
+        })
+    };
+    g.extend(absolute("8a", 38_000.0, "round trips/s"));
+    g.extend(cmp(
+        "8a",
+        "fastwebsockets",
+        Metric::Throughput,
+        1.0,
+        true,
+        "round trips/s",
+    ));
+    g.extend(absolute("8b", 1_900.0, "MB/s"));
+    g.extend(cmp("8b", "yawc", Metric::Throughput, 1.0, true, "MB/s"));
     if o.wants("4") {
         let rss = sum.get(&("4", us)).and_then(|m| m.get(&Metric::Rss));
         g.push(Goal {
@@ -1127,6 +1263,9 @@ fn bench_binaries(script: &str) -> Result<(PathBuf, PathBuf), String> {
         "client-aiohttp",
         "client-reqwest",
         "client-hyper",
+        "client-tungstenite",
+        "client-fastwebsockets",
+        "client-yawc",
     ] {
         if !bin_dir.join(b).exists() {
             return Err(format!(
@@ -1173,11 +1312,26 @@ fn run(o: &Options) -> Result<bool, String> {
             "bench-run: notice: no Python with aiohttp (pass --python or run scripts/bench.sh); skipping aiohttp-py"
         );
     }
+    let has_uvloop = python.as_ref().is_some_and(|p| {
+        Command::new(p)
+            .args(["-c", "import uvloop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if wanted(Client::AiohttpPyUvloop) && python.is_some() && !has_uvloop && o.wants("8") {
+        eprintln!(
+            "bench-run: notice: no uvloop for that Python (run scripts/bench.sh); skipping aiohttp-py-uvloop"
+        );
+    }
     let env = Env {
         bin_dir: bin_dir.clone(),
         self_exe,
         python: python.clone(),
         py_client,
+        py_ws_client: repo().join("crates/bench/python/aiohttp_ws_client.py"),
+        has_uvloop,
         has_wrk: wanted(Client::Wrk) && which("wrk"),
         has_curl: wanted(Client::Curl) && which("curl"),
         pin,
@@ -1194,9 +1348,14 @@ fn run(o: &Options) -> Result<bool, String> {
         .map(|p| {
             let s = |code: &str| sh(&p.to_string_lossy(), &["-c", code]);
             format!(
-                "Python {} aiohttp {}",
+                "Python {} aiohttp {}{}",
                 s("import platform; print(platform.python_version())"),
-                s("import aiohttp; print(aiohttp.__version__)")
+                s("import aiohttp; print(aiohttp.__version__)"),
+                if has_uvloop {
+                    format!(" uvloop {}", s("import uvloop; print(uvloop.__version__)"))
+                } else {
+                    String::new()
+                }
             )
         })
         .unwrap_or_else(|| "—".into());
@@ -1222,11 +1381,7 @@ fn run(o: &Options) -> Result<bool, String> {
                     o.reps,
                     c.name(),
                     num(tput),
-                    if sc.mode == Mode::Download {
-                        "MB/s"
-                    } else {
-                        "req/s"
-                    },
+                    units(sc.mode).0,
                     run.failure
                         .as_ref()
                         .map(|f| format!("  FAILED: {f}"))
@@ -1256,7 +1411,8 @@ fn run(o: &Options) -> Result<bool, String> {
          - {} repetitions, clients interleaved; {:.1} s measured per run after {:.1} s warm-up; \
            whole run {:.0} s\n\
          - server pinned to core 0, each client process to core 1: {}\n\
-         - reqwest {}, hyper {}, tokio {}; {py_version}; {}; {}",
+         - reqwest {}, hyper {}, tokio {}; tokio-tungstenite {}, fastwebsockets {}, yawc {}; \
+           {py_version}; {}; {}",
         std::thread::available_parallelism().map_or(1, usize::from),
         cpu_model(),
         sh("uname", &["-r"]),
@@ -1268,6 +1424,9 @@ fn run(o: &Options) -> Result<bool, String> {
         locked_version("reqwest"),
         locked_version("hyper"),
         locked_version("tokio"),
+        locked_version("tokio-tungstenite"),
+        locked_version("fastwebsockets"),
+        locked_version("yawc"),
         sh(
             "sh",
             &["-c", "wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2"]
@@ -1277,10 +1436,11 @@ fn run(o: &Options) -> Result<bool, String> {
     let _ = writeln!(
         md,
         "\nEach cell: median (min–max) over the repetitions, then the median's ratio to \
-         reqwest (R) and to raw hyper (H). Lower is better for CPU, latency and RSS. MB = 10^6 \
-         bytes. CPU is user+sys of the client process over the measured phase; peak RSS is the \
-         client process's `ru_maxrss`; max conns is the most connections the server saw open \
-         at once.\n"
+         reqwest (R) and to raw hyper (H); in the WebSocket scenarios (8a, 8b), to aiohttp-rs \
+         (A). Lower is better for CPU, latency and RSS. MB = 10^6 bytes (8b counts the bytes \
+         echoed, one way). CPU is user+sys of the client process over the measured phase; peak \
+         RSS is the client process's `ru_maxrss`; max conns is the most connections the server \
+         saw open at once.\n"
     );
     for sc in &scs {
         md.push_str(&render_table(&sum, &runs, sc, o));
@@ -1408,7 +1568,12 @@ Transfer/sec:      1.69MB
         assert!(o.wants("7a") && o.wants("7b") && !o.wants("1"));
         let o = Options::parse(&["--scenarios".into(), "7b".into()]).expect("valid");
         assert!(!o.wants("7a") && o.wants("7b"));
-        assert!(Options::parse(&["--scenarios".into(), "8".into()]).is_err());
+        let o = Options::parse(&["--scenarios".into(), "8".into()]).expect("valid");
+        assert!(o.wants("8a") && o.wants("8b") && !o.wants("7a"));
+        assert!(Options::parse(&["--scenarios".into(), "9".into()]).is_err());
+        let o =
+            Options::parse(&["--clients".into(), "aiohttp-py-uvloop,yawc".into()]).expect("valid");
+        assert_eq!(o.clients, [Client::AiohttpPyUvloop, Client::Yawc]);
         assert!(Options::parse(&["--clients".into(), "nope".into()]).is_err());
     }
 }

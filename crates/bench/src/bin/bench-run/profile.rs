@@ -80,6 +80,8 @@ impl ProfileOptions {
                             let s = s.trim();
                             if s == "4" {
                                 Err(bad(&"scenario 4 is one request: nothing to divide"))
+                            } else if s.starts_with('8') {
+                                Err(bad(&"the WebSocket scenarios are not profiled here"))
                             } else if scenarios().iter().any(|sc| selects(s, sc.id)) {
                                 Ok(s.to_string())
                             } else {
@@ -190,6 +192,7 @@ fn run_under_callgrind(
         Transport::Https1 | Transport::Https2 => {
             format!("https://127.0.0.1:{}", cx.server.tls_port)
         }
+        Transport::Ws => format!("ws://127.0.0.1:{}", cx.server.ws_port),
     };
     let bin = match client {
         Client::AiohttpRs => "client-aiohttp",
