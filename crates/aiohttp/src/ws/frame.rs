@@ -437,17 +437,20 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-/// XORs `data` with the masking key (RFC 6455 §5.3), eight bytes at a time.
+/// XORs `data` with the masking key (RFC 6455 §5.3), sixteen bytes at a time.
 pub(crate) fn apply_mask(data: &mut [u8], key: [u8; 4]) {
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ wide).to_ne_bytes());
+    let mut k16 = [0u8; 16];
+    for (i, b) in k16.iter_mut().enumerate() {
+        *b = key[i & 3];
     }
+    let wide = u128::from_ne_bytes(k16);
+    let mut chunks = data.chunks_exact_mut(16);
+    for c in &mut chunks {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u128::from_ne_bytes(w) ^ wide).to_ne_bytes());
+    }
+    // 16 is a multiple of 4: the rest starts at key[0].
     for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
         *b ^= key[i & 3];
     }
