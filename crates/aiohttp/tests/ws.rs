@@ -784,8 +784,14 @@ async fn a_non_websocket_url_and_a_bad_compress_value_are_rejected() {
     assert!(err.is_invalid_argument(), "{err:?}");
 }
 
-#[tokio::test]
-async fn wss_to_an_h2_capable_server_speaks_http11() {
+/// A TLS WebSocket server with a self-signed certificate for `localhost` that prefers h2 by
+/// ALPN: for each connection it reports the ALPN protocol chosen and the request head, and
+/// echoes one small text frame. Returns the port, the certificate, and the reports.
+async fn wss_server() -> (
+    u16,
+    rustls::pki_types::CertificateDer<'static>,
+    mpsc::UnboundedReceiver<(Option<Vec<u8>>, String)>,
+) {
     use rcgen::{CertificateParams, KeyPair};
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::sync::Arc;
@@ -798,7 +804,7 @@ async fn wss_to_an_h2_capable_server_speaks_http11() {
         .expect("cert");
     let der = cert.der().clone();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
@@ -814,55 +820,82 @@ async fn wss_to_an_h2_capable_server_speaks_http11() {
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let mut tls = acceptor.accept(tcp).await.expect("tls");
-        let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut b = [0u8; 1];
-            if tls.read(&mut b).await.expect("read") == 0 {
-                break;
-            }
-            head.push(b[0]);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut b = [0u8; 1];
+                    match tls.read(&mut b).await {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let key = text
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("sec-websocket-key")
+                            .then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default();
+                let resp = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                    ws_accept(&key)
+                );
+                let _ = tx.send((alpn, text));
+                if tls.write_all(resp.as_bytes()).await.is_err() {
+                    return;
+                }
+                // Echo one small masked text frame back unmasked.
+                let mut hdr = [0u8; 6];
+                if tls.read_exact(&mut hdr).await.is_err() {
+                    return;
+                }
+                let len = usize::from(hdr[1] & 0x7f);
+                let mut payload = vec![0u8; len];
+                if tls.read_exact(&mut payload).await.is_err() {
+                    return;
+                }
+                for (i, b) in payload.iter_mut().enumerate() {
+                    *b ^= hdr[2 + i % 4];
+                }
+                let mut out = vec![0x81, len as u8];
+                out.extend_from_slice(&payload);
+                let _ = tls.write_all(&out).await;
+                let _ = tls.flush().await;
+                // Hold the connection until the client goes.
+                let _ = tls.read(&mut [0u8; 64]).await;
+            });
         }
-        let text = String::from_utf8_lossy(&head).to_string();
-        let key = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Sec-WebSocket-Key: ")
-                    .or_else(|| l.strip_prefix("sec-websocket-key: "))
-            })
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            ws_accept(&key)
-        );
-        tls.write_all(resp.as_bytes()).await.expect("write");
-        // Echo one small masked text frame back unmasked.
-        let mut hdr = [0u8; 6];
-        tls.read_exact(&mut hdr).await.expect("frame head");
-        let len = usize::from(hdr[1] & 0x7f);
-        let mut payload = vec![0u8; len];
-        tls.read_exact(&mut payload).await.expect("payload");
-        for (i, b) in payload.iter_mut().enumerate() {
-            *b ^= hdr[2 + i % 4];
-        }
-        let mut out = vec![0x81, len as u8];
-        out.extend_from_slice(&payload);
-        tls.write_all(&out).await.expect("echo");
-        tls.flush().await.expect("flush");
-        (alpn, text)
     });
+    (port, der, rx)
+}
+
+#[tokio::test]
+async fn wss_to_an_h2_capable_server_speaks_http11() {
+    use std::sync::Arc;
+    let (port, der, mut seen) = wss_server().await;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der).expect("root");
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let session = ClientSession::builder()
         .connector(
             TcpConnector::builder()
@@ -887,11 +920,51 @@ async fn wss_to_an_h2_capable_server_speaks_http11() {
     assert!(ws.tls().is_some_and(|t| !t.cipher().is_empty()));
     ws.send_str("over tls").await.expect("send");
     assert_eq!(ws.receive_str().await.expect("echo"), "over tls");
-    let (alpn, head) = server.await.expect("server");
+    let (alpn, head) = seen.recv().await.expect("the server saw the upgrade");
     assert_eq!(
         alpn.as_deref(),
         Some(&b"http/1.1"[..]),
         "only http/1.1 was offered"
     );
     assert!(head.starts_with("GET /secure HTTP/1.1\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn wss_with_the_per_connection_ssl_choice() {
+    use sha2::Digest;
+    let (port, der, mut seen) = wss_server().await;
+    let url = format!("wss://localhost:{port}/");
+    let session = ClientSession::new();
+    // Verified against the system roots: the self-signed certificate is refused.
+    let err = session
+        .ws_connect(&url)
+        .await
+        .expect_err("untrusted certificate");
+    assert!(err.is_client_ssl_error(), "{err:?}");
+    // Verification off for this connection only.
+    let mut ws = session
+        .ws_connect(&url)
+        .ssl(false)
+        .await
+        .expect("ssl(false)");
+    ws.send_str("unverified").await.expect("send");
+    assert_eq!(ws.receive_str().await.expect("echo"), "unverified");
+    // The right fingerprint pins the certificate; a wrong one fails before the upgrade.
+    let pin = sha2::Sha256::digest(der.as_ref()).to_vec();
+    let mut ws = session
+        .ws_connect(&url)
+        .ssl(aiohttp::Ssl::fingerprint(pin).expect("pin"))
+        .await
+        .expect("pinned");
+    ws.send_str("pinned").await.expect("send");
+    assert_eq!(ws.receive_str().await.expect("echo"), "pinned");
+    let err = session
+        .ws_connect(&url)
+        .ssl(aiohttp::Ssl::fingerprint(vec![0u8; 32]).expect("pin"))
+        .await
+        .expect_err("wrong pin");
+    assert!(err.is_server_fingerprint_mismatch(), "{err:?}");
+    // Two upgrades reached the server (the refused handshakes never did).
+    assert!(seen.recv().await.is_some() && seen.recv().await.is_some());
+    assert!(seen.try_recv().is_err());
 }
