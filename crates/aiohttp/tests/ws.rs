@@ -333,18 +333,9 @@ async fn without_autoping_pings_and_pongs_are_messages() {
 
 #[tokio::test]
 async fn autoclose_answers_the_servers_close_with_its_code() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = WsServer::start(move |mut peer| {
-        let tx = tx.clone();
-        async move {
-            let _ = peer.accept("").await;
-            let _ = peer.send_close(Some(4001), "going").await;
-            while let Some(f) = peer.read_message().await {
-                let _ = tx.send(f);
-            }
-        }
-    })
-    .await;
+    let mut close = 4001u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"going");
+    let (server, mut rx) = hostile("", test_support::ws_frame_bytes(true, 0, 8, &close)).await;
     let mut ws = ClientSession::new()
         .ws_connect(ws_url(&server, "/"))
         .await
@@ -364,18 +355,9 @@ async fn autoclose_answers_the_servers_close_with_its_code() {
 
 #[tokio::test]
 async fn without_autoclose_the_caller_closes() {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let server = WsServer::start(move |mut peer| {
-        let tx = tx.clone();
-        async move {
-            let _ = peer.accept("").await;
-            let _ = peer.send_close(Some(1001), "").await;
-            while let Some(f) = peer.read_message().await {
-                let _ = tx.send(f);
-            }
-        }
-    })
-    .await;
+    let mut close = 1001u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"");
+    let (server, mut rx) = hostile("", test_support::ws_frame_bytes(true, 0, 8, &close)).await;
     let mut ws = ClientSession::new()
         .ws_connect(ws_url(&server, "/"))
         .autoclose(false)

@@ -87,7 +87,7 @@ impl Shared {
         w.send(opcode, data, compress).await.map_err(send_error)
     }
 
-    /// Sends our close frame once (best effort when `quiet`).
+    /// Sends our close frame, once: `Ok(false)` when it went out before.
     async fn send_close(&self, code: u16, message: &[u8]) -> Result<bool, ClientError> {
         {
             let mut st = self.state();
