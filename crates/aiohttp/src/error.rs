@@ -223,6 +223,12 @@ impl ClientError {
     }
 
     /// The URL the error is about, without any `user:password` in it.
+    /// The same error with `context` before its message ("context: message").
+    pub(crate) fn in_context(mut self, context: &str) -> Self {
+        self.inner.message = format!("{context}: {}", self.inner.message);
+        self
+    }
+
     pub(crate) fn with_url(mut self, url: &Url) -> Self {
         self.inner.url = Some(without_credentials(url).into_owned());
         self

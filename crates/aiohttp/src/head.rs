@@ -219,7 +219,12 @@ impl Plan {
             url.set_fragment(None);
             real
         });
-        let auth = credentials(self.auth.as_ref(), self.origin.as_ref(), defaults, &url);
+        let from_netrc;
+        let mut auth = credentials(self.auth.as_ref(), self.origin.as_ref(), defaults, &url);
+        if auth.is_none() {
+            from_netrc = netrc_credentials(defaults, &self.headers, &url);
+            auth = from_netrc.as_ref();
+        }
         let mut jar = defaults.jar.filter_cookies(&url);
         if self.no_secure_cookies && url.scheme() != "https" {
             jar.retain(|c| c.secure() != Some(true));
@@ -333,6 +338,9 @@ pub(crate) struct Defaults<'a> {
     pub(crate) auth: Option<&'a BasicAuth>,
     pub(crate) base_url: Option<&'a Url>,
     pub(crate) jar: &'a dyn AbstractCookieJar,
+    /// With `trust_env`: the netrc file's text, for a target's credentials when the request
+    /// has none.
+    pub(crate) netrc: Option<&'a str>,
 }
 
 /// The automatic headers skipped, by the request or by the session.
@@ -376,6 +384,19 @@ fn credentials<'a>(
                 && defaults.base_url.is_none_or(|b| b.origin() == url.origin())
         })
     })
+}
+
+/// Step 1b, with `trust_env`: credentials for the target's host from netrc, when nothing else
+/// gives any (no `auth`, no `Authorization` header from the request or the session).
+fn netrc_credentials(defaults: &Defaults<'_>, request: &HeaderMap, url: &Url) -> Option<BasicAuth> {
+    let text = defaults.netrc?;
+    if request.contains_key(header::AUTHORIZATION)
+        || defaults.headers.contains_key(header::AUTHORIZATION)
+    {
+        return None;
+    }
+    let found = crate::proxy::netrc::lookup(text, url.host_str()?)?;
+    BasicAuth::new(found.login, found.password).ok()
 }
 
 /// Step 2, the merge: `Host` (unless skipped or given), the session's headers, then the
@@ -721,6 +742,7 @@ mod tests {
                 auth: Some(&session),
                 base_url,
                 jar: &jar,
+                netrc: None,
             };
             let got = credentials(mine, origin, &d, &url(to)).map(BasicAuth::login);
             assert_eq!(got, want, "{to}");
@@ -733,8 +755,53 @@ mod tests {
             auth: Some(&session),
             base_url: Some(&other_base),
             jar: &jar,
+            netrc: None,
         };
         assert!(credentials(None, Some(&first), &d, &url("http://a.test/")).is_none());
+    }
+
+    #[test]
+    fn netrc_credentials_table() {
+        let jar = crate::cookie::CookieJar::new();
+        let empty = HeaderMap::new();
+        let mut with_auth = HeaderMap::new();
+        with_auth.insert(header::AUTHORIZATION, hv("Bearer t"));
+        let text = "machine a.test login al password ap\ndefault login dl password dp";
+        // (netrc, session headers, request headers, target, login)
+        type Case<'a> = (
+            Option<&'a str>,
+            &'a HeaderMap,
+            &'a HeaderMap,
+            &'a str,
+            Option<&'a str>,
+        );
+        let cases: [Case<'_>; 6] = [
+            (None, &empty, &empty, "http://a.test/", None),
+            (Some(text), &empty, &empty, "http://a.test/", Some("al")),
+            (Some(text), &empty, &empty, "https://b.test/", Some("dl")),
+            (
+                Some("machine a.test login al password ap"),
+                &empty,
+                &empty,
+                "http://b.test/",
+                None,
+            ),
+            // An Authorization header from the request or the session wins.
+            (Some(text), &empty, &with_auth, "http://a.test/", None),
+            (Some(text), &with_auth, &empty, "http://a.test/", None),
+        ];
+        for (netrc, session, request, to, want) in cases {
+            let d = Defaults {
+                headers: session,
+                skip_auto_headers: &[],
+                auth: None,
+                base_url: None,
+                jar: &jar,
+                netrc,
+            };
+            let got = netrc_credentials(&d, request, &url(to));
+            assert_eq!(got.as_ref().map(BasicAuth::login), want, "{to}");
+        }
     }
 
     #[test]

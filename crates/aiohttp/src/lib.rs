@@ -58,6 +58,7 @@ mod info;
 mod options;
 mod policy;
 mod proto;
+mod proxy;
 mod redirect;
 mod request;
 mod response;

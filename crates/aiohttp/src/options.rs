@@ -19,6 +19,9 @@ pub(crate) struct SendOptions {
     /// The request asks to switch protocols (a WebSocket handshake): its connection speaks
     /// HTTP/1.1 and is never pooled again.
     pub(crate) upgrade: bool,
+    /// The request's or the session's proxy, if either names one (the environment's is
+    /// chosen hop by hop).
+    pub(crate) proxy: Option<std::sync::Arc<crate::proxy::ProxySpec>>,
 }
 
 impl SendOptions {
@@ -32,7 +35,12 @@ impl SendOptions {
 
     /// The pool key of a hop: its origin's, with the request's TLS choices, and asking for
     /// HTTP/2 when the request does.
-    pub(crate) fn key(&self, origin: ConnectionKey, version: http::Version) -> ConnectionKey {
+    pub(crate) fn key(
+        &self,
+        origin: ConnectionKey,
+        version: http::Version,
+        proxy: Option<&std::sync::Arc<crate::proxy::ProxySpec>>,
+    ) -> ConnectionKey {
         let mut key = origin;
         if self.upgrade {
             // Over TLS only `http/1.1` is offered; in cleartext, HTTP/1.1 is what is spoken
@@ -50,6 +58,11 @@ impl SendOptions {
             if let Some(name) = &self.server_hostname {
                 key = key.with_server_hostname(name.clone());
             }
+        }
+        if let Some(proxy) = proxy {
+            let forward =
+                crate::proxy::forwards(proxy.kind, key.is_tls(), self.upgrade, key.is_http2());
+            key = key.with_proxy(proxy.clone(), forward);
         }
         key
     }
@@ -82,6 +95,7 @@ mod tests {
             server_hostname: Some("internal.test".to_string()),
             timeouts: Timeouts::default(),
             upgrade: false,
+            proxy: None,
         };
         opts.leave_origin();
         assert!(opts.ssl.is_none());
@@ -98,6 +112,7 @@ mod tests {
             server_hostname: name.map(str::to_string),
             timeouts: Timeouts::default(),
             upgrade: false,
+            proxy: None,
         };
         let origin =
             |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");
@@ -141,7 +156,7 @@ mod tests {
             ),
         ];
         for (url, version, opts, http2, tls_choices) in cases {
-            let key = opts.key(origin(url), version);
+            let key = opts.key(origin(url), version, None);
             assert_eq!(key.is_http2(), http2, "{url} {version:?}");
             assert_eq!(key.ssl().is_some(), tls_choices, "{url}");
             assert_eq!(key.server_hostname().is_some(), tls_choices, "{url}");
@@ -151,8 +166,91 @@ mod tests {
             );
         }
         // A key with a request's own TLS choice is not the origin's plain key.
-        let plain = opts(false, None).key(origin("https://a.test/"), http::Version::HTTP_11);
-        let pinned = opts(true, None).key(origin("https://a.test/"), http::Version::HTTP_11);
+        let plain = opts(false, None).key(origin("https://a.test/"), http::Version::HTTP_11, None);
+        let pinned = opts(true, None).key(origin("https://a.test/"), http::Version::HTTP_11, None);
         assert_ne!(plain, pinned);
+    }
+
+    #[test]
+    fn proxied_keys_table() {
+        use std::sync::Arc;
+        let opts = |upgrade: bool| SendOptions {
+            read_until_eof: true,
+            auto_decompress: true,
+            max_body_size: None,
+            ssl: None,
+            server_hostname: None,
+            timeouts: Timeouts::default(),
+            upgrade,
+            proxy: None,
+        };
+        let spec = |u: &str| {
+            let url = url::Url::parse(u).expect("url");
+            Arc::new(
+                crate::proxy::ProxySpec::new(&url, None, &http::HeaderMap::new(), None)
+                    .expect("spec"),
+            )
+        };
+        let origin =
+            |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");
+        let http = spec("http://p.test:3128");
+        let other_user = spec("http://u:p@p.test:3128");
+        let socks = spec("socks5h://s.test:1080");
+        let h11 = http::Version::HTTP_11;
+        // (target, upgrade, version, proxy, forwarded, key host and port)
+        let cases = [
+            ("http://a.test/", false, h11, &http, true, ("p.test", 3128)),
+            (
+                "http://b.test:81/",
+                false,
+                h11,
+                &http,
+                true,
+                ("p.test", 3128),
+            ),
+            ("https://a.test/", false, h11, &http, false, ("a.test", 443)),
+            ("ws://a.test/", true, h11, &http, false, ("a.test", 80)),
+            ("wss://a.test/", true, h11, &http, false, ("a.test", 443)),
+            (
+                "http://a.test/",
+                false,
+                http::Version::HTTP_2,
+                &http,
+                false,
+                ("a.test", 80),
+            ),
+            ("http://a.test/", false, h11, &socks, false, ("a.test", 80)),
+        ];
+        for (target, upgrade, version, proxy, forward, (host, port)) in cases {
+            let key = opts(upgrade).key(origin(target), version, Some(proxy));
+            assert!(key.is_proxied());
+            assert_eq!(key.forward_proxy().is_some(), forward, "{target}");
+            assert_eq!((key.host(), key.port()), (host, port), "{target}");
+        }
+        // Forwarded requests to two origins share the proxy's key; tunnels do not; and no
+        // key is shared between two proxies, or two users of one proxy, or with a direct one.
+        let k =
+            |t: &str, p: Option<&Arc<crate::proxy::ProxySpec>>| opts(false).key(origin(t), h11, p);
+        assert_eq!(
+            k("http://a.test/", Some(&http)),
+            k("http://b.test:81/", Some(&http))
+        );
+        assert_ne!(
+            k("https://a.test/", Some(&http)),
+            k("https://b.test/", Some(&http))
+        );
+        assert_ne!(
+            k("http://a.test/", Some(&http)),
+            k("http://a.test/", Some(&other_user))
+        );
+        assert_ne!(
+            k("https://a.test/", Some(&http)),
+            k("https://a.test/", Some(&other_user))
+        );
+        assert_ne!(
+            k("https://a.test/", Some(&http)),
+            k("https://a.test/", None)
+        );
+        assert_ne!(k("http://a.test/", Some(&socks)), k("http://a.test/", None));
     }
 }

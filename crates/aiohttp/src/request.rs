@@ -71,6 +71,7 @@ pub struct RequestBuilder {
     max_redirects: usize,
     ssl: Option<Ssl>,
     server_hostname: Option<String>,
+    proxy: crate::proxy::ProxyOptions,
     /// Made by [`crate::request`]: the session is private to this request.
     pub(crate) oneshot: bool,
 }
@@ -127,6 +128,7 @@ impl RequestBuilder {
             timeout: None,
             ssl: None,
             server_hostname: None,
+            proxy: crate::proxy::ProxyOptions::default(),
             oneshot: false,
             allow_redirects: None,
             max_redirects: DEFAULT_MAX_REDIRECTS,
@@ -506,6 +508,75 @@ impl RequestBuilder {
         self
     }
 
+    /// Sends the request through a proxy (aiohttp's `proxy`): `http://` or `https://` (an HTTP
+    /// proxy, spoken to over TLS for `https`), `socks4://`, `socks4a://`, `socks5://` or
+    /// `socks5h://` (`4a` and `5h` let the proxy resolve the target's name). Credentials in
+    /// the URL (`http://user:pass@proxy:3128`) work like [`proxy_auth`](Self::proxy_auth).
+    ///
+    /// `http://` targets go to an HTTP proxy as forwarded requests (absolute-form request
+    /// line, the connection to the proxy kept alive across origins); `https://`, `ws://` and
+    /// `wss://` targets go through a `CONNECT` tunnel, with TLS to the target inside it. The
+    /// proxy overrides the session's and the environment's.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.get("https://example.com/").proxy("http://127.0.0.1:3128").await?;
+    /// let resp = s.get("http://example.com/").proxy("socks5h://u:p@127.0.0.1:1080").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy<U: IntoUrl>(mut self, url: U) -> Self {
+        match url.into_url() {
+            Ok(u) => self.proxy.url = Some(u),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Credentials for the proxy (aiohttp's `proxy_auth`): `Proxy-Authorization: Basic` for an
+    /// HTTP proxy, RFC 1929 for SOCKS5, the user id for SOCKS4. Sent to the proxy only, never
+    /// to an origin. Credentials in the proxy URL as well are an error.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let auth = aiohttp::BasicAuth::new("user", "pass")?;
+    /// s.get("http://example.com/").proxy("http://127.0.0.1:3128").proxy_auth(auth).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_auth(mut self, auth: BasicAuth) -> Self {
+        self.proxy.auth = Some(auth);
+        self
+    }
+
+    /// Headers for an HTTP proxy (aiohttp's `proxy_headers`): sent with `CONNECT` and with
+    /// forwarded requests, never to an origin through a tunnel.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let mut h = http::HeaderMap::new();
+    /// h.insert("x-proxy-team", http::HeaderValue::from_static("search"));
+    /// s.get("https://example.com/").proxy("http://127.0.0.1:3128").proxy_headers(h).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_headers(mut self, headers: HeaderMap) -> Self {
+        self.proxy.headers = headers;
+        self
+    }
+
+    /// How an `https://` proxy's own certificate is verified (default: against the trust
+    /// roots); the target's is verified as [`ssl`](Self::ssl) says.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("https://example.com/").proxy("https://proxy.test:8443").proxy_ssl(false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_ssl(mut self, ssl: impl Into<Ssl>) -> Self {
+        self.proxy.ssl = Some(ssl.into());
+        self
+    }
+
     /// Sends the request, follows redirects, and waits for the final response head.
     ///
     /// # Errors
@@ -554,6 +625,7 @@ impl RequestBuilder {
                 // Started when the request starts running (redirect::send).
                 timeouts: Timeouts::default(),
                 upgrade: false,
+                proxy: crate::proxy::ProxyOptions::resolve(&self.proxy, &session.proxy)?,
             },
             timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),

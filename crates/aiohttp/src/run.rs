@@ -69,8 +69,16 @@ async fn run(
             .url()
             .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
         let (origin, head) = inner.origin(url)?;
-        let prepared = plan.head(&inner.defaults(), &head)?;
-        let key = ex.opts.key(origin, prepared.version);
+        let mut prepared = plan.head(&inner.defaults(), &head)?;
+        // The proxy of this hop: the request's or session's, else the environment's for this
+        // target; a caller's `Proxy-Authorization` header goes to it, not to the origin.
+        let proxy = crate::proxy::choose(
+            ex.opts.proxy.as_ref(),
+            inner.env_proxies.as_ref(),
+            &prepared.url,
+        );
+        let proxy = crate::proxy::take_proxy_authorization(&mut prepared.headers, proxy);
+        let key = ex.opts.key(origin, prepared.version, proxy.as_ref());
 
         // 2–4. Connection, exchange, response.
         let mut resp = exchange(inner, &key, prepared, &ex.opts).await?;
@@ -168,6 +176,7 @@ async fn exchange(
             url,
             version: info.version,
             headers: &info.headers,
+            proxy: key.forward_proxy(),
         };
         // The head's `sock_read` counts from the last bytes that moved, so a head that arrives
         // slowly but steadily, or after a long upload, is not cut off: over HTTP/1 the

@@ -346,6 +346,8 @@ pub struct ClientSessionBuilder {
     conn_timeout: Option<Duration>,
     base_url: Option<Result<Url, ClientError>>,
     requote_redirect_url: Option<bool>,
+    proxy: crate::proxy::ProxyOptions,
+    trust_env: bool,
     error: Option<ClientError>,
 }
 
@@ -481,6 +483,79 @@ impl ClientSessionBuilder {
     /// ```
     pub fn auth(mut self, auth: BasicAuth) -> Self {
         self.auth = Some(auth);
+        self
+    }
+
+    /// The proxy for every request (aiohttp 3.x's session `proxy`), unless a request names its
+    /// own; see [`RequestBuilder::proxy`](crate::RequestBuilder::proxy) for the schemes.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().proxy("http://127.0.0.1:3128").build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn proxy<U: IntoUrl>(mut self, url: U) -> Self {
+        match url.into_url() {
+            Ok(u) => self.proxy.url = Some(u),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Credentials for the session's proxy (aiohttp 3.x's session `proxy_auth`); a request
+    /// that names another proxy does not send them.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder()
+    ///     .proxy("http://127.0.0.1:3128")
+    ///     .proxy_auth(aiohttp::BasicAuth::new("user", "pass")?)
+    ///     .build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn proxy_auth(mut self, auth: BasicAuth) -> Self {
+        self.proxy.auth = Some(auth);
+        self
+    }
+
+    /// Headers for the session's proxy (and the environment's, with `trust_env`).
+    ///
+    /// ```
+    /// let mut h = http::HeaderMap::new();
+    /// h.insert("x-proxy-team", http::HeaderValue::from_static("search"));
+    /// let s = aiohttp::ClientSession::builder().proxy_headers(h).build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn proxy_headers(mut self, headers: HeaderMap) -> Self {
+        self.proxy.headers = headers;
+        self
+    }
+
+    /// How an `https://` proxy's certificate is verified (default: against the trust roots).
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().proxy_ssl(aiohttp::Ssl::Verified).build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn proxy_ssl(mut self, ssl: impl Into<crate::Ssl>) -> Self {
+        self.proxy.ssl = Some(ssl.into());
+        self
+    }
+
+    /// Use the environment (aiohttp's `trust_env`, default false): proxies from `HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `WS_PROXY`, `WSS_PROXY` and `ALL_PROXY` (lower case wins over upper case,
+    /// as curl), except for hosts in `NO_PROXY` (names and their subdomains, `.suffix`,
+    /// addresses, CIDR networks, `host:port`, `*`); and credentials from `$NETRC` or
+    /// `~/.netrc`, for a proxy whose URL has none and for a target when the request has none.
+    /// The variables and the file are read when the session is built. A proxy given to the
+    /// session or the request wins over the environment's.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder().trust_env(true).build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn trust_env(mut self, trust: bool) -> Self {
+        self.trust_env = trust;
         self
     }
 
@@ -681,8 +756,24 @@ impl ClientSessionBuilder {
                 .collect();
             jar.update_cookies(&cookies, None);
         }
+        let (env_proxies, netrc) = if self.trust_env {
+            let netrc = read_netrc();
+            let env = crate::proxy::env::EnvProxies::read(|n| std::env::var(n).ok());
+            let routes = crate::proxy::EnvRoutes::new(
+                env,
+                netrc.as_deref(),
+                &self.proxy.headers,
+                self.proxy.ssl.clone(),
+            );
+            (Some(routes), netrc)
+        } else {
+            (None, None)
+        };
         ClientSession {
             inner: Arc::new(SessionInner {
+                proxy: self.proxy,
+                env_proxies,
+                netrc,
                 connector: self
                     .connector
                     .unwrap_or_else(|| Arc::new(TcpConnector::new())),
@@ -716,6 +807,15 @@ impl ClientSessionBuilder {
             }),
         }
     }
+}
+
+/// The netrc file's text: `$NETRC`, else `~/.netrc`; none when it cannot be read.
+fn read_netrc() -> Option<String> {
+    let path = match std::env::var_os("NETRC") {
+        Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+        _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".netrc"),
+    };
+    std::fs::read_to_string(path).ok()
 }
 
 #[cfg(test)]

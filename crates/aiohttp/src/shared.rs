@@ -36,6 +36,12 @@ pub(crate) struct SessionInner {
     pub(crate) requote_redirect_url: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) detached: AtomicBool,
+    /// The session's proxy settings (`proxy`, `proxy_auth`, `proxy_headers`, `proxy_ssl`).
+    pub(crate) proxy: crate::proxy::ProxyOptions,
+    /// With `trust_env`: the proxies of the environment, read when the session was built.
+    pub(crate) env_proxies: Option<crate::proxy::EnvRoutes>,
+    /// With `trust_env`: the netrc file's text (`$NETRC`, else `~/.netrc`), for credentials.
+    pub(crate) netrc: Option<String>,
     /// What was derived from the origin of the last request, reused while the origin repeats.
     pub(crate) last_origin: Mutex<Option<OriginCache>>,
 }
@@ -68,6 +74,7 @@ impl SessionInner {
             auth: self.auth.as_ref(),
             base_url: self.base_url.as_ref(),
             jar: &*self.cookie_jar,
+            netrc: self.netrc.as_deref(),
         }
     }
 

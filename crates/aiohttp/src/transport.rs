@@ -101,6 +101,17 @@ impl Transport {
         }
     }
 
+    /// Wraps a stream that is already boxed.
+    pub(crate) fn from_box(io: Box<dyn Io>) -> Self {
+        Transport {
+            io,
+            peer_addr: None,
+            local_addr: None,
+            h2: false,
+            tls: None,
+        }
+    }
+
     /// Records what the TLS handshake settled, reported by
     /// [`Connection::tls`](crate::Connection::tls).
     ///

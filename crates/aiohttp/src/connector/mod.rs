@@ -7,7 +7,7 @@
 mod dns;
 mod pool;
 mod tcp;
-mod tls;
+pub(crate) mod tls;
 mod unix;
 
 use std::fmt;
@@ -73,6 +73,12 @@ struct KeyParts {
     http2: bool,
     /// Only HTTP/1.1 may be spoken (ALPN offers `http/1.1` alone): a WebSocket upgrade.
     http1: bool,
+    /// The proxy connections are made through, credentials included.
+    proxy: Option<Arc<crate::proxy::ProxySpec>>,
+    /// Requests go to the proxy in absolute form: the connection is the proxy's and serves
+    /// every `http://` origin (host and port are the proxy's). Otherwise it is a tunnel to
+    /// host and port.
+    forward: bool,
 }
 
 impl fmt::Debug for ConnectionKey {
@@ -85,6 +91,8 @@ impl fmt::Debug for ConnectionKey {
             .field("server_hostname", &self.inner.server_hostname)
             .field("http2", &self.inner.http2)
             .field("http1", &self.inner.http1)
+            .field("proxy", &self.inner.proxy)
+            .field("forward", &self.inner.forward)
             .finish()
     }
 }
@@ -114,6 +122,8 @@ impl ConnectionKey {
             server_hostname: None,
             http2: false,
             http1: false,
+            proxy: None,
+            forward: false,
         }))
     }
 
@@ -163,6 +173,42 @@ impl ConnectionKey {
             p.http1 = true;
             p.http2 = false;
         })
+    }
+
+    /// The same key through `proxy`: forwarded requests (the key becomes the proxy's, shared
+    /// by every `http://` origin) or a tunnel to this key's host and port.
+    pub(crate) fn with_proxy(self, proxy: Arc<crate::proxy::ProxySpec>, forward: bool) -> Self {
+        self.with(|p| {
+            if forward {
+                p.host = proxy.host.clone();
+                p.port = proxy.port;
+                p.tls = false;
+                p.ssl = None;
+                p.server_hostname = None;
+            }
+            p.proxy = Some(proxy);
+            p.forward = forward;
+        })
+    }
+
+    /// The proxy connections for this key go through.
+    pub(crate) fn proxy(&self) -> Option<&crate::proxy::ProxySpec> {
+        self.inner.proxy.as_deref()
+    }
+
+    /// The proxy requests are forwarded to (absolute-form request line), if they are.
+    pub(crate) fn forward_proxy(&self) -> Option<&crate::proxy::ProxySpec> {
+        self.inner.proxy.as_deref().filter(|_| self.inner.forward)
+    }
+
+    /// Whether connections for this key go through a proxy.
+    ///
+    /// ```
+    /// let url = aiohttp::Url::parse("http://a.test/").unwrap();
+    /// assert!(!aiohttp::ConnectionKey::from_url(&url).unwrap().is_proxied());
+    /// ```
+    pub fn is_proxied(&self) -> bool {
+        self.inner.proxy.is_some()
     }
 
     /// Whether only HTTP/1.1 may be spoken.

@@ -246,6 +246,60 @@ impl TcpConnector {
     }
 }
 
+impl TcpConnector {
+    /// A connection for `key` through `proxy`: TCP to the proxy (a failure there is a
+    /// `ClientProxyConnectionError`), then the rest in [`crate::proxy::connect`].
+    async fn connect_via(
+        &self,
+        proxy: &crate::proxy::ProxySpec,
+        key: &ConnectionKey,
+    ) -> Result<Transport, ClientError> {
+        use crate::proxy::{connect, ProxyKind};
+        // A SOCKS4 or SOCKS5 proxy is given the target's address, resolved here.
+        let socks_addr = if key.forward_proxy().is_none() && connect::resolves_locally(proxy.kind) {
+            let addrs = self
+                .dns
+                .resolve(key.host(), key.port(), self.family)
+                .await?;
+            let pick = if proxy.kind == ProxyKind::Socks4 {
+                addrs.iter().find(|a| a.is_ipv4())
+            } else {
+                addrs.first()
+            };
+            Some(*pick.ok_or_else(|| {
+                ClientError::new(
+                    ErrorKind::ClientConnectorDNSError,
+                    format!(
+                        "no IPv4 address for {} (SOCKS4 carries IPv4 only)",
+                        key.host()
+                    ),
+                )
+                .with_address(key.host(), key.port())
+            })?)
+        } else {
+            None
+        };
+        let addrs = self
+            .dns
+            .resolve(&proxy.host, proxy.port, self.family)
+            .await
+            .map_err(|e| {
+                connect::unreachable(proxy, "its name cannot be resolved").with_source(e)
+            })?;
+        let stream = self.connect_any(&addrs).await.map_err(|e| {
+            let err = connect::unreachable(proxy, "the connection failed");
+            match e {
+                Some(e) => err.with_source(e),
+                None => err,
+            }
+        })?;
+        let peer = stream.peer_addr().ok();
+        let local = stream.local_addr().ok();
+        let transport = connect::open(stream, proxy, key, socks_addr, &self.ssl).await?;
+        Ok(transport.with_addresses(peer, local))
+    }
+}
+
 impl Default for TcpConnector {
     fn default() -> Self {
         TcpConnector::new()
@@ -258,6 +312,9 @@ impl Connector for TcpConnector {
         key: &'a ConnectionKey,
     ) -> BoxFuture<'a, Result<Transport, ClientError>> {
         Box::pin(async move {
+            if let Some(proxy) = key.proxy() {
+                return self.connect_via(proxy, key).await;
+            }
             let addrs = self
                 .dns
                 .resolve(key.host(), key.port(), self.family)
@@ -271,7 +328,15 @@ impl Connector for TcpConnector {
                     }
                     let ssl = key.ssl().unwrap_or(&self.ssl);
                     let name = key.server_hostname().unwrap_or(key.host());
-                    let tls = tls::handshake(stream, ssl, name, key).await?;
+                    let tls = tls::handshake(
+                        stream,
+                        ssl,
+                        name,
+                        key.host(),
+                        key.port(),
+                        key.is_http1_only(),
+                    )
+                    .await?;
                     let h2 = tls::negotiated_h2(&tls);
                     let info = tls::info(&tls);
                     Ok(Transport::new(tls)

@@ -10,7 +10,6 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::error::{ClientError, ErrorKind};
@@ -259,24 +258,26 @@ fn config_for(ssl: &Ssl) -> Result<(Arc<ClientConfig>, Option<&[u8]>), ClientErr
 }
 
 /// `config` offering `http/1.1` alone by ALPN (a connection that must not become HTTP/2).
-fn http1_only(config: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+fn http1_only_config(config: &Arc<ClientConfig>) -> Arc<ClientConfig> {
     let mut c = ClientConfig::clone(config);
     c.alpn_protocols = vec![ALPN_H1.to_vec()];
     Arc::new(c)
 }
 
-/// Runs the TLS handshake over `tcp` for `key` (its server's host and port, and whether only
-/// HTTP/1.1 may be offered) and checks a pinned fingerprint before anything is sent.
-pub(crate) async fn handshake(
-    tcp: TcpStream,
+/// Runs the TLS handshake over `io` with the server `host`:`port` (`server_name` for SNI and
+/// verification; `http1_only` offers ALPN `http/1.1` alone) and checks a pinned fingerprint
+/// before anything is sent.
+pub(crate) async fn handshake<S: crate::transport::Io>(
+    io: S,
     ssl: &Ssl,
     server_name: &str,
-    key: &crate::connector::ConnectionKey,
-) -> Result<TlsStream<TcpStream>, ClientError> {
-    let (host, port) = (key.host(), key.port());
+    host: &str,
+    port: u16,
+    http1_only: bool,
+) -> Result<TlsStream<S>, ClientError> {
     let (mut config, pin) = config_for(ssl)?;
-    if key.is_http1_only() {
-        config = http1_only(&config);
+    if http1_only {
+        config = http1_only_config(&config);
     }
     let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
         ClientError::new(
@@ -287,7 +288,7 @@ pub(crate) async fn handshake(
         .with_source(e)
     })?;
     let stream = tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
+        .connect(name, io)
         .await
         .map_err(|e| handshake_error(e, host, port))?;
     if let Some(expected) = pin {
@@ -316,7 +317,7 @@ pub(crate) async fn handshake(
 }
 
 /// What the handshake settled: version, cipher suite, ALPN protocol.
-pub(crate) fn info(stream: &TlsStream<TcpStream>) -> crate::transport::TlsInfo {
+pub(crate) fn info<S>(stream: &TlsStream<S>) -> crate::transport::TlsInfo {
     let conn = stream.get_ref().1;
     let version = conn
         .protocol_version()
@@ -331,7 +332,7 @@ pub(crate) fn info(stream: &TlsStream<TcpStream>) -> crate::transport::TlsInfo {
 }
 
 /// Whether the server chose HTTP/2 by ALPN.
-pub(crate) fn negotiated_h2(stream: &TlsStream<TcpStream>) -> bool {
+pub(crate) fn negotiated_h2<S>(stream: &TlsStream<S>) -> bool {
     stream.get_ref().1.alpn_protocol() == Some(ALPN_H2)
 }
 
@@ -385,7 +386,10 @@ mod tests {
             cfg.alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
-        assert_eq!(http1_only(&cfg).alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(
+            http1_only_config(&cfg).alpn_protocols,
+            vec![b"http/1.1".to_vec()]
+        );
         assert_eq!(
             cfg.alpn_protocols.len(),
             2,

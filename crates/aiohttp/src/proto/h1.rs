@@ -414,6 +414,127 @@ impl Upgrade {
     }
 }
 
+/// Why a `CONNECT` tunnel was not opened.
+pub(crate) enum TunnelError {
+    /// The proxy answered, but not with a 2xx.
+    Refused(Box<crate::error::ResponseDetails>),
+    /// The connection failed or closed before an answer.
+    Lost(hyper::Error),
+}
+
+/// Asks an HTTP proxy for a tunnel to `authority` (`host:port`) with `CONNECT`, sending
+/// `headers` (its credentials and `proxy_headers`) and nothing of the origin's; returns the
+/// transport, now a byte pipe to the target.
+pub(crate) async fn tunnel<'a>(
+    io: Box<dyn crate::transport::Io>,
+    authority: &str,
+    headers: impl Iterator<Item = (&'a http::HeaderName, &'a http::HeaderValue)>,
+) -> Result<Box<dyn crate::transport::Io>, TunnelError> {
+    let (mut sender, conn) = http1::Builder::new()
+        .handshake::<_, http_body_util::Empty<Bytes>>(TokioIo::new(io))
+        .await
+        .map_err(TunnelError::Lost)?;
+    // The task hands the transport back once a 2xx answer is read; it is stopped otherwise.
+    let task = tokio::spawn(conn.with_upgrades());
+    let mut req = http::Request::new(http_body_util::Empty::<Bytes>::new());
+    *req.method_mut() = http::Method::CONNECT;
+    let uri = http::Uri::try_from(authority).map_err(|_| {
+        TunnelError::Refused(Box::new(crate::error::ResponseDetails {
+            status: http::StatusCode::BAD_REQUEST,
+            reason: format!("invalid CONNECT target {authority:?}"),
+            headers: http::HeaderMap::new(),
+            request_info: None,
+        }))
+    });
+    let uri = match uri {
+        Ok(u) => u,
+        Err(e) => {
+            task.abort();
+            return Err(e);
+        }
+    };
+    *req.uri_mut() = uri;
+    if let Ok(host) = http::HeaderValue::from_str(authority) {
+        req.headers_mut().insert(http::header::HOST, host);
+    }
+    for (name, value) in headers {
+        req.headers_mut().append(name.clone(), value.clone());
+    }
+    let mut response = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            task.abort();
+            return Err(TunnelError::Lost(e));
+        }
+    };
+    if !response.status().is_success() {
+        task.abort();
+        let status = response.status();
+        return Err(TunnelError::Refused(Box::new(
+            crate::error::ResponseDetails {
+                status,
+                reason: status.canonical_reason().unwrap_or("").to_string(),
+                headers: std::mem::take(response.headers_mut()),
+                request_info: None,
+            },
+        )));
+    }
+    let upgraded = match hyper::upgrade::on(&mut response).await {
+        Ok(u) => u,
+        Err(e) => {
+            task.abort();
+            return Err(TunnelError::Lost(e));
+        }
+    };
+    match upgraded.downcast::<TokioIo<Box<dyn crate::transport::Io>>>() {
+        Ok(parts) if parts.read_buf.is_empty() => Ok(parts.io.into_inner()),
+        Ok(parts) => Ok(Box::new(Prefixed {
+            prefix: parts.read_buf,
+            io: parts.io.into_inner(),
+        })),
+        Err(other) => Ok(Box::new(TokioIo::new(other))),
+    }
+}
+
+/// A transport whose first bytes were already read (by the `CONNECT` exchange) and are read
+/// again from `prefix`.
+struct Prefixed {
+    prefix: Bytes,
+    io: Box<dyn crate::transport::Io>,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// The `Content-Length` a request declares, if any.
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
@@ -495,7 +616,11 @@ fn start(
     ),
     SendError,
 > {
-    let target = &head.url[url::Position::BeforePath..url::Position::AfterQuery];
+    // Through a forward proxy the request line carries the whole URL (absolute form).
+    let target = match head.proxy {
+        Some(_) => &head.url[..url::Position::AfterQuery],
+        None => &head.url[url::Position::BeforePath..url::Position::AfterQuery],
+    };
     let uri = request_uri(target, "URL path is not a valid URI")?;
     // The head asks for `100 Continue` (the `expect100` option puts the header there).
     let expect100 = head
@@ -514,7 +639,15 @@ fn start(
         body_done: body.track_end(declared_length(head.headers)),
         transport: conn.io.clone(),
     });
-    let mut req = request(head, uri, head.version, head.headers.clone(), body);
+    let mut headers = head.headers.clone();
+    if let Some(proxy) = head.proxy {
+        // The proxy's credentials and headers go to the proxy only: not in the head the
+        // response reports (`request_info`), and never through a tunnel.
+        for (name, value) in proxy.request_headers() {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+    let mut req = request(head, uri, head.version, headers, body);
     if let (Some(tx), Some(flag)) = (gate, continued.clone()) {
         let tx = Mutex::new(Some(tx));
         hyper::ext::on_informational(&mut req, move |res| {

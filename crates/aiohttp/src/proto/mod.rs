@@ -52,6 +52,8 @@ pub(crate) struct Head<'a> {
     pub(crate) url: &'a url::Url,
     pub(crate) version: http::Version,
     pub(crate) headers: &'a http::HeaderMap,
+    /// The forward proxy the request goes to (absolute-form target, the proxy's headers).
+    pub(crate) proxy: Option<&'a crate::proxy::ProxySpec>,
 }
 
 fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {

@@ -336,6 +336,63 @@ impl WsConnectBuilder {
         self
     }
 
+    /// The proxy for the handshake and the WebSocket (aiohttp's `proxy`): `ws://` and `wss://`
+    /// both go through a `CONNECT` tunnel of an HTTP proxy (or through SOCKS); see
+    /// [`RequestBuilder::proxy`](crate::RequestBuilder::proxy).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let ws = s.ws_connect("wss://example.com/ws").proxy("http://127.0.0.1:3128").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy<U: IntoUrl>(mut self, url: U) -> Self {
+        self.req = self.req.proxy(url);
+        self
+    }
+
+    /// Credentials for the proxy (aiohttp's `proxy_auth`).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let auth = aiohttp::BasicAuth::new("user", "pass")?;
+    /// let ws = s.ws_connect("ws://example.com/ws").proxy("http://127.0.0.1:3128").proxy_auth(auth).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_auth(mut self, auth: BasicAuth) -> Self {
+        self.req = self.req.proxy_auth(auth);
+        self
+    }
+
+    /// Headers for the proxy's `CONNECT` (aiohttp's `proxy_headers`).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let ws = s.ws_connect("ws://example.com/ws")
+    ///     .proxy("http://127.0.0.1:3128")
+    ///     .proxy_headers(http::HeaderMap::new())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_headers(mut self, headers: HeaderMap) -> Self {
+        self.req = self.req.proxy_headers(headers);
+        self
+    }
+
+    /// How an `https://` proxy's certificate is verified (default: against the trust roots).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let ws = s.ws_connect("wss://example.com/ws")
+    ///     .proxy("https://proxy.test:8443")
+    ///     .proxy_ssl(aiohttp::Ssl::Verified)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy_ssl(mut self, ssl: impl Into<Ssl>) -> Self {
+        self.req = self.req.proxy_ssl(ssl);
+        self
+    }
+
     /// Connects: the upgrade request, its redirects, the checks of the server's answer.
     ///
     /// # Errors
