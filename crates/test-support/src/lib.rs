@@ -16,6 +16,14 @@
 //!   answered as the test says, then frames read and written by a [`WsPeer`]
 //!   (unmasked, checked for the client's mask, inflated on request).
 //!
+//! * [`HttpProxy`] — an HTTP/1.1 forward proxy and `CONNECT` tunnel proxy
+//!   (optionally with Basic credentials, refused or dropped `CONNECT`s, or
+//!   TLS to its clients), recording every [`ProxyRequest`].
+//! * [`SocksProxy`] — a SOCKS4/4a/5 proxy (optionally with username and
+//!   password), recording every [`SocksRequest`].
+//!
+//! Both proxies connect only to loopback targets.
+//!
 //! Tests that need IPv6 loopback check [`skip_without_ipv6`] first.
 //!
 //! ```no_run
@@ -45,6 +53,7 @@ mod accept;
 mod black_hole;
 mod http_server;
 mod ipv6;
+mod proxy;
 mod raw_server;
 mod ws;
 
@@ -54,6 +63,10 @@ pub use crate::http_server::{
     ConnInfo, HttpServer,
 };
 pub use crate::ipv6::{ipv6_available, skip_without_ipv6};
+pub use crate::proxy::{
+    HttpProxy, HttpProxyBuilder, ProxyRequest, SocksProxy, SocksProxyBuilder, SocksRequest,
+    SocksTarget,
+};
 pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
 pub use crate::ws::{
     echo_loop, frame_bytes as ws_frame_bytes, ws_accept, WsFrame, WsPeer, WsServer,
