@@ -76,6 +76,7 @@ async fn run(
             ex.opts.proxy.as_ref(),
             inner.env_proxies.as_ref(),
             &prepared.url,
+            ex.opts.upgrade,
         );
         let proxy = crate::proxy::take_proxy_authorization(&mut prepared.headers, proxy);
         let key = ex.opts.key(origin, prepared.version, proxy.as_ref());

@@ -290,9 +290,22 @@ impl EnvRoutes {
         EnvRoutes { env, specs }
     }
 
-    /// The proxy for a request to `target`, if the environment gives one.
-    pub(crate) fn proxy_for(&self, target: &Url) -> Option<&Arc<ProxySpec>> {
-        let url = self.env.proxy_for(target)?;
+    /// The proxy for a request to `target`, if the environment gives one; a WebSocket
+    /// handshake (`upgrade`, sent to the `http(s)://` form of its URL) is looked up as
+    /// `ws://` or `wss://`.
+    pub(crate) fn proxy_for(&self, target: &Url, upgrade: bool) -> Option<&Arc<ProxySpec>> {
+        let url = if upgrade {
+            let mut ws = target.clone();
+            let scheme = if target.scheme() == "https" {
+                "wss"
+            } else {
+                "ws"
+            };
+            let _ = ws.set_scheme(scheme);
+            self.env.proxy_for(&ws)?
+        } else {
+            self.env.proxy_for(target)?
+        };
         self.specs.iter().find(|(u, _)| u == url).map(|(_, s)| s)
     }
 }
@@ -303,8 +316,9 @@ pub(crate) fn choose<'a>(
     explicit: Option<&'a Arc<ProxySpec>>,
     env: Option<&'a EnvRoutes>,
     target: &Url,
+    upgrade: bool,
 ) -> Option<&'a Arc<ProxySpec>> {
-    explicit.or_else(|| env.and_then(|e| e.proxy_for(target)))
+    explicit.or_else(|| env.and_then(|e| e.proxy_for(target, upgrade)))
 }
 
 /// Whether a hop goes to its proxy as a forward request (absolute-form request line) rather
@@ -534,26 +548,32 @@ mod tests {
             env::EnvProxies::read(get(&[
                 ("http_proxy", "http://h.test:1"),
                 ("HTTPS_PROXY", "https://s.test:2"),
+                ("wss_proxy", "socks5h://w.test:3"),
                 ("no_proxy", "direct.test"),
             ])),
             Some("machine h.test login nu password np"),
             &HeaderMap::new(),
             None,
         );
-        // (explicit?, target, proxy host, login)
+        // (explicit?, target, upgrade, proxy host, login)
         let cases = [
-            (true, "http://a.test/", Some("e.test"), None),
-            (true, "http://direct.test/", Some("e.test"), None),
-            (false, "http://a.test/", Some("h.test"), Some("nu")),
-            (false, "https://a.test/", Some("s.test"), None),
-            (false, "http://direct.test/", None, None),
-            (false, "ws://a.test/", None, None),
+            (true, "http://a.test/", false, Some("e.test"), None),
+            (true, "http://direct.test/", false, Some("e.test"), None),
+            (false, "http://a.test/", false, Some("h.test"), Some("nu")),
+            (false, "https://a.test/", false, Some("s.test"), None),
+            (false, "http://direct.test/", false, None, None),
+            (false, "ws://a.test/", false, None, None),
+            // A WebSocket handshake (sent to the http(s) form) is looked up as ws/wss.
+            (false, "http://a.test/", true, None, None),
+            (false, "https://a.test/", true, Some("w.test"), None),
+            (false, "https://direct.test/", true, None, None),
         ];
-        for (use_explicit, target, host, login) in cases {
+        for (use_explicit, target, upgrade, host, login) in cases {
             let got = choose(
                 use_explicit.then_some(&explicit),
                 Some(&routes),
                 &url(target),
+                upgrade,
             );
             assert_eq!(got.map(|s| s.host.as_str()), host, "{target}");
             assert_eq!(
@@ -562,7 +582,7 @@ mod tests {
                 "{target}"
             );
         }
-        assert!(choose(None, None, &url("http://a.test/")).is_none());
+        assert!(choose(None, None, &url("http://a.test/"), false).is_none());
     }
 
     #[test]
