@@ -10,16 +10,26 @@
 #   - two WebSocket echo servers, one on the websockets library and one on
 #     aiohttp.web (scripts/ws_echo_*.py), each on ws and wss (TLS) at
 #     127.0.0.1, ws at [::1], a UNIX socket, all with permessage-deflate, and
-#     one more 127.0.0.1 port without compression (tests/interop_ws.rs).
+#     one more 127.0.0.1 port without compression (tests/interop_ws.rs);
+#   - proxies (tests/interop_proxy.rs), the authenticating ones all taking
+#     the user and password in AIOHTTP_PROXY_USER and AIOHTTP_PROXY_PASS:
+#     squid from the distribution's packages, one process with an open HTTP
+#     port, one asking for Basic credentials and an HTTPS (TLS) proxy port;
+#     tinyproxy, also from the packages, one instance open and one with
+#     BasicAuth (a wrong password gets 401 from it, not 407); proxy.py open,
+#     with --basic-auth, and as an HTTPS proxy; pproxy as SOCKS4, SOCKS5 and
+#     SOCKS5 with a user name and password. Every HTTP proxy tunnels CONNECT to
+#     any port, so ws:// and http:// targets can go through tunnels too.
 # The CA and the server certificate (localhost, 127.0.0.1, ::1) are made at
-# run time by trustme.
+# run time by trustme; the TLS servers and TLS proxies all use them.
 #
 # Usage: scripts/interop.sh [extra args for the test binaries, e.g. a filter]
 #
 # Environment:
 #   PYTHON            interpreter used to create .venv (default: python3)
 #   INTEROP_TEST      cargo test targets to run, space-separated
-#                     (default: "interop_httpbin interop_tls interop_ws")
+#                     (default: "interop_httpbin interop_tls interop_ws
+#                     interop_proxy")
 #   INTEROP_PROFILE   cargo profile for the tests: dev (default, the build
 #                     `cargo test` already made) or release. The 1 GiB
 #                     download takes about 10 s over h2 and 6 s over
@@ -27,9 +37,11 @@
 #   INTEROP_BIG_SIZE  size of nginx's large file, in truncate(1) syntax
 #                     (default: 1G; the file is sparse)
 #
-# nginx (and its brotli module) is installed with apt-get when missing, which
-# needs root. The venv lives in .venv/; server logs, pid files, the
-# certificates and nginx's prefix directory in .interop/.
+# nginx (and its brotli module), squid and tinyproxy are installed with
+# apt-get when missing, which needs root; their system services are not
+# started. The venv lives in .venv/; server logs, pid files, the
+# certificates, nginx's prefix directory, squid's directory and the proxies'
+# configuration files in .interop/.
 # Exit status: that of `cargo test`; non-zero if the servers cannot be set up.
 set -euo pipefail
 
@@ -40,7 +52,7 @@ VENV="$ROOT/.venv"
 LOGDIR="$ROOT/.interop"
 REQS="$ROOT/scripts/requirements-interop.txt"
 PYTHON="${PYTHON:-python3}"
-TEST_TARGETS="${INTEROP_TEST:-interop_httpbin interop_tls interop_ws}"
+TEST_TARGETS="${INTEROP_TEST:-interop_httpbin interop_tls interop_ws interop_proxy}"
 PROFILE="${INTEROP_PROFILE:-dev}"
 BIG_SIZE="${INTEROP_BIG_SIZE:-1G}"
 STARTUP_SECS=30
@@ -72,7 +84,7 @@ fi
 stamp="$VENV/.interop-requirements.sha256"
 want="$(sha256sum "$REQS" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] ||
-    ! "$VENV/bin/python" -c 'import httpbin, gunicorn, brotlicffi, hypercorn, trustme, websockets, aiohttp' 2>/dev/null; then
+    ! "$VENV/bin/python" -c 'import httpbin, gunicorn, brotlicffi, hypercorn, trustme, websockets, aiohttp, proxy, pproxy' 2>/dev/null; then
     log "installing $(basename "$REQS") into $VENV"
     "$VENV/bin/python" -m pip install --quiet -r "$REQS"
     printf '%s\n' "$want" >"$stamp"
@@ -90,7 +102,7 @@ if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
     ctl_flags=(--no-control-socket)
 fi
 
-# --- nginx ------------------------------------------------------------------
+# --- Packages: nginx, squid, tinyproxy ---------------------------------------
 
 find_nginx() {
     NGINX="$(command -v nginx 2>/dev/null || true)"
@@ -106,13 +118,32 @@ find_nginx() {
     BROTLI_MODULE="$NGINX_MODULES/ngx_http_brotli_filter_module.so"
 }
 
+# find_proxies: sets SQUID, SQUID_NCSA (squid's basic-auth helper) and
+# TINYPROXY to the installed programs, or to "".
+find_proxies() {
+    SQUID="$(command -v squid 2>/dev/null || true)"
+    [[ -z "$SQUID" && -x /usr/sbin/squid ]] && SQUID=/usr/sbin/squid
+    SQUID_NCSA=/usr/lib/squid/basic_ncsa_auth
+    [[ -x "$SQUID_NCSA" ]] || SQUID_NCSA=""
+    TINYPROXY="$(command -v tinyproxy 2>/dev/null || true)"
+    [[ -z "$TINYPROXY" && -x /usr/bin/tinyproxy ]] && TINYPROXY=/usr/bin/tinyproxy
+    [[ -z "$TINYPROXY" && -x /usr/sbin/tinyproxy ]] && TINYPROXY=/usr/sbin/tinyproxy
+    return 0
+}
+
 find_nginx
-if [[ -z "$NGINX" || ! -f "$BROTLI_MODULE" ]]; then
+find_proxies
+apt_pkgs=()
+[[ -n "$NGINX" && -f "$BROTLI_MODULE" ]] || apt_pkgs+=(nginx libnginx-mod-http-brotli-filter)
+[[ -n "$SQUID" && -n "$SQUID_NCSA" ]] || apt_pkgs+=(squid)
+[[ -n "$TINYPROXY" ]] || apt_pkgs+=(tinyproxy)
+if [[ "${#apt_pkgs[@]}" != 0 ]]; then
     [[ "$(id -u)" == 0 ]] ||
-        die "nginx is missing and only root can install it: apt-get install nginx libnginx-mod-http-brotli-filter"
-    command -v apt-get >/dev/null || die "nginx is missing and there is no apt-get to install it"
-    log "installing nginx and its brotli module with apt-get (log: .interop/apt.log)"
-    # Keep the package from starting the system nginx on port 80: only our own instance runs.
+        die "missing, and only root can install them: apt-get install ${apt_pkgs[*]}"
+    command -v apt-get >/dev/null || die "${apt_pkgs[*]} missing and there is no apt-get to install them"
+    log "installing ${apt_pkgs[*]} with apt-get (log: .interop/apt.log)"
+    # Keep the packages from starting the system nginx on port 80, squid on 3128
+    # or tinyproxy on 8888: only our own instances run.
     policy_rc=""
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d &&
@@ -120,16 +151,20 @@ if [[ -z "$NGINX" || ! -f "$BROTLI_MODULE" ]]; then
     fi
     apt_ok=1
     { timeout 600 apt-get update -q &&
-        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q \
-            nginx libnginx-mod-http-brotli-filter; } >"$LOGDIR/apt.log" 2>&1 || apt_ok=0
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q "${apt_pkgs[@]}"; } \
+        >"$LOGDIR/apt.log" 2>&1 || apt_ok=0
     [[ -n "$policy_rc" ]] && rm -f "$policy_rc"
     if [[ "$apt_ok" == 0 ]]; then
         tail -n 20 "$LOGDIR/apt.log" >&2 || true
-        die "apt-get could not install nginx"
+        die "apt-get could not install ${apt_pkgs[*]}"
     fi
     find_nginx
+    find_proxies
     [[ -n "$NGINX" ]] || die "nginx missing after apt-get install"
     [[ -f "$BROTLI_MODULE" ]] || die "$BROTLI_MODULE missing after apt-get install"
+    [[ -n "$SQUID" ]] || die "squid missing after apt-get install"
+    [[ -n "$SQUID_NCSA" ]] || die "squid's basic_ncsa_auth missing after apt-get install"
+    [[ -n "$TINYPROXY" ]] || die "tinyproxy missing after apt-get install"
 fi
 
 # --- Leftovers of an interrupted run ----------------------------------------
@@ -142,6 +177,10 @@ leftover_pattern() {
     hypercorn) printf '%s' 'hypercorn.*httpbin:app' ;;
     nginx) printf '%s' "nginx.*$LOGDIR/nginx" ;;
     ws-*) printf '%s' 'scripts/ws_echo_[a-z]*\.py' ;;
+    squid) printf '%s' "squid -N -f $LOGDIR/squid/" ;;
+    tinyproxy-*) printf '%s' "tinyproxy -d -c $LOGDIR/tinyproxy-" ;;
+    proxypy-*) printf '%s' "bin/proxy .*--data-dir $LOGDIR/proxypy-" ;;
+    pproxy) printf '%s' 'bin/pproxy --auth 0 ' ;;
     *) printf '%s' '^$' ;;
     esac
 }
@@ -197,13 +236,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# free_port [N]: prints N (default 1) distinct free ports on 127.0.0.1, one a line.
 free_port() {
-    "$VENV/bin/python" -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+    "$VENV/bin/python" - "${1:-1}" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+PY
 }
 
 # probe TARGET [PATH [CAFILE]]: succeeds if GET PATH (default /get) on TARGET
@@ -235,12 +280,81 @@ sys.exit(0 if data.startswith(b"HTTP/1.1 200") else 1)
 PY
 }
 
-# wait_ready PID NAME PROBE-ARGS...: waits (bounded) until the server answers.
-wait_ready() {
+# proxy_probe KIND PROXY [USER:PASS]: succeeds if GET $AIOHTTP_HTTPBIN_URL/get
+# through the proxy at PROXY (host:port) answers 200. KIND: http (a forward
+# request in absolute form, with Proxy-Authorization when credentials are
+# given), https (the same over TLS, verified against $AIOHTTP_INTEROP_CA for
+# the name localhost), socks4 (the client resolves; the user id is USER),
+# socks5 (with RFC 1929 authentication when credentials are given).
+proxy_probe() {
+    "$VENV/bin/python" - "$1" "$2" "${3:-}" "$AIOHTTP_HTTPBIN_URL" "${AIOHTTP_INTEROP_CA:-}" <<'PY' 2>/dev/null
+import base64, socket, ssl, struct, sys
+from urllib.parse import urlsplit
+kind, proxy, cred, origin, cafile = sys.argv[1:6]
+user, _, password = cred.partition(":")
+o = urlsplit(origin)
+host, port = proxy.rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=2)
+
+def exact(n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            sys.exit(1)
+        data += chunk
+    return data
+
+headers = b"Host: " + o.netloc.encode() + b"\r\nConnection: close\r\n"
+if kind in ("http", "https"):
+    if kind == "https":
+        s = ssl.create_default_context(cafile=cafile).wrap_socket(s, server_hostname="localhost")
+    if cred:
+        headers += b"Proxy-Authorization: Basic " + base64.b64encode(cred.encode()) + b"\r\n"
+    target = origin.rstrip("/").encode() + b"/get"
+elif kind == "socks4":
+    ip = socket.inet_aton(o.hostname)
+    s.sendall(struct.pack(">BBH", 4, 1, o.port) + ip + user.encode() + b"\0")
+    if exact(8)[1] != 0x5A:
+        sys.exit(1)
+    target = b"/get"
+elif kind == "socks5":
+    method = 2 if cred else 0
+    s.sendall(bytes([5, 1, method]))
+    if exact(2) != bytes([5, method]):
+        sys.exit(1)
+    if cred:
+        u, p = user.encode(), password.encode()
+        s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
+        if exact(2)[1] != 0:
+            sys.exit(1)
+    s.sendall(bytes([5, 1, 0, 1]) + socket.inet_aton(o.hostname) + struct.pack(">H", o.port))
+    reply = exact(4)
+    if reply[1] != 0:
+        sys.exit(1)
+    exact({1: 4, 4: 16}.get(reply[3]) or exact(1)[0])
+    exact(2)
+    target = b"/get"
+else:
+    sys.exit(2)
+s.sendall(b"GET " + target + b" HTTP/1.1\r\n" + headers + b"\r\n")
+data = b""
+while len(data) < 12:
+    chunk = s.recv(64)
+    if not chunk:
+        break
+    data += chunk
+sys.exit(0 if data.startswith(b"HTTP/1.1 200") else 1)
+PY
+}
+
+# wait_for PID NAME CMD...: waits (bounded) until CMD succeeds, as long as the
+# server PID runs.
+wait_for() {
     local pid="$1" name="$2" i
     shift 2
     for ((i = 0; i < STARTUP_SECS * 10; i++)); do
-        if probe "$@"; then
+        if "$@"; then
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -250,6 +364,13 @@ wait_ready() {
     done
     log "$name server did not answer within ${STARTUP_SECS}s"
     return 1
+}
+
+# wait_ready PID NAME PROBE-ARGS...: waits (bounded) until the server answers.
+wait_ready() {
+    local pid="$1" name="$2"
+    shift 2
+    wait_for "$pid" "$name" probe "$@"
 }
 
 # track NAME PID: records a started server's pid.
@@ -480,7 +601,196 @@ start_ws() {
 start_ws websockets
 start_ws aiohttp
 
-env | grep -E '^AIOHTTP_(HTTPBIN|NGINX|HYPERCORN|INTEROP|WS)_' | sort >"$LOGDIR/env"
+# --- Proxies: squid, tinyproxy, proxy.py, pproxy ----------------------------
+
+# One credential pair for every proxy that asks for one.
+export AIOHTTP_PROXY_USER=proxyuser
+export AIOHTTP_PROXY_PASS=proxy-pass-1
+PROXY_CRED="$AIOHTTP_PROXY_USER:$AIOHTTP_PROXY_PASS"
+
+# start_proxy NAME N LAUNCH: up to three attempts to start the proxy NAME on N
+# fresh ports: `LAUNCH P1 ... PN` starts it in the background, tracks it and
+# waits until it answers. The ports it listens on are left in PORTS; its
+# output is in .interop/NAME.log.
+start_proxy() {
+    local name="$1" n="$2" launch="$3" attempt
+    for attempt in 1 2 3; do
+        mapfile -t PORTS < <(free_port "$n")
+        [[ "${#PORTS[@]}" == "$n" ]] || die "no free port for $name"
+        if "$launch" "${PORTS[@]}"; then
+            return 0
+        fi
+        log "$name failed to start (attempt $attempt); log:"
+        tail -n 20 "$LOGDIR/$name.log" >&2 || true
+        stop_failed "$started_pid"
+    done
+    die "could not start $name"
+}
+
+# squid: one process with an open port, a port asking for Basic credentials
+# (checked by basic_ncsa_auth against an htpasswd file) and an open port
+# serving TLS to its clients (https_port, with the trustme certificate; this
+# is Debian's GnuTLS build), all for loopback clients only. CONNECT goes to
+# any port (there is no SSL_ports rule), nothing is cached, and everything
+# squid writes stays in .interop/squid.
+SQUID_DIR="$LOGDIR/squid"
+rm -rf "$SQUID_DIR"
+mkdir -p "$SQUID_DIR/logs"
+command -v openssl >/dev/null || die "openssl is needed for squid's password file"
+printf '%s:%s\n' "$AIOHTTP_PROXY_USER" "$(openssl passwd -apr1 "$AIOHTTP_PROXY_PASS")" \
+    >"$SQUID_DIR/passwd"
+
+# write_squid_conf OPEN-PORT AUTH-PORT TLS-PORT
+write_squid_conf() {
+    cat >"$SQUID_DIR/squid.conf" <<EOF
+# Written by scripts/interop.sh; everything squid writes stays under this directory.
+http_port 127.0.0.1:$1 name=open
+http_port 127.0.0.1:$2 name=auth
+https_port 127.0.0.1:$3 name=tls tls-cert=$CERTS/server.pem tls-key=$CERTS/server.key
+visible_hostname localhost
+pid_filename $SQUID_DIR/squid.pid
+cache_log $SQUID_DIR/logs/cache.log
+access_log stdio:$SQUID_DIR/logs/access.log
+cache_store_log none
+netdb_filename none
+coredump_dir $SQUID_DIR
+cache_effective_user proxy
+cache deny all
+cache_mem 8 MB
+# A new connection to the origin for every request: gunicorn drops idle ones
+# after 2 s, and squid answers 502 when it reuses one just then.
+server_persistent_connections off
+dns_nameservers 127.0.0.1
+udp_incoming_address 127.0.0.1
+udp_outgoing_address 127.0.0.1
+icp_port 0
+htcp_port 0
+pinger_enable off
+shutdown_lifetime 1 seconds
+
+auth_param basic program $SQUID_NCSA $SQUID_DIR/passwd
+auth_param basic children 2 startup=1 idle=1
+auth_param basic realm aiohttp interop
+auth_param basic credentialsttl 1 second
+
+acl interop_clients src 127.0.0.1/32 ::1
+acl auth_port myportname auth
+acl authenticated proxy_auth REQUIRED
+http_access deny !interop_clients
+http_access deny auth_port !authenticated
+http_access allow interop_clients
+http_access deny all
+EOF
+}
+
+launch_squid() {
+    write_squid_conf "$1" "$2" "$3"
+    # Started as root, squid works as proxy (cache_effective_user).
+    if [[ "$(id -u)" == 0 ]]; then
+        chown -R proxy:proxy "$SQUID_DIR"
+    fi
+    "$SQUID" -N -f "$SQUID_DIR/squid.conf" >"$LOGDIR/squid.log" 2>&1 &
+    track squid $!
+    wait_for "$started_pid" squid proxy_probe http "127.0.0.1:$1" &&
+        wait_for "$started_pid" "squid (auth)" proxy_probe http "127.0.0.1:$2" "$PROXY_CRED" &&
+        wait_for "$started_pid" "squid (tls)" proxy_probe https "127.0.0.1:$3"
+}
+
+start_proxy squid 3 launch_squid
+export AIOHTTP_PROXY_SQUID_URL="http://127.0.0.1:${PORTS[0]}"
+export AIOHTTP_PROXY_SQUID_AUTH_URL="http://127.0.0.1:${PORTS[1]}"
+export AIOHTTP_PROXY_SQUID_TLS_URL="https://127.0.0.1:${PORTS[2]}"
+log "squid $("$SQUID" -v | sed -n 's/^Squid Cache: Version //p') at $AIOHTTP_PROXY_SQUID_URL, $AIOHTTP_PROXY_SQUID_AUTH_URL (Basic auth) and $AIOHTTP_PROXY_SQUID_TLS_URL (TLS)"
+
+# tinyproxy: one instance open, one with BasicAuth; both for 127.0.0.1 only,
+# CONNECT to any port (there is no ConnectPort line). The log is on stdout.
+# run_tinyproxy NAME PORT [USER PASS]
+run_tinyproxy() {
+    local name="$1" port="$2" conf="$LOGDIR/$1.conf"
+    {
+        printf '# Written by scripts/interop.sh.\n'
+        printf 'Port %s\nListen 127.0.0.1\nAllow 127.0.0.1\n' "$port"
+        printf 'Timeout 600\nMaxClients 100\nLogLevel Info\n'
+        # Started as root, it would stay root without a User line.
+        if [[ "$(id -u)" == 0 ]]; then
+            printf 'User nobody\nGroup %s\n' "$(id -gn nobody)"
+        fi
+        if [[ $# -ge 4 ]]; then
+            printf 'BasicAuth %s %s\n' "$3" "$4"
+        fi
+    } >"$conf"
+    "$TINYPROXY" -d -c "$conf" >"$LOGDIR/$name.log" 2>&1 &
+    track "$name" $!
+    if [[ $# -ge 4 ]]; then
+        wait_for "$started_pid" "$name" proxy_probe http "127.0.0.1:$port" "$3:$4"
+    else
+        wait_for "$started_pid" "$name" proxy_probe http "127.0.0.1:$port"
+    fi
+}
+launch_tinyproxy_open() { run_tinyproxy tinyproxy-open "$1"; }
+launch_tinyproxy_auth() {
+    run_tinyproxy tinyproxy-auth "$1" "$AIOHTTP_PROXY_USER" "$AIOHTTP_PROXY_PASS"
+}
+
+start_proxy tinyproxy-open 1 launch_tinyproxy_open
+export AIOHTTP_PROXY_TINYPROXY_URL="http://127.0.0.1:${PORTS[0]}"
+start_proxy tinyproxy-auth 1 launch_tinyproxy_auth
+export AIOHTTP_PROXY_TINYPROXY_AUTH_URL="http://127.0.0.1:${PORTS[0]}"
+log "tinyproxy $("$TINYPROXY" -v | sed 's/^tinyproxy //') at $AIOHTTP_PROXY_TINYPROXY_URL and $AIOHTTP_PROXY_TINYPROXY_AUTH_URL (Basic auth)"
+
+# proxy.py: open, with --basic-auth, and serving TLS to its clients (an HTTPS
+# proxy, with the trustme server certificate). One worker and one acceptor
+# each, and its data directory in .interop rather than ~/.proxypy. Beware:
+# proxy.py 2.4.10 sends every later request of a kept-alive client connection
+# to the first request's origin server, whatever its URL says.
+# run_proxypy NAME PORT PROBE-KIND PROBE-CREDENTIALS [ARGS...]
+run_proxypy() {
+    local name="$1" port="$2" kind="$3" cred="$4"
+    shift 4
+    rm -rf "${LOGDIR:?}/$name"
+    mkdir -p "$LOGDIR/$name"
+    "$VENV/bin/proxy" --hostname 127.0.0.1 --port "$port" --num-workers 1 --num-acceptors 1 \
+        --data-dir "$LOGDIR/$name" "$@" >"$LOGDIR/$name.log" 2>&1 &
+    track "$name" $!
+    wait_for "$started_pid" "$name" proxy_probe "$kind" "127.0.0.1:$port" "$cred"
+}
+launch_proxypy_open() { run_proxypy proxypy-open "$1" http ""; }
+launch_proxypy_auth() {
+    run_proxypy proxypy-auth "$1" http "$PROXY_CRED" --basic-auth "$PROXY_CRED"
+}
+launch_proxypy_tls() {
+    run_proxypy proxypy-tls "$1" https "" \
+        --cert-file "$CERTS/server.pem" --key-file "$CERTS/server.key"
+}
+
+start_proxy proxypy-open 1 launch_proxypy_open
+export AIOHTTP_PROXY_PROXYPY_URL="http://127.0.0.1:${PORTS[0]}"
+start_proxy proxypy-auth 1 launch_proxypy_auth
+export AIOHTTP_PROXY_PROXYPY_AUTH_URL="http://127.0.0.1:${PORTS[0]}"
+start_proxy proxypy-tls 1 launch_proxypy_tls
+export AIOHTTP_PROXY_PROXYPY_TLS_URL="https://127.0.0.1:${PORTS[0]}"
+log "proxy.py $("$VENV/bin/proxy" --version 2>/dev/null | sed 's/^v//') at $AIOHTTP_PROXY_PROXYPY_URL, $AIOHTTP_PROXY_PROXYPY_AUTH_URL (Basic auth) and $AIOHTTP_PROXY_PROXYPY_TLS_URL (TLS)"
+
+# pproxy: one process listening as socks4 (which takes socks4a too), socks5,
+# and socks5 with a user name and password. --auth 0 has it check every
+# connection's credentials: by default one good login trusts the client's IP
+# for 30 days, bad passwords included.
+launch_pproxy() {
+    "$VENV/bin/pproxy" --auth 0 -l "socks4://127.0.0.1:$1" -l "socks5://127.0.0.1:$2" \
+        -l "socks5://127.0.0.1:$3#$PROXY_CRED" >"$LOGDIR/pproxy.log" 2>&1 &
+    track pproxy $!
+    wait_for "$started_pid" "pproxy (socks4)" proxy_probe socks4 "127.0.0.1:$1" &&
+        wait_for "$started_pid" "pproxy (socks5)" proxy_probe socks5 "127.0.0.1:$2" &&
+        wait_for "$started_pid" "pproxy (socks5, auth)" proxy_probe socks5 "127.0.0.1:$3" "$PROXY_CRED"
+}
+
+start_proxy pproxy 3 launch_pproxy
+export AIOHTTP_PROXY_PPROXY_SOCKS4_URL="socks4://127.0.0.1:${PORTS[0]}"
+export AIOHTTP_PROXY_PPROXY_SOCKS5_URL="socks5://127.0.0.1:${PORTS[1]}"
+export AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL="socks5://127.0.0.1:${PORTS[2]}"
+log "pproxy $("$VENV/bin/pproxy" --version 2>/dev/null | sed 's/^pproxy //') at $AIOHTTP_PROXY_PPROXY_SOCKS4_URL, $AIOHTTP_PROXY_PPROXY_SOCKS5_URL and $AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL (user and password)"
+
+env | grep -E '^AIOHTTP_(HTTPBIN|NGINX|HYPERCORN|INTEROP|WS|PROXY)_' | sort >"$LOGDIR/env"
 
 # --- Tests ------------------------------------------------------------------
 
@@ -503,7 +813,9 @@ status=$?
 set -e
 if [[ "$status" != 0 ]]; then
     for f in httpbin-tcp.log httpbin-unix.log hypercorn.log nginx/logs/error.log \
-        ws-websockets.log ws-aiohttp.log; do
+        ws-websockets.log ws-aiohttp.log squid.log squid/logs/cache.log \
+        tinyproxy-open.log tinyproxy-auth.log proxypy-open.log proxypy-auth.log \
+        proxypy-tls.log pproxy.log; do
         log "last lines of .interop/$f:"
         tail -n 30 "$LOGDIR/$f" >&2 || true
     done
