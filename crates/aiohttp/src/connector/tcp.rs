@@ -326,23 +326,9 @@ impl Connector for TcpConnector {
                     if !key.is_tls() {
                         return Ok(Transport::new(stream).with_addresses(peer, local));
                     }
-                    let ssl = key.ssl().unwrap_or(&self.ssl);
-                    let name = key.server_hostname().unwrap_or(key.host());
-                    let tls = tls::handshake(
-                        stream,
-                        ssl,
-                        name,
-                        key.host(),
-                        key.port(),
-                        key.is_http1_only(),
-                    )
-                    .await?;
-                    let h2 = tls::negotiated_h2(&tls);
-                    let info = tls::info(&tls);
-                    Ok(Transport::new(tls)
-                        .with_addresses(peer, local)
-                        .with_h2(h2)
-                        .with_tls_info(info))
+                    Ok(tls::connect_to(stream, key, &self.ssl)
+                        .await?
+                        .with_addresses(peer, local))
                 }
                 Err(e) => {
                     let err = ClientError::new(

@@ -316,8 +316,25 @@ pub(crate) async fn handshake<S: crate::transport::Io>(
     Ok(stream)
 }
 
+/// A TLS connection to `key`'s server over `io` (a TCP stream, or a tunnel through a proxy):
+/// the request's TLS choice or else `default`, the key's server name, HTTP/2 if ALPN chose it.
+pub(crate) async fn connect_to<S: crate::transport::Io>(
+    io: S,
+    key: &crate::connector::ConnectionKey,
+    default: &Ssl,
+) -> Result<crate::transport::Transport, ClientError> {
+    let ssl = key.ssl().unwrap_or(default);
+    let name = key.server_hostname().unwrap_or(key.host());
+    let stream = handshake(io, ssl, name, key.host(), key.port(), key.is_http1_only()).await?;
+    let h2 = negotiated_h2(&stream);
+    let info = info(&stream);
+    Ok(crate::transport::Transport::new(stream)
+        .with_h2(h2)
+        .with_tls_info(info))
+}
+
 /// What the handshake settled: version, cipher suite, ALPN protocol.
-pub(crate) fn info<S>(stream: &TlsStream<S>) -> crate::transport::TlsInfo {
+fn info<S>(stream: &TlsStream<S>) -> crate::transport::TlsInfo {
     let conn = stream.get_ref().1;
     let version = conn
         .protocol_version()
@@ -332,7 +349,7 @@ pub(crate) fn info<S>(stream: &TlsStream<S>) -> crate::transport::TlsInfo {
 }
 
 /// Whether the server chose HTTP/2 by ALPN.
-pub(crate) fn negotiated_h2<S>(stream: &TlsStream<S>) -> bool {
+fn negotiated_h2<S>(stream: &TlsStream<S>) -> bool {
     stream.get_ref().1.alpn_protocol() == Some(ALPN_H2)
 }
 

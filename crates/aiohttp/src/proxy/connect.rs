@@ -94,20 +94,7 @@ pub(crate) async fn open(
     if !key.is_tls() {
         return Ok(Transport::from_box(tunnel));
     }
-    let ssl = key.ssl().unwrap_or(connector_ssl);
-    let name = key.server_hostname().unwrap_or(key.host());
-    let stream = tls::handshake(
-        tunnel,
-        ssl,
-        name,
-        key.host(),
-        key.port(),
-        key.is_http1_only(),
-    )
-    .await?;
-    let h2 = tls::negotiated_h2(&stream);
-    let info = tls::info(&stream);
-    Ok(Transport::new(stream).with_h2(h2).with_tls_info(info))
+    tls::connect_to(tunnel, key, connector_ssl).await
 }
 
 /// `host:port` of the target, as `CONNECT` names it (IPv6 in brackets).
