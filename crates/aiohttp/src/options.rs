@@ -252,5 +252,11 @@ mod tests {
             k("https://a.test/", None)
         );
         assert_ne!(k("http://a.test/", Some(&socks)), k("http://a.test/", None));
+        // Keys are shown without the proxy's credentials.
+        let shown = format!("{:?}", k("https://a.test/", Some(&other_user)));
+        assert!(
+            shown.contains("p.test") && !shown.contains("u:p"),
+            "{shown}"
+        );
     }
 }

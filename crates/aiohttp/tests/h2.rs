@@ -624,3 +624,63 @@ async fn sock_read_over_h2_counts_from_the_last_piece_of_the_upload() {
     let text = resp.text().await.expect("body");
     assert!(text.ends_with(" 50000"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_through_a_connect_tunnel_multiplexes_over_one_tunnel() {
+    let (server, cert) = tls_server(None).await;
+    let proxy = test_support::HttpProxy::start().await;
+    let s = trusting(&cert);
+    let base = format!("https://localhost:{}", server.addr.port());
+    let tasks = (0..20).map(|i| {
+        let s = s.clone();
+        let url = format!("{base}/slow?i={i}");
+        let via = proxy.url();
+        tokio::spawn(async move {
+            let mut r = s.get(url).proxy(via).await?;
+            let version = r.version();
+            r.text().await.map(|t| (version, t))
+        })
+    });
+    for r in join_all(tasks).await {
+        let (version, text) = r.expect("task").expect("request");
+        assert_eq!(
+            version,
+            Version::HTTP_2,
+            "h2 chosen by ALPN inside the tunnel"
+        );
+        assert_eq!(text, "slow");
+    }
+    // One tunnel, one TLS connection to the origin, every stream on it.
+    assert_eq!(proxy.connections(), 1);
+    let connects: Vec<_> = proxy.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(connects, ["CONNECT"]);
+    assert_eq!(server.counters.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_through_a_proxy_uses_a_tunnel() {
+    let server = h2c_server().await;
+    let proxy = test_support::HttpProxy::start().await;
+    let s = ClientSession::builder()
+        .version(Version::HTTP_2)
+        .proxy(proxy.url())
+        .build()
+        .expect("session");
+    let url = format!("http://127.0.0.1:{}/plain", server.addr.port());
+    for _ in 0..3 {
+        let mut r = s.get(&url).await.expect("request");
+        assert_eq!(r.version(), Version::HTTP_2);
+        assert_eq!(r.text().await.expect("text"), "h2 /plain");
+    }
+    // HTTP/2 is not forwarded: the proxy saw one CONNECT, the origin one connection.
+    let reqs = proxy.requests();
+    assert_eq!(
+        reqs.len(),
+        1,
+        "{:?}",
+        reqs.iter().map(|r| &r.method).collect::<Vec<_>>()
+    );
+    assert_eq!(reqs[0].method, "CONNECT");
+    assert_eq!(reqs[0].target, format!("127.0.0.1:{}", server.addr.port()));
+    assert_eq!(server.counters.connections.load(Ordering::SeqCst), 1);
+}

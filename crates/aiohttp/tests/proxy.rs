@@ -397,10 +397,17 @@ async fn a_proxy_that_is_down_or_drops_connect_is_a_proxy_connection_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
-    let err = within(10, s.get(origin.url("/")).proxy(format!("http://{closed}")))
-        .await
-        .expect_err("refused");
+    let err = within(
+        10,
+        s.get(origin.url("/"))
+            .proxy(format!("http://user:s3cret@{closed}")),
+    )
+    .await
+    .expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::ClientProxyConnectionError, "{err:?}");
+    // The proxy is named, its password is not.
+    assert!(err.message().contains(&closed.to_string()), "{err}");
+    assert!(!format!("{err:?} {err}").contains("s3cret"), "{err:?}");
     assert!(err.is(ErrorKind::ClientConnectorError));
 
     let dropping = HttpProxy::builder().drop_connect().start().await;
