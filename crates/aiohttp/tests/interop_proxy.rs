@@ -1497,3 +1497,40 @@ async fn trust_env_reads_the_proxy_variables() {
     })
     .await;
 }
+
+/// nginx offers h2 by ALPN: with a configuration that leaves ALPN to the client (h2, then
+/// http/1.1), requests through a squid tunnel speak HTTP/2 to nginx, several on one tunnel.
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn http2_to_nginx_through_a_squid_tunnel() {
+    let _credentials = credentials_lock().read().await;
+    within(30, async {
+        let mut config = rustls::ClientConfig::clone(&ca());
+        config.alpn_protocols.clear();
+        let connector = aiohttp::TcpConnector::builder()
+            .ssl_context(config)
+            .build()
+            .expect("connector");
+        let s = ClientSession::builder()
+            .connector(connector)
+            .build()
+            .expect("session");
+        let via = HttpProxy::Squid.auth().with_auth();
+        let requests = (0..8).map(|_| {
+            let s = s.clone();
+            let via = via.clone();
+            async move {
+                let mut resp = send(&via, s.get(nginx("/small.txt")), "GET over h2").await;
+                via.assert_peer(&resp);
+                assert_eq!(resp.version(), aiohttp::Version::HTTP_2, "{resp:?}");
+                resp.text().await.expect("text")
+            }
+        });
+        for text in futures_util::future::join_all(requests).await {
+            assert_eq!(text, small_txt());
+        }
+        let stats = s.connector().pool().stats();
+        assert_eq!(stats.open, 1, "one tunnel carries every stream: {stats:?}");
+    })
+    .await;
+}
