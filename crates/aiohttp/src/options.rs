@@ -21,7 +21,7 @@ pub(crate) struct SendOptions {
     pub(crate) upgrade: bool,
     /// The request's or the session's proxy, if either names one (the environment's is
     /// chosen hop by hop).
-    pub(crate) proxy: Option<std::sync::Arc<crate::proxy::ProxySpec>>,
+    pub(crate) proxy: Option<std::sync::Arc<crate::connector::ProxySpec>>,
 }
 
 impl SendOptions {
@@ -39,7 +39,7 @@ impl SendOptions {
         &self,
         origin: ConnectionKey,
         version: http::Version,
-        proxy: Option<&std::sync::Arc<crate::proxy::ProxySpec>>,
+        proxy: Option<&std::sync::Arc<crate::connector::ProxySpec>>,
     ) -> ConnectionKey {
         let mut key = origin;
         if self.upgrade {
@@ -187,7 +187,7 @@ mod tests {
         let spec = |u: &str| {
             let url = url::Url::parse(u).expect("url");
             Arc::new(
-                crate::proxy::ProxySpec::new(&url, None, &http::HeaderMap::new(), None)
+                crate::connector::ProxySpec::new(&url, None, &http::HeaderMap::new(), None)
                     .expect("spec"),
             )
         };
@@ -229,8 +229,9 @@ mod tests {
         }
         // Forwarded requests to two origins share the proxy's key; tunnels do not; and no
         // key is shared between two proxies, or two users of one proxy, or with a direct one.
-        let k =
-            |t: &str, p: Option<&Arc<crate::proxy::ProxySpec>>| opts(false).key(origin(t), h11, p);
+        let k = |t: &str, p: Option<&Arc<crate::connector::ProxySpec>>| {
+            opts(false).key(origin(t), h11, p)
+        };
         assert_eq!(
             k("http://a.test/", Some(&http)),
             k("http://b.test:81/", Some(&http))

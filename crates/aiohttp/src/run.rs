@@ -177,7 +177,7 @@ async fn exchange(
             url,
             version: info.version,
             headers: &info.headers,
-            proxy: key.forward_proxy(),
+            proxy: key.forward_proxy().map(|p| p.request_headers()),
         };
         // The head's `sock_read` counts from the last bytes that moved, so a head that arrives
         // slowly but steadily, or after a long upload, is not cut off: over HTTP/1 the

@@ -6,6 +6,7 @@
 
 mod dns;
 mod pool;
+mod proxy;
 mod tcp;
 pub(crate) mod tls;
 mod unix;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use pool::{acquire, Lease};
+pub(crate) use proxy::{ProxyKind, ProxySpec};
 
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};
@@ -74,7 +76,7 @@ struct KeyParts {
     /// Only HTTP/1.1 may be spoken (ALPN offers `http/1.1` alone): a WebSocket upgrade.
     http1: bool,
     /// The proxy connections are made through, credentials included.
-    proxy: Option<Arc<crate::proxy::ProxySpec>>,
+    proxy: Option<Arc<ProxySpec>>,
     /// Requests go to the proxy in absolute form: the connection is the proxy's and serves
     /// every `http://` origin (host and port are the proxy's). Otherwise it is a tunnel to
     /// host and port.
@@ -177,7 +179,7 @@ impl ConnectionKey {
 
     /// The same key through `proxy`: forwarded requests (the key becomes the proxy's, shared
     /// by every `http://` origin) or a tunnel to this key's host and port.
-    pub(crate) fn with_proxy(self, proxy: Arc<crate::proxy::ProxySpec>, forward: bool) -> Self {
+    pub(crate) fn with_proxy(self, proxy: Arc<ProxySpec>, forward: bool) -> Self {
         self.with(|p| {
             if forward {
                 p.host = proxy.host.clone();
@@ -192,12 +194,12 @@ impl ConnectionKey {
     }
 
     /// The proxy connections for this key go through.
-    pub(crate) fn proxy(&self) -> Option<&crate::proxy::ProxySpec> {
+    pub(crate) fn proxy(&self) -> Option<&ProxySpec> {
         self.inner.proxy.as_deref()
     }
 
     /// The proxy requests are forwarded to (absolute-form request line), if they are.
-    pub(crate) fn forward_proxy(&self) -> Option<&crate::proxy::ProxySpec> {
+    pub(crate) fn forward_proxy(&self) -> Option<&ProxySpec> {
         self.inner.proxy.as_deref().filter(|_| self.inner.forward)
     }
 

@@ -248,13 +248,13 @@ impl TcpConnector {
 
 impl TcpConnector {
     /// A connection for `key` through `proxy`: TCP to the proxy (a failure there is a
-    /// `ClientProxyConnectionError`), then the rest in [`crate::proxy::connect`].
+    /// `ClientProxyConnectionError`), then the rest in `connector/proxy.rs`.
     async fn connect_via(
         &self,
-        proxy: &crate::proxy::ProxySpec,
+        proxy: &super::ProxySpec,
         key: &ConnectionKey,
     ) -> Result<Transport, ClientError> {
-        use crate::proxy::{connect, ProxyKind};
+        use super::proxy::{self as connect, ProxyKind};
         // A SOCKS4 or SOCKS5 proxy is given the target's address, resolved here.
         let socks_addr = if key.forward_proxy().is_none() && connect::resolves_locally(proxy.kind) {
             let addrs = self

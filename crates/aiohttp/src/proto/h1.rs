@@ -643,7 +643,7 @@ fn start(
     if let Some(proxy) = head.proxy {
         // The proxy's credentials and headers go to the proxy only: not in the head the
         // response reports (`request_info`), and never through a tunnel.
-        for (name, value) in proxy.request_headers() {
+        for (name, value) in proxy {
             headers.insert(name.clone(), value.clone());
         }
     }

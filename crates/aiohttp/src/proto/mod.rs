@@ -52,8 +52,9 @@ pub(crate) struct Head<'a> {
     pub(crate) url: &'a url::Url,
     pub(crate) version: http::Version,
     pub(crate) headers: &'a http::HeaderMap,
-    /// The forward proxy the request goes to (absolute-form target, the proxy's headers).
-    pub(crate) proxy: Option<&'a crate::proxy::ProxySpec>,
+    /// The request goes to a forward proxy: the target in absolute form, and these headers
+    /// (the proxy's credentials and `proxy_headers`) added on the wire.
+    pub(crate) proxy: Option<&'a [(http::HeaderName, http::HeaderValue)]>,
 }
 
 fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {

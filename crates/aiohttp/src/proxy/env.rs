@@ -143,17 +143,25 @@ impl NoProxy {
     }
 }
 
+/// An address as a URL host reads it: IPv6, or IPv4 in any form the URL standard accepts
+/// (`127.1`, `0x7f.1`, `2130706433`), so an entry matches the host a URL with it parses to.
+fn ip_of(s: &str) -> Option<IpAddr> {
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return Some(a);
+    }
+    match url::Host::parse(s) {
+        Ok(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+        _ => None,
+    }
+}
+
 fn parse_entry(e: &str) -> Option<Entry> {
     if e == "*" {
         return Some(Entry::All);
     }
     // A network: `10.0.0.0/8`, `::1/128`, `[fd00::]/8`.
     if let Some((addr, prefix)) = e.split_once('/') {
-        let addr: IpAddr = addr
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()?;
+        let addr = ip_of(addr.trim_start_matches('[').trim_end_matches(']'))?;
         let prefix: u8 = prefix.parse().ok()?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         return (prefix <= max).then_some(Entry::Net {
@@ -174,7 +182,7 @@ fn parse_entry(e: &str) -> Option<Entry> {
         let prefix = if addr.is_ipv4() { 32 } else { 128 };
         return Some(Entry::Net { addr, prefix, port });
     }
-    if let Ok(addr) = e.parse::<IpAddr>() {
+    if let Some(addr) = ip_of(e) {
         let prefix = if addr.is_ipv4() { 32 } else { 128 };
         return Some(Entry::Net {
             addr,
@@ -187,7 +195,7 @@ fn parse_entry(e: &str) -> Option<Entry> {
         Some((n, p)) => (n, Some(p.parse::<u16>().ok()?)),
         None => (e, None),
     };
-    if let Ok(addr) = name.parse::<IpAddr>() {
+    if let Some(addr) = ip_of(name) {
         let prefix = if addr.is_ipv4() { 32 } else { 128 };
         return Some(Entry::Net { addr, prefix, port });
     }
@@ -303,6 +311,15 @@ mod tests {
             ("", "http://a.test/", false),
             ("0.0.0.0/0", "http://8.8.8.8/", true),
             ("0.0.0.0/0", "http://name.test/", false),
+            // Addresses in the other forms a URL host takes match the canonical address.
+            ("127.1", "http://127.0.0.1/", true),
+            ("0x7f.1", "http://127.0.0.1/", true),
+            ("0x7f.1:8080", "http://127.0.0.1:8080/", true),
+            ("2130706433", "http://127.0.0.1/", true),
+            ("127.0.0.1", "http://127.1/", true),
+            ("127.0.0.1", "http://0x7f.0.0.1/", true),
+            ("127.1/8", "http://127.9.9.9/", true),
+            ("127.1", "http://127.0.0.2/", false),
         ];
         for (no_proxy, target, direct) in table {
             let e = env(&[("http_proxy", "http://p:1"), ("no_proxy", no_proxy)]);

@@ -4,201 +4,27 @@
 //! request's, else the session's, else under `trust_env` the environment's, see [`env`]),
 //! whether it is spoken to as a forward proxy or through a tunnel ([`forwards`]), and what
 //! happens to a `Proxy-Authorization` header the caller set ([`take_proxy_authorization`]).
-//! [`connect`] opens the connections: TCP (and TLS, for an `https://` proxy) to the proxy,
-//! then a `CONNECT` tunnel or a SOCKS handshake to the target.
+//! The connections themselves are made in [`crate::connector`] (`connector/proxy.rs`): TCP
+//! (and TLS, for an `https://` proxy) to the proxy, then a `CONNECT` tunnel or a SOCKS
+//! handshake to the target.
 //!
 //! The proxy and the identity of its credentials are part of the pool key
 //! ([`ConnectionKey`](crate::ConnectionKey)): a connection made through one proxy, or with one
 //! user's credentials, is never used for another.
 
-pub(crate) mod connect;
 pub(crate) mod env;
 pub(crate) mod netrc;
 
 use std::fmt;
 use std::sync::Arc;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION};
+use http::header::{HeaderMap, PROXY_AUTHORIZATION};
 use url::Url;
 
 use crate::auth::BasicAuth;
 use crate::connector::Ssl;
+pub(crate) use crate::connector::{ProxyKind, ProxySpec};
 use crate::error::ClientError;
-
-/// How a proxy is spoken to, from its URL's scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ProxyKind {
-    /// `http://`: forward requests for `http://` targets, `CONNECT` tunnels for the rest.
-    Http,
-    /// `https://`: the same, over TLS to the proxy.
-    Https,
-    /// `socks4://`: the client resolves the target's name (SOCKS4 carries IPv4 addresses).
-    Socks4,
-    /// `socks4a://`: the proxy resolves the target's name.
-    Socks4a,
-    /// `socks5://`: the client resolves the target's name.
-    Socks5,
-    /// `socks5h://`: the proxy resolves the target's name.
-    Socks5h,
-}
-
-impl ProxyKind {
-    fn of(scheme: &str) -> Option<ProxyKind> {
-        Some(match scheme {
-            "http" => ProxyKind::Http,
-            "https" => ProxyKind::Https,
-            "socks4" => ProxyKind::Socks4,
-            "socks4a" => ProxyKind::Socks4a,
-            "socks5" => ProxyKind::Socks5,
-            "socks5h" => ProxyKind::Socks5h,
-            _ => return None,
-        })
-    }
-
-    /// The port when the URL names none (curl's defaults: 1080 for SOCKS).
-    fn default_port(self) -> u16 {
-        match self {
-            ProxyKind::Http => 80,
-            ProxyKind::Https => 443,
-            _ => 1080,
-        }
-    }
-
-    /// An HTTP proxy (forward requests and `CONNECT`), over TLS or not.
-    pub(crate) fn is_http(self) -> bool {
-        matches!(self, ProxyKind::Http | ProxyKind::Https)
-    }
-
-    fn scheme(self) -> &'static str {
-        match self {
-            ProxyKind::Http => "http",
-            ProxyKind::Https => "https",
-            ProxyKind::Socks4 => "socks4",
-            ProxyKind::Socks4a => "socks4a",
-            ProxyKind::Socks5 => "socks5",
-            ProxyKind::Socks5h => "socks5h",
-        }
-    }
-}
-
-/// A proxy as connections are made through it. Part of the pool key: two specs are the same
-/// proxy only with the same address, credentials, headers and TLS choice.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ProxySpec {
-    pub(crate) kind: ProxyKind,
-    /// The host name or IP address (IPv6 without brackets).
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    /// Login and password: Basic credentials for an HTTP proxy, RFC 1929 for SOCKS5, the user
-    /// id for SOCKS4.
-    pub(crate) auth: Option<(String, String)>,
-    /// The `Proxy-Authorization` value sent to an HTTP proxy (marked sensitive).
-    pub(crate) authorization: Option<HeaderValue>,
-    /// Further headers for an HTTP proxy (`proxy_headers`), on `CONNECT` and forwarded requests.
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    /// How an `https://` proxy's certificate is verified (default: against the trust roots).
-    pub(crate) ssl: Option<Ssl>,
-}
-
-impl fmt::Debug for ProxySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the credentials.
-        f.debug_struct("ProxySpec")
-            .field("kind", &self.kind)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("auth", &self.auth.as_ref().map(|_| "<hidden>"))
-            .finish_non_exhaustive()
-    }
-}
-
-impl ProxySpec {
-    /// The proxy at `url` (credentials in the URL count as `auth`; giving both is an error).
-    pub(crate) fn new(
-        url: &Url,
-        auth: Option<&BasicAuth>,
-        headers: &HeaderMap,
-        ssl: Option<Ssl>,
-    ) -> Result<ProxySpec, ClientError> {
-        let kind = ProxyKind::of(url.scheme()).ok_or_else(|| {
-            ClientError::invalid_argument(format!(
-                "unsupported proxy scheme {:?}: use http, https, socks4, socks4a, socks5 or socks5h",
-                url.scheme()
-            ))
-        })?;
-        let host = match url.host() {
-            Some(url::Host::Ipv6(a)) => a.to_string(),
-            Some(h) => h.to_string(),
-            None => return Err(ClientError::invalid_argument("the proxy URL has no host")),
-        };
-        let in_url = !url.username().is_empty() || url.password().is_some();
-        if in_url && auth.is_some() {
-            return Err(ClientError::invalid_argument(
-                "cannot combine proxy_auth with credentials in the proxy URL",
-            ));
-        }
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let pair = if in_url {
-            Some((decode(url.username()), decode(url.password().unwrap_or(""))))
-        } else {
-            auth.map(|a| (a.login().to_string(), a.password().to_string()))
-        };
-        let authorization = match (&pair, kind.is_http()) {
-            (Some((login, password)), true) => {
-                let basic = match auth {
-                    Some(a) => a.clone(),
-                    None => BasicAuth::new(login.clone(), password.clone())?,
-                };
-                let mut v = HeaderValue::from_str(&basic.encode()).map_err(|e| {
-                    ClientError::invalid_argument("invalid proxy credentials").with_source(e)
-                })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            _ => None,
-        };
-        let mut list = Vec::with_capacity(headers.len());
-        for (name, value) in headers {
-            if *name == PROXY_AUTHORIZATION && authorization.is_some() {
-                continue;
-            }
-            let mut value = value.clone();
-            crate::request::guard_secret(name, &mut value);
-            list.push((name.clone(), value));
-        }
-        Ok(ProxySpec {
-            kind,
-            port: url.port().unwrap_or_else(|| kind.default_port()),
-            host,
-            auth: pair,
-            authorization,
-            headers: list,
-            ssl,
-        })
-    }
-
-    /// `scheme://host:port` of the proxy, without credentials (for messages).
-    pub(crate) fn display(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!("{}://{}:{}", self.kind.scheme(), host, self.port)
-    }
-
-    /// The headers sent to an HTTP proxy with a `CONNECT` or a forwarded request.
-    pub(crate) fn request_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
-        self.authorization
-            .iter()
-            .map(|v| (&PROXY_AUTHORIZATION, v))
-            .chain(self.headers.iter().map(|(n, v)| (n, v)))
-    }
-}
 
 /// A request's or a session's proxy settings, as the builders collect them.
 #[derive(Clone, Default)]
@@ -343,11 +169,8 @@ pub(crate) fn take_proxy_authorization(
     }
     let value = Arc::make_mut(headers).remove(PROXY_AUTHORIZATION);
     match value {
-        Some(mut v) if proxy.authorization.is_none() && proxy.kind.is_http() => {
-            v.set_sensitive(true);
-            let mut spec = ProxySpec::clone(proxy);
-            spec.authorization = Some(v);
-            Some(Arc::new(spec))
+        Some(v) if proxy.authorization().is_none() && proxy.kind.is_http() => {
+            Some(Arc::new(proxy.with_authorization(v)))
         }
         _ => Some(Arc::clone(proxy)),
     }
@@ -356,6 +179,7 @@ pub(crate) fn take_proxy_authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderValue;
 
     fn url(s: &str) -> Url {
         Url::parse(s).expect("url")
@@ -363,115 +187,6 @@ mod tests {
 
     fn spec(s: &str) -> ProxySpec {
         ProxySpec::new(&url(s), None, &HeaderMap::new(), None).expect("spec")
-    }
-
-    #[test]
-    fn spec_from_url_table() {
-        // (URL, kind, host, port, credentials, Proxy-Authorization)
-        type Case = (
-            &'static str,
-            ProxyKind,
-            &'static str,
-            u16,
-            Option<(&'static str, &'static str)>,
-            Option<&'static str>,
-        );
-        let cases: &[Case] = &[
-            ("http://p.test", ProxyKind::Http, "p.test", 80, None, None),
-            (
-                "https://p.test",
-                ProxyKind::Https,
-                "p.test",
-                443,
-                None,
-                None,
-            ),
-            (
-                "http://u:p@p.test:3128",
-                ProxyKind::Http,
-                "p.test",
-                3128,
-                Some(("u", "p")),
-                Some("Basic dTpw"),
-            ),
-            (
-                "http://us%40er:p%3Ass@[::1]:8080/",
-                ProxyKind::Http,
-                "::1",
-                8080,
-                Some(("us@er", "p:ss")),
-                Some("Basic dXNAZXI6cDpzcw=="),
-            ),
-            (
-                "socks4://10.0.0.1",
-                ProxyKind::Socks4,
-                "10.0.0.1",
-                1080,
-                None,
-                None,
-            ),
-            ("socks4a://h:1", ProxyKind::Socks4a, "h", 1, None, None),
-            (
-                "socks5://u:p@h:1081",
-                ProxyKind::Socks5,
-                "h",
-                1081,
-                Some(("u", "p")),
-                None,
-            ),
-            ("socks5h://h", ProxyKind::Socks5h, "h", 1080, None, None),
-        ];
-        for &(u, kind, host, port, creds, header) in cases {
-            let s = spec(u);
-            assert_eq!((s.kind, s.host.as_str(), s.port), (kind, host, port), "{u}");
-            assert_eq!(
-                s.auth.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
-                creds,
-                "{u}"
-            );
-            assert_eq!(
-                s.authorization.as_ref().map(|v| v.to_str().expect("ascii")),
-                header,
-                "{u}"
-            );
-            if let Some(v) = &s.authorization {
-                assert!(v.is_sensitive());
-            }
-            assert!(!format!("{s:?}").contains(":p"), "Debug hides credentials");
-        }
-        for bad in ["ftp://p.test", "unix:/x", "file:///x"] {
-            let e = ProxySpec::new(&url(bad), None, &HeaderMap::new(), None).expect_err(bad);
-            assert!(e.is_invalid_argument(), "{bad}");
-        }
-        let auth = BasicAuth::new("a", "b").expect("auth");
-        let both = ProxySpec::new(&url("http://u:p@h"), Some(&auth), &HeaderMap::new(), None);
-        assert!(both.expect_err("both").is_invalid_argument());
-        let given =
-            ProxySpec::new(&url("http://h"), Some(&auth), &HeaderMap::new(), None).expect("spec");
-        assert_eq!(
-            given.authorization.as_ref().map(|v| v.as_bytes()),
-            Some(&b"Basic YTpi"[..])
-        );
-    }
-
-    #[test]
-    fn specs_differ_by_credentials_and_headers() {
-        let a = spec("http://u:p@h:1");
-        let b = spec("http://v:p@h:1");
-        let c = spec("http://h:1");
-        assert_ne!(a, b);
-        assert_ne!(a, c);
-        assert_eq!(a, spec("http://u:p@h:1"));
-        let mut headers = HeaderMap::new();
-        headers.insert("x-team", HeaderValue::from_static("a"));
-        let d = ProxySpec::new(&url("http://h:1"), None, &headers, None).expect("spec");
-        assert_ne!(c, d);
-        assert_eq!(
-            d.request_headers()
-                .map(|(n, v)| (n.as_str(), v.as_bytes()))
-                .collect::<Vec<_>>(),
-            vec![("x-team", &b"a"[..])]
-        );
     }
 
     #[test]
@@ -607,7 +322,7 @@ mod tests {
             assert!(headers.contains_key("x-a"));
             assert_eq!(
                 got.as_deref()
-                    .and_then(|s| s.authorization.as_ref())
+                    .and_then(|s| s.authorization())
                     .map(|v| v.to_str().expect("ascii")),
                 sent
             );
