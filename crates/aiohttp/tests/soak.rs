@@ -964,9 +964,19 @@ async fn soak_with_faults_and_cancellation() {
         panicked += run_phase(&client, warmup..requests).await;
         (panicked, rss_warm)
     };
-    let (panicked_tasks, rss_warm) = tokio::time::timeout(bound, phases)
-        .await
-        .unwrap_or_else(|_| panic!("the soak did not finish within {bound:?} (seed {seed:#x})"));
+    let Ok((panicked_tasks, rss_warm)) = tokio::time::timeout(bound, phases).await else {
+        let t = lock(&client.tally);
+        panic!(
+            "the soak did not finish within {bound:?} (seed {seed:#x}): pool {:?}, server \
+             connections open {}, ok {} half_read {} cancelled {} errors {:?}",
+            client.session.connector().pool().stats(),
+            server.shared.open_now(),
+            t.done_200 + t.done_500,
+            t.half_read,
+            t.cancelled,
+            t.errors
+        );
+    };
     let pool = client.session.connector().pool();
     let pool_settled = settle(Duration::from_secs(5), || {
         let st = pool.stats();
