@@ -16,6 +16,10 @@ use crate::error::{ClientError, ErrorKind};
 
 /// Turns a host name into socket addresses (aiohttp's `AbstractResolver`).
 ///
+/// A request whose host the resolver fails on, or finds no address for, fails with a
+/// `ClientConnectorDNSError` for that host and port, whatever the kind of the resolver's own
+/// error (its message is kept in the request's).
+///
 /// ```
 /// use aiohttp::{BoxFuture, ClientError, Family, Resolver};
 /// use std::net::SocketAddr;
@@ -58,6 +62,31 @@ fn no_addresses(host: &str, port: u16) -> ClientError {
         format!("no address of the requested family for {host}"),
     )
     .with_address(host, port)
+}
+
+/// A resolver's answer for `host:port` as the request sees it: no address is a DNS error, and
+/// so is any failure of the resolver (aiohttp turns its resolver's `OSError` into a
+/// `ClientConnectorDNSError`); the resolver's own message is kept.
+fn checked(
+    host: &str,
+    port: u16,
+    answer: Result<Vec<SocketAddr>, ClientError>,
+) -> Result<Vec<SocketAddr>, ClientError> {
+    match answer {
+        Ok(addrs) if addrs.is_empty() => Err(ClientError::new(
+            ErrorKind::ClientConnectorDNSError,
+            format!("no address found for {host}"),
+        )
+        .with_address(host, port)),
+        Ok(addrs) => Ok(addrs),
+        Err(e) if e.kind() == ErrorKind::ClientConnectorDNSError => Err(e),
+        Err(e) => Err(ClientError::new(
+            ErrorKind::ClientConnectorDNSError,
+            format!("cannot resolve host {host}: {e}"),
+        )
+        .with_address(host, port)
+        .with_source(e)),
+    }
 }
 
 /// The addresses found for `host` that `family` admits; an error when none is.
@@ -307,11 +336,8 @@ impl DnsCache {
             return admitted(host, port, family, literal).map(Arc::new);
         }
         if !self.enabled {
-            return self
-                .resolver
-                .resolve(host, port, family)
-                .await
-                .map(Arc::new);
+            let answer = self.resolver.resolve(host, port, family).await;
+            return checked(host, port, answer).map(Arc::new);
         }
         let key = (host.to_string(), port);
         let lookup = {
@@ -330,11 +356,10 @@ impl DnsCache {
                     let resolver = self.resolver.clone();
                     let (h, p) = key.clone();
                     let fut: BoxFuture<'static, _> = Box::pin(async move {
-                        resolver
-                            .resolve(&h, p, family)
-                            .await
+                        let answer = resolver.resolve(&h, p, family).await;
+                        checked(&h, p, answer)
                             .map(Arc::new)
-                            .map_err(|e| (e.kind(), e.to_string()))
+                            .map_err(|e| (e.kind(), e.message().to_string()))
                     });
                     let shared = fut.shared();
                     st.in_flight.insert(key.clone(), shared.clone());

@@ -582,6 +582,14 @@ pub(crate) async fn exchange(
     // hyper's.
     let (pending, upload, continued) = start(conn, &head, body)?;
     match pending.await {
+        Ok(response) if both_framings(response.headers()) => Err(SendError {
+            error: ClientError::new(
+                ErrorKind::ClientResponseError,
+                "Transfer-Encoding can't be present with Content-Length",
+            ),
+            retryable: false,
+            unprocessed: false,
+        }),
         Ok(mut response) => Ok(Sent {
             upgrade: (response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
                 .then(|| Upgrade(hyper::upgrade::on(&mut response))),
@@ -599,6 +607,15 @@ pub(crate) async fn exchange(
             })
         }
     }
+}
+
+/// A response head with both `Transfer-Encoding` and `Content-Length`: RFC 9112 6.3 says such a
+/// message "ought to be handled as an error" (a sign of response splitting), and aiohttp's
+/// parser refuses it. It is a `ClientResponseError`, and the connection, its framing in doubt,
+/// is closed with the lease instead of being reused.
+fn both_framings(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        && headers.contains_key(http::header::CONTENT_LENGTH)
 }
 
 /// Hands the request to hyper: returns the wait for its response head, how far the body got,
