@@ -349,7 +349,12 @@ impl State {
     /// Evicts the oldest cookies of every site over the per-domain cap, then the oldest of all
     /// while over the total cap.
     fn enforce_caps(&mut self) {
-        if self.meta.len() <= self.max_per_domain.min(self.max_total) {
+        self.enforce_caps_within(self.max_total);
+    }
+
+    /// [`enforce_caps`](Self::enforce_caps) with `total` stored cookies at most.
+    fn enforce_caps_within(&mut self, total: usize) {
+        if self.meta.len() <= self.max_per_domain.min(total) {
             // Too few cookies in all for any cap to be exceeded.
             return;
         }
@@ -357,8 +362,7 @@ impl State {
         for m in self.meta.values() {
             *per_site.entry(m.site.as_str()).or_default() += 1;
         }
-        if self.meta.len() <= self.max_total && per_site.values().all(|n| *n <= self.max_per_domain)
-        {
+        if self.meta.len() <= total && per_site.values().all(|n| *n <= self.max_per_domain) {
             return;
         }
         let mut by_age: Vec<(u64, &Key, &str)> = self
@@ -378,7 +382,7 @@ impl State {
                 kept.push(key);
             }
         }
-        let excess = kept.len().saturating_sub(self.max_total);
+        let excess = kept.len().saturating_sub(total);
         doomed.extend(kept.into_iter().take(excess).cloned());
         for key in &doomed {
             tracing::debug!(domain = %key.0, name = %key.2, "cookie evicted by the jar's caps");
@@ -387,8 +391,14 @@ impl State {
     }
 
     /// Replaces the stored cookies with `store`, whose cookies were created in the order of
-    /// `order`.
-    fn install(&mut self, store: CookieStore, shared: Vec<Shared>, order: Vec<Key>) {
+    /// `order`, and the shared ones with `shared` (oldest first). Every shared cookie goes to
+    /// every host, so at most as many as one domain may have are kept, the newest; they count
+    /// against the total.
+    fn install(&mut self, store: CookieStore, mut shared: Vec<Shared>, order: Vec<Key>) {
+        let excess = shared
+            .len()
+            .saturating_sub(self.max_per_domain.min(self.max_total));
+        shared.drain(..excess);
         self.store = store;
         self.shared = shared;
         self.meta.clear();
@@ -400,7 +410,7 @@ impl State {
             }
         }
         self.purge_expired(OffsetDateTime::now_utc());
-        self.enforce_caps();
+        self.enforce_caps_within(self.max_total.saturating_sub(self.shared.len()));
     }
 }
 
@@ -637,12 +647,29 @@ impl CookieJar {
         write_private(path.as_ref(), &text)
     }
 
-    /// Replaces the jar's cookies with those saved by [`save`](Self::save); expired ones are
-    /// skipped, and the caps apply (the file lists cookies oldest first).
+    /// Replaces the jar's cookies with those saved by [`save`](Self::save). The file is held to
+    /// the rules cookies from servers are:
+    ///
+    /// * cookies that `Set-Cookie` could not have stored are left out, as expired ones are,
+    ///   and the rest of the file loads: a cookie for every site under a public suffix
+    ///   (`"domain": "com"` or `"co.uk"` with `"host_only": false`; the same rule as for the
+    ///   `Domain` attribute, see [`CookieJar`]), and a cookie whose name and value are over
+    ///   4096 bytes;
+    /// * the caps apply, the file listing cookies oldest first: 50 per domain and 3000 in all
+    ///   (or the jar's [`max_cookies_per_domain`](Self::max_cookies_per_domain) and
+    ///   [`max_cookies`](Self::max_cookies));
+    /// * shared cookies (`"domain": null`) are sent to every host, as those stored by
+    ///   [`update_cookies`](AbstractCookieJar::update_cookies) without a URL: at most as many
+    ///   as one domain may have are kept (the last ones in the file), and they count against
+    ///   the total. A file from someone else can hold such cookies; check it first if that
+    ///   matters.
     ///
     /// # Errors
-    /// The file cannot be read, is not JSON in the documented format, or holds a cookie with an
-    /// invalid name, domain or path (`InvalidData`). The jar is unchanged on error.
+    /// `InvalidData`, with the jar unchanged: the file is not JSON in the documented format, a
+    /// field has the wrong type, or a cookie has an invalid domain or path, or a name or value
+    /// that could not go into a `Cookie` header as it is (`;`, control characters; a shared
+    /// cookie's value may hold anything, it is sent quoted). Other kinds: the file cannot be
+    /// read.
     ///
     /// ```no_run
     /// let jar = aiohttp::CookieJar::new();
@@ -733,6 +760,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// The stored cookies, the shared ones, and the stored ones' keys in file order.
 type Loaded = (CookieStore, Vec<Shared>, Vec<Key>);
 
+/// Reads a cookie file (see [`CookieJar::save`]). A file that is not in the format, has a field
+/// of the wrong type, or a cookie whose name or value could not go into a `Cookie` header as it
+/// is, is an error. Cookies `Set-Cookie` could not have stored are left out, as expired ones
+/// are: a `Domain` cookie (`host_only` false) for a public suffix, and a cookie whose name and
+/// value are over [`MAX_COOKIE_SIZE`] bytes.
 fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
     if doc.get("version").and_then(Value::as_u64) != Some(1) {
         return Err("not a cookie file of version 1".into());
@@ -743,23 +775,48 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
         .ok_or("no \"cookies\" array")?;
     let mut stored = Vec::new();
     let mut order = Vec::new();
-    let mut shared: Vec<Shared> = Vec::new();
+    // Shared cookies by name: a later one replaces an earlier one and goes last.
+    let mut shared: Vec<Option<Shared>> = Vec::new();
+    let mut shared_at: HashMap<String, usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         let bad = |what: &str| format!("cookie {i}: {what}");
         let text = |key: &str| e.get(key).and_then(Value::as_str);
-        let flag = |key: &str| e.get(key).and_then(Value::as_bool).unwrap_or(false);
+        // Absent or null is false; any other type is an error.
+        let flag = |key: &str| match e.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(bad(&format!("{key} is not a boolean"))),
+        };
         let name = text("name").ok_or_else(|| bad("no name"))?;
         let value = text("value").ok_or_else(|| bad("no value"))?;
-        let mut raw = Cookie::new(name.to_string(), value.to_string());
-        // The name and value must survive a round trip through a header.
-        if Cookie::parse(raw.to_string())
-            .ok()
-            .is_none_or(|c| c.name() != name || c.value() != value)
-        {
-            return Err(bad("invalid name or value"));
+        let domain = match e.get("domain") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) => Some(d.as_str()),
+            Some(_) => return Err(bad("invalid domain")),
+        };
+        let (secure, http_only, host_only) =
+            (flag("secure")?, flag("http_only")?, flag("host_only")?);
+        if name.len() + 1 + value.len() > MAX_COOKIE_SIZE {
+            tracing::debug!("cookie over {MAX_COOKIE_SIZE} bytes not loaded");
+            continue;
         }
-        raw.set_secure(flag("secure").then_some(true));
-        raw.set_http_only(flag("http_only").then_some(true));
+        let mut raw = Cookie::new(name.to_string(), value.to_string());
+        if domain.is_some() {
+            // The name and value must survive a round trip through a header, and be
+            // what a server could have sent.
+            if !fits_header(&raw)
+                || Cookie::parse(raw.to_string())
+                    .ok()
+                    .is_none_or(|c| c.name() != name || c.value() != value)
+            {
+                return Err(bad("invalid name or value"));
+            }
+        } else if !is_cookie_name(name) {
+            // A shared cookie is the caller's: any value (sent quoted), a valid name.
+            return Err(bad("invalid name"));
+        }
+        raw.set_secure(secure.then_some(true));
+        raw.set_http_only(http_only.then_some(true));
         raw.set_same_site(match text("same_site") {
             Some("Strict") => Some(SameSite::Strict),
             Some("Lax") => Some(SameSite::Lax),
@@ -777,12 +834,14 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
         if expires.is_some_and(|t| t <= now) {
             continue;
         }
-        let Some(domain) = text("domain") else {
-            shared.retain(|s| s.cookie.name() != name);
-            shared.push(Shared {
+        let Some(domain) = domain else {
+            if let Some(old) = shared_at.insert(name.to_string(), shared.len()) {
+                shared[old] = None;
+            }
+            shared.push(Some(Shared {
                 cookie: raw,
                 expires,
-            });
+            }));
             continue;
         };
         // The domain must be a host in canonical form.
@@ -793,10 +852,16 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
         let path = text("path")
             .and_then(CookiePath::parse)
             .ok_or_else(|| bad("invalid path"))?;
+        // RFC 6265 section 5.3 step 5, as for Set-Cookie: a cookie for every site under a
+        // public suffix is refused.
+        if !host_only && is_public_suffix(domain) {
+            tracing::debug!(name, domain, "cookie for a public suffix not loaded");
+            continue;
+        }
         let mut c = cookie_store::Cookie::try_from_raw_cookie(&raw, &url)
             .map_err(|e| bad(&e.to_string()))?
             .into_owned();
-        c.domain = if flag("host_only") {
+        c.domain = if host_only {
             CookieDomain::HostOnly(domain.to_string())
         } else {
             CookieDomain::Suffix(domain.to_string())
@@ -807,7 +872,7 @@ fn from_json(doc: &Value, now: OffsetDateTime) -> Result<Loaded, String> {
         stored.push(Ok::<_, String>(c));
     }
     let store = CookieStore::from_cookies(stored, false)?;
-    Ok((store, shared, order))
+    Ok((store, shared.into_iter().flatten().collect(), order))
 }
 
 /// The stored cookie as a `cookie::Cookie` with its attributes.
@@ -1386,6 +1451,92 @@ mod tests {
         ]});
         let (store, shared, _) = from_json(&expired, now).expect("parses");
         assert_eq!(store.iter_any().count() + shared.len(), 0);
+    }
+
+    #[test]
+    fn loading_drops_cookies_set_cookie_would_refuse() {
+        let now = OffsetDateTime::now_utc();
+        let entry = |name: &str, value: &str, domain: Option<&str>, host_only: bool| json!({"name": name, "value": value, "domain": domain, "host_only": host_only, "path": "/"});
+        let fits = "v".repeat(MAX_COOKIE_SIZE - 2);
+        let over = "v".repeat(MAX_COOKIE_SIZE - 1);
+        let doc = json!({"version": 1, "cookies": [
+            entry("com", "1", Some("com"), false),
+            entry("couk", "1", Some("co.uk"), false),
+            entry("ghio", "1", Some("github.io"), false),
+            entry("tld", "1", Some("corp"), false),
+            // Host-only for the suffix itself: sent to that host alone, as from Set-Cookie.
+            entry("hostcom", "1", Some("com"), true),
+            entry("site", "1", Some("example.co.uk"), false),
+            entry("ip", "1", Some("10.0.0.1"), false),
+            entry("a", &fits, Some("example.com"), true),
+            entry("b", &over, Some("example.com"), true),
+            entry("s", &over, None, false),
+            entry("t", "first", None, false),
+            entry("u", "1", None, false),
+            entry("t", "second", None, false),
+        ]});
+        let (store, shared, order) = from_json(&doc, now).expect("loads");
+        let jar = CookieJar::new().unsafe_(true);
+        jar.lock().install(store, shared, order);
+        assert_eq!(
+            sorted(jar.iter().map(|c| c.name().to_string()).collect()),
+            ["a", "hostcom", "ip", "site", "t", "u"]
+        );
+        assert_eq!(names(&jar, "http://shop.com/"), ["u", "t"]);
+        assert_eq!(names(&jar, "http://com/"), ["hostcom", "u", "t"]);
+        assert_eq!(names(&jar, "http://x.corp/"), ["u", "t"]);
+        assert_eq!(names(&jar, "http://www.example.co.uk/"), ["site", "u", "t"]);
+        assert_eq!(jar.filter_cookies(&url("http://a/"))[1].value(), "second");
+
+        // Fields of the wrong type are errors, not defaults: a domain that is not a string
+        // would otherwise make a cookie for every host.
+        for (key, v) in [
+            ("domain", json!(7)),
+            ("domain", json!(["a.test"])),
+            ("host_only", json!("yes")),
+            ("secure", json!(1)),
+            ("http_only", json!({})),
+        ] {
+            let mut e = entry("n", "1", Some("a.test"), true);
+            e[key] = v;
+            let doc = json!({"version": 1, "cookies": [e]});
+            assert!(from_json(&doc, now).is_err(), "{key}");
+        }
+        // Names and values a Cookie header cannot carry: refused (a shared value is quoted).
+        for (name, value, domain) in [
+            ("n\r\nx", "1", Some("a.test")),
+            ("n", "v\r\nx", Some("a.test")),
+            ("n", "v\0x", Some("a.test")),
+            ("n", "v;x", Some("a.test")),
+            ("n\0x", "1", None),
+            ("n;x", "1", None),
+        ] {
+            let doc = json!({"version": 1, "cookies": [entry(name, value, domain, true)]});
+            assert!(from_json(&doc, now).is_err(), "{name:?}={value:?}");
+        }
+        let doc = json!({"version": 1, "cookies": [entry("n", "v\r\nx;y", None, false)]});
+        assert_eq!(from_json(&doc, now).expect("shared").1.len(), 1);
+    }
+
+    #[test]
+    fn loaded_shared_cookies_are_capped_and_count_against_the_total() {
+        let now = OffsetDateTime::now_utc();
+        let mut cookies: Vec<Value> = (0..100)
+            .map(|i| json!({"name": format!("x{i}"), "value": "1", "domain": null}))
+            .collect();
+        cookies.extend((0..10).map(|i| {
+            json!({"name": format!("c{i}"), "value": "1", "domain": format!("d{i}.com"),
+                   "host_only": true, "path": "/"})
+        }));
+        let doc = json!({"version": 1, "cookies": cookies});
+        let (store, shared, order) = from_json(&doc, now).expect("loads");
+        let jar = CookieJar::new().max_cookies(55);
+        jar.lock().install(store, shared, order);
+        assert_eq!(jar.len(), 55);
+        let all = sorted(jar.iter().map(|c| c.name().to_string()).collect());
+        let mut want: Vec<String> = (50..100).map(|i| format!("x{i}")).collect();
+        want.extend((5..10).map(|i| format!("c{i}")));
+        assert_eq!(all, sorted(want));
     }
 
     #[test]
