@@ -32,7 +32,7 @@ use crate::transport::Transport;
 const HEAD_STORE: usize = 4096;
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
-const MAX_CAPTURE: usize = 512 * 1024;
+pub(crate) const MAX_CAPTURE: usize = 512 * 1024;
 
 /// A response head as it arrived, byte for byte (HTTP/1), parsed only when asked.
 #[derive(Debug, Clone, Default)]
@@ -163,6 +163,18 @@ impl CaptureState {
             self.buf = Vec::new();
         }
     }
+}
+
+/// The head a capture armed for one response keeps when the response's bytes arrive in these
+/// reads (the head is the first non-`1xx` one, `1xx` heads before it skipped); `None` when no
+/// complete head arrived, or it grew past [`MAX_CAPTURE`] while incomplete.
+pub(crate) fn capture_head<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> Option<Bytes> {
+    let mut st = CaptureState::default();
+    st.arm();
+    for read in reads {
+        st.feed(read);
+    }
+    st.head.take()
 }
 
 /// A `1xx` status line.
