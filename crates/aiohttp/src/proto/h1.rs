@@ -118,7 +118,7 @@ impl CaptureState {
             // A head usually arrives whole in one read: find it in place, copy it once.
             while let Some(pos) = find_head_end(data) {
                 let end = pos + 4;
-                if is_informational(data) {
+                if is_informational(&data[..end]) {
                     data = &data[end..];
                     continue;
                 }
@@ -144,7 +144,7 @@ impl CaptureState {
                 return;
             };
             let end = from + pos + 4;
-            if is_informational(&self.buf) {
+            if is_informational(&self.buf[..end]) {
                 self.buf.drain(..end);
                 self.scanned = 0;
                 continue;
@@ -177,7 +177,7 @@ pub(crate) fn capture_head<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> Opt
     st.head.take()
 }
 
-/// A `1xx` status line.
+/// A `1xx` status line (`head` is the head alone: what follows it is another response).
 fn is_informational(head: &[u8]) -> bool {
     head.get(9) == Some(&b'1') && head.starts_with(b"HTTP/")
 }
@@ -865,6 +865,26 @@ mod tests {
             &st.head.take().expect("head")[..],
             b"HTTP/1.1 201 Made\r\nA: 1\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_head_is_judged_informational_by_its_own_bytes() {
+        // Found by fuzzing (fuzz/ response_head target): a head shorter than a status line,
+        // followed by a 1xx one, was taken for a 1xx head (the status was looked for past its
+        // end) when both arrived in one read, and kept when they arrived apart.
+        let wire = b"HTTP/\r\n\r\n100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let whole = capture_head([&wire[..]]);
+        let bytewise = capture_head(wire.chunks(1));
+        assert_eq!(whole.as_deref(), Some(&b"HTTP/\r\n\r\n"[..]));
+        assert_eq!(bytewise, whole);
+        // A real 1xx head is still skipped, whole or apart.
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        for reads in [wire.chunks(wire.len()), wire.chunks(1), wire.chunks(7)] {
+            assert_eq!(
+                capture_head(reads).as_deref(),
+                Some(&b"HTTP/1.1 204 No Content\r\n\r\n"[..])
+            );
+        }
     }
 
     #[test]
