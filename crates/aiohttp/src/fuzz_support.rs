@@ -1693,6 +1693,13 @@ mod tests {
             cat(&[b"\x01", b"HTTP/1.1 204\r\n\r\n"]),
             head_reason(Some("")),
         ));
+        // Found by the fuzzer: a head too short for a status, then a 1xx one, in one read.
+        out.push(seed(
+            t,
+            "found_short_head",
+            b"\x00HTTP/\r\n\r\n100 Continue\r\x0b\r\ne\r\n\r\nH\r\n\r\n".to_vec(),
+            Box::new(|d| assert_eq!(&response_head(d).unwrap().head[..], b"HTTP/\r\n\r\n")),
+        ));
         out.push(seed(
             t,
             "incomplete",
