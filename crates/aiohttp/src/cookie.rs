@@ -642,9 +642,12 @@ impl CookieJar {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let doc = self.to_json();
-        let text = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
-        write_private(path.as_ref(), &text)
+        write_private(path.as_ref(), &self.to_file_text()?)
+    }
+
+    /// The text [`save`](Self::save) writes.
+    pub(crate) fn to_file_text(&self) -> io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(&self.to_json()).map_err(io::Error::other)
     }
 
     /// Replaces the jar's cookies with those saved by [`save`](Self::save). The file is held to
@@ -677,8 +680,12 @@ impl CookieJar {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn load(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let text = std::fs::read(path)?;
-        let doc: Value = serde_json::from_slice(&text)
+        self.load_file_text(&std::fs::read(path)?)
+    }
+
+    /// [`load`](Self::load) from the text of a file.
+    pub(crate) fn load_file_text(&self, text: &[u8]) -> io::Result<()> {
+        let doc: Value = serde_json::from_slice(text)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let (store, shared, order) = from_json(&doc, OffsetDateTime::now_utc())
             .map_err(|msg| io::Error::new(io::ErrorKind::InvalidData, msg))?;

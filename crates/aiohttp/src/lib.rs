@@ -123,6 +123,9 @@ where
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+#[doc(hidden)]
+pub mod fuzz_support;
+
 /// Entry points for the micro-benchmarks in `crates/bench`; not part of the API.
 #[doc(hidden)]
 pub mod bench_support {

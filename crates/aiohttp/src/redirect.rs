@@ -181,13 +181,17 @@ fn resolve(raw: &[u8], base: &Url, requote: bool) -> Result<Url, ClientError> {
 }
 
 /// Normalizes percent-escapes (RFC 3986 section 6.2.2): an escaped unreserved character is
-/// decoded, other escapes get uppercase hex digits.
+/// decoded, other escapes get uppercase hex digits. A `%` that starts no escape is kept as it
+/// is, and an escaped hex digit right after one stays escaped: decoded, it would make a new
+/// escape with that `%` (`%%341` would become `%41`, another URL).
 fn requote_part(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);
     }
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
+    // Where the last `%` that starts no escape went in `out`.
+    let mut stray: Option<usize> = None;
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
@@ -195,7 +199,14 @@ fn requote_part(s: &str) -> Cow<'_, str> {
             if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
                 // Both digits are below 16, so the byte fits.
                 let byte = u8::try_from(hi * 16 + lo).unwrap_or(0);
-                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                let joins_stray = byte.is_ascii_hexdigit()
+                    && stray.is_some_and(|p| {
+                        p + 1 == out.len()
+                            || (p + 2 == out.len() && out.as_bytes()[p + 1].is_ascii_hexdigit())
+                    });
+                let unreserved =
+                    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~');
+                if unreserved && !joins_stray {
                     out.push(char::from(byte));
                 } else {
                     out.push('%');
@@ -207,6 +218,9 @@ fn requote_part(s: &str) -> Cow<'_, str> {
             }
         }
         // Copy one whole character.
+        if b[i] == b'%' {
+            stray = Some(out.len());
+        }
         let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
         out.push_str(&s[i..i + ch_len]);
         i += ch_len;
@@ -439,6 +453,36 @@ mod tests {
         assert_eq!(requote_part("100%"), "100%");
         assert_eq!(requote_part("%zz%4"), "%zz%4");
         assert_eq!(requote_part("\u{e9}%41"), "\u{e9}A");
+    }
+
+    #[test]
+    fn requoting_never_makes_an_escape_out_of_a_stray_percent() {
+        // Found by fuzzing (fuzz/ redirect target): decoding `%34` to `4` right after a `%`
+        // that starts no escape turned `/%%341` into `/%41`, which the next requote (and any
+        // server) reads as `A`.
+        let table = [
+            ("%%341", "%%341"),
+            ("%4%31", "%4%31"),
+            ("be%%37A", "be%%37A"),
+            ("%%7e", "%~"),
+            ("%%34%7e", "%%34~"),
+            ("%zz%41", "%zzA"),
+            ("be%7%41%2f", "be%7%41%2F"),
+            ("100%%41x", "100%%41x"),
+            ("%%2f", "%%2F"),
+        ];
+        for (raw, want) in table {
+            let once = requote_part(raw);
+            assert_eq!(once, want, "{raw}");
+            assert_eq!(requote_part(&once), once, "requoting {raw} twice");
+        }
+        let from = url("http://a.test/");
+        let next = resolve(b"/%%341?q=%%37A", &from, true).expect("requoted");
+        assert_eq!(next.as_str(), "http://a.test/%%341?q=%%37A");
+        assert_eq!(
+            resolve(next.as_str().as_bytes(), &from, true).expect("again"),
+            next
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ impl ClientError {
     }
 }
 
-fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
+/// The media type (lowercase, `application/octet-stream` when absent) and the `charset`
+/// parameter of a `Content-Type`.
+pub(crate) fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
     let raw = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -135,7 +137,7 @@ fn parse_content_type(headers: &HeaderMap) -> (String, Option<String>) {
 }
 
 /// aiohttp's `json_re`: `application/json` and `application/<anything>+json`.
-fn is_json_content_type(ct: &str) -> bool {
+pub(crate) fn is_json_content_type(ct: &str) -> bool {
     let Some(sub) = ct.strip_prefix("application/") else {
         return false;
     };

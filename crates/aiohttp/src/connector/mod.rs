@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use pool::{acquire, Lease};
-pub(crate) use proxy::{ProxyKind, ProxySpec};
+pub(crate) use proxy::{socks, ProxyKind, ProxySpec, SocksTarget};
 
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
 pub use pool::{Pool, PoolConfig, PoolStats};

@@ -311,7 +311,7 @@ fn authority(key: &ConnectionKey) -> String {
 }
 
 /// The SOCKS handshake (tokio-socks) to `target` over `io`.
-async fn socks(
+pub(crate) async fn socks(
     io: Box<dyn Io>,
     proxy: &ProxySpec,
     target: &SocksTarget,

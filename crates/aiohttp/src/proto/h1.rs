@@ -32,7 +32,7 @@ use crate::transport::Transport;
 const HEAD_STORE: usize = 4096;
 
 /// The largest response head we keep a copy of; hyper rejects larger heads itself.
-const MAX_CAPTURE: usize = 512 * 1024;
+pub(crate) const MAX_CAPTURE: usize = 512 * 1024;
 
 /// A response head as it arrived, byte for byte (HTTP/1), parsed only when asked.
 #[derive(Debug, Clone, Default)]
@@ -118,7 +118,7 @@ impl CaptureState {
             // A head usually arrives whole in one read: find it in place, copy it once.
             while let Some(pos) = find_head_end(data) {
                 let end = pos + 4;
-                if is_informational(data) {
+                if is_informational(&data[..end]) {
                     data = &data[end..];
                     continue;
                 }
@@ -144,7 +144,7 @@ impl CaptureState {
                 return;
             };
             let end = from + pos + 4;
-            if is_informational(&self.buf) {
+            if is_informational(&self.buf[..end]) {
                 self.buf.drain(..end);
                 self.scanned = 0;
                 continue;
@@ -165,7 +165,19 @@ impl CaptureState {
     }
 }
 
-/// A `1xx` status line.
+/// The head a capture armed for one response keeps when the response's bytes arrive in these
+/// reads (the head is the first non-`1xx` one, `1xx` heads before it skipped); `None` when no
+/// complete head arrived, or it grew past [`MAX_CAPTURE`] while incomplete.
+pub(crate) fn capture_head<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> Option<Bytes> {
+    let mut st = CaptureState::default();
+    st.arm();
+    for read in reads {
+        st.feed(read);
+    }
+    st.head.take()
+}
+
+/// A `1xx` status line (`head` is the head alone: what follows it is another response).
 fn is_informational(head: &[u8]) -> bool {
     head.get(9) == Some(&b'1') && head.starts_with(b"HTTP/")
 }
@@ -870,6 +882,26 @@ mod tests {
             &st.head.take().expect("head")[..],
             b"HTTP/1.1 201 Made\r\nA: 1\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_head_is_judged_informational_by_its_own_bytes() {
+        // Found by fuzzing (fuzz/ response_head target): a head shorter than a status line,
+        // followed by a 1xx one, was taken for a 1xx head (the status was looked for past its
+        // end) when both arrived in one read, and kept when they arrived apart.
+        let wire = b"HTTP/\r\n\r\n100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let whole = capture_head([&wire[..]]);
+        let bytewise = capture_head(wire.chunks(1));
+        assert_eq!(whole.as_deref(), Some(&b"HTTP/\r\n\r\n"[..]));
+        assert_eq!(bytewise, whole);
+        // A real 1xx head is still skipped, whole or apart.
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        for reads in [wire.chunks(wire.len()), wire.chunks(1), wire.chunks(7)] {
+            assert_eq!(
+                capture_head(reads).as_deref(),
+                Some(&b"HTTP/1.1 204 No Content\r\n\r\n"[..])
+            );
+        }
     }
 
     #[test]

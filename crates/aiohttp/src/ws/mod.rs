@@ -13,9 +13,9 @@
 //! - `frame`: frames on the wire;
 //! - `socket`: the open WebSocket and its halves.
 
-mod deflate;
-mod frame;
-mod handshake;
+pub(crate) mod deflate;
+pub(crate) mod frame;
+pub(crate) mod handshake;
 mod message;
 mod socket;
 

@@ -1,0 +1,9 @@
+//! The `charset` target: `aiohttp::fuzz_support::charset` documents what it drives, the
+//! layout of its input and its checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = aiohttp::fuzz_support::charset(data);
+});
