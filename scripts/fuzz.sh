@@ -88,9 +88,16 @@ dict_of() {
 # --- tools -------------------------------------------------------------------
 
 command -v rustup >/dev/null 2>&1 || die "rustup is needed (for the nightly toolchain)"
+# cargo-fuzz needs nightly's -Z flags: the nightly toolchain when it is (or can be) installed,
+# else the default toolchain with RUSTC_BOOTSTRAP=1, which lets it take them.
+toolchain=(+nightly)
 if ! rustup toolchain list | grep -q '^nightly'; then
     log "installing the nightly toolchain"
-    rustup toolchain install nightly --profile minimal
+    if ! rustup toolchain install nightly --profile minimal; then
+        log "no nightly toolchain: the default toolchain with RUSTC_BOOTSTRAP=1 instead"
+        toolchain=()
+        export RUSTC_BOOTSTRAP=1
+    fi
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     log "installing cargo-fuzz from crates.io"
@@ -101,11 +108,11 @@ fi
 
 # The fuzz crate has its own target dir (fuzz/target), whatever the environment says.
 unset CARGO_TARGET_DIR
-host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+host="$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')"
 bin_dir="$ROOT/fuzz/target/$host/release"
-log "building ${targets[*]} (cargo +nightly fuzz build)"
+log "building ${targets[*]} (cargo ${toolchain[*]} fuzz build)"
 for t in "${targets[@]}"; do
-    cargo +nightly fuzz build "$t"
+    cargo "${toolchain[@]}" fuzz build "$t"
 done
 
 # --- run ---------------------------------------------------------------------
