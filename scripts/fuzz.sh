@@ -87,6 +87,10 @@ dict_of() {
 
 # --- tools -------------------------------------------------------------------
 
+# The fuzz crate has its own target dir (fuzz/target), whatever the environment says; nor
+# does installing cargo-fuzz build into a shared one.
+unset CARGO_TARGET_DIR
+
 command -v rustup >/dev/null 2>&1 || die "rustup is needed (for the nightly toolchain)"
 # cargo-fuzz needs nightly's -Z flags: the nightly toolchain when it is (or can be) installed,
 # else the default toolchain with RUSTC_BOOTSTRAP=1, which lets it take them.
@@ -106,8 +110,6 @@ fi
 
 # --- build -------------------------------------------------------------------
 
-# The fuzz crate has its own target dir (fuzz/target), whatever the environment says.
-unset CARGO_TARGET_DIR
 host="$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')"
 bin_dir="$ROOT/fuzz/target/$host/release"
 log "building ${targets[*]} (cargo ${toolchain[*]} fuzz build)"
