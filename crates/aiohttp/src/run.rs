@@ -79,10 +79,19 @@ async fn run(
             ex.opts.upgrade,
         );
         let proxy = crate::proxy::take_proxy_authorization(&mut prepared.headers, proxy);
+        let plain = proxy.as_ref().map(|_| origin.clone());
         let key = ex.opts.key(origin, prepared.version, proxy.as_ref());
+        // A forward proxy's connection serves every origin: the request counts against its
+        // target's `limit_per_host` (the target as a tunnel through this proxy would key it).
+        let target = match (plain, &proxy) {
+            (Some(plain), Some(p)) if key.forward_proxy().is_some() => {
+                Some(plain.with_proxy(p.clone(), false))
+            }
+            _ => None,
+        };
 
         // 2–4. Connection, exchange, response.
-        let mut resp = exchange(inner, &key, prepared, &ex.opts).await?;
+        let mut resp = exchange(inner, &key, target.as_ref(), prepared, &ex.opts).await?;
         if !resp.cookies().is_empty() {
             inner
                 .cookie_jar
@@ -137,12 +146,14 @@ async fn run(
     Ok(resp)
 }
 
-/// One hop: a connection for `key`, the exchange over it, and the response. A reused
+/// One hop: a connection for `key` (serving `target`, for a request forwarded through a
+/// proxy), the exchange over it, and the response. A reused
 /// connection that turns out closed (or an HTTP/2 stream the server refused) is replaced once
 /// when the request may be sent again.
 async fn exchange(
     inner: &SessionInner,
     key: &ConnectionKey,
+    target: Option<&ConnectionKey>,
     prepared: Prepared,
     opts: &SendOptions,
 ) -> Result<ClientResponse, ClientError> {
@@ -156,7 +167,7 @@ async fn exchange(
         let mut lease = timeouts
             .run(
                 Phase::Connect,
-                crate::connector::acquire(connector, key, fresh, timeouts.sock_connect),
+                crate::connector::acquire(connector, key, target, fresh, timeouts.sock_connect),
             )
             .await
             .map_err(|e| e.with_url(url))?;

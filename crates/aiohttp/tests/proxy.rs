@@ -241,6 +241,50 @@ async fn proxy_keep_alive_serves_every_http_origin() {
 }
 
 #[tokio::test]
+async fn forwarded_requests_count_against_their_targets_limit_per_host() {
+    let a = HttpServer::echo().await;
+    let b = HttpServer::echo().await;
+    let proxy = HttpProxy::start().await;
+    let connector = aiohttp::TcpConnector::builder()
+        .limit_per_host(1)
+        .build()
+        .expect("connector");
+    let s = ClientSession::builder()
+        .connector(connector)
+        .proxy(proxy.url())
+        .build()
+        .expect("session");
+    // A response to `a` holds its proxy connection (its body is not read yet).
+    let held = within(10, s.get(a.url("/1"))).await.expect("first");
+    let timeout = aiohttp::ClientTimeout {
+        connect: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let err = within(10, s.get(a.url("/2")).timeout(timeout))
+        .await
+        .expect_err("`a` is at its limit");
+    assert!(err.is(ErrorKind::ConnectionTimeoutError), "{err:?}");
+    // Another origin through the same proxy is not: it opens a second proxy connection.
+    let mut other = within(10, s.get(b.url("/1")).timeout(timeout))
+        .await
+        .expect("`b` has its own limit");
+    other.read().await.expect("body");
+    assert_eq!(proxy.connections(), 2);
+    drop(held);
+    // `a` may go again, on an idle proxy connection.
+    let mut again = within(10, s.get(a.url("/3"))).await.expect("third");
+    assert_eq!(again.connection().map(|c| c.is_reused()), Some(true));
+    again.read().await.expect("body");
+    assert_eq!(proxy.connections(), 2);
+    let paths: Vec<String> = proxy.requests().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(
+        paths,
+        [a.url("/1"), b.url("/1"), a.url("/3")].map(|u| u.to_string())
+    );
+    proxy.check();
+}
+
+#[tokio::test]
 async fn forwarded_407_is_an_ordinary_response() {
     let origin = HttpServer::echo().await;
     let proxy = HttpProxy::builder().auth("pu", "pp").start().await;

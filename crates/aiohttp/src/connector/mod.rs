@@ -391,7 +391,7 @@ impl dyn Connector {
     /// # Ok(()) }
     /// ```
     pub async fn connect(&self, key: &ConnectionKey) -> Result<Connection, ClientError> {
-        let lease = acquire(self, key, false, None).await?;
+        let lease = acquire(self, key, None, false, None).await?;
         Ok(Connection {
             shared: ConnShared::holding(lease),
         })

@@ -413,7 +413,9 @@ impl TcpConnectorBuilder {
         self
     }
 
-    /// Simultaneous connections per (host, port, TLS) (default 0 = unlimited).
+    /// Simultaneous connections per (host, port, TLS) (default 0 = unlimited). Requests
+    /// forwarded through an HTTP proxy share its connections across origins: for them it
+    /// bounds how many requests per origin hold a proxy connection at once.
     ///
     /// ```
     /// let _ = aiohttp::TcpConnector::builder().limit_per_host(2);

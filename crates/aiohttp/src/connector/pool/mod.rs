@@ -59,7 +59,8 @@ use crate::timeout::{timeout_error, Bound, Phase};
 pub struct PoolConfig {
     /// Total simultaneous connections (0 = unlimited).
     pub limit: usize,
-    /// Simultaneous connections per key (0 = unlimited).
+    /// Simultaneous connections per key (0 = unlimited); for requests forwarded through an
+    /// HTTP proxy, simultaneous requests per origin on the proxy's connections.
     pub limit_per_host: usize,
     /// How long an idle keep-alive connection is kept; `None` keeps it until the server closes it.
     pub keepalive_timeout: Option<Duration>,
@@ -350,6 +351,8 @@ struct Reservation {
     probe: bool,
     /// The transport being set up in this slot, once there is one.
     socket: Option<Arc<SocketSlot>>,
+    /// The origin a forwarded request serves (see [`State::unserve`]).
+    target: Option<ConnectionKey>,
 }
 
 impl Drop for Reservation {
@@ -361,6 +364,9 @@ impl Drop for Reservation {
                 }
                 let socket = self.socket.as_deref().map(|s| &s.state);
                 st.release_slot(&self.key, socket, false, d);
+                if let Some(target) = &self.target {
+                    st.unserve(target, d);
+                }
             });
         }
     }
@@ -424,6 +430,8 @@ pub(crate) struct H1Lease {
     pool: Arc<PoolInner>,
     reusable: bool,
     reused: bool,
+    /// The origin a forwarded request serves (see [`State::unserve`]).
+    target: Option<ConnectionKey>,
 }
 
 /// A stream of a shared HTTP/2 connection held by one request.
@@ -431,6 +439,7 @@ pub(crate) struct H2Lease {
     stream: H2Stream,
     key: ConnectionKey,
     pool: Arc<PoolInner>,
+    target: Option<ConnectionKey>,
 }
 
 /// What a lease on an HTTP/2 connection holds: a sender for its stream.
@@ -467,33 +476,58 @@ impl fmt::Debug for H2Lease {
 impl Drop for H1Lease {
     fn drop(&mut self) {
         if let Some((conn, key)) = self.held.take() {
-            let reusable = self.reusable;
-            self.pool
-                .with(|st, d| st.release(key, conn, reusable, Instant::now(), d));
+            let (reusable, target) = (self.reusable, self.target.take());
+            self.pool.with(|st, d| {
+                st.release(key, conn, reusable, Instant::now(), d);
+                if let Some(target) = target {
+                    st.unserve(&target, d);
+                }
+            });
         }
     }
 }
 
 impl Drop for H2Lease {
     fn drop(&mut self) {
-        let (key, id) = (&self.key, self.stream.id);
-        self.pool
-            .with(|st, d| st.release_stream(key, id, Instant::now(), d));
+        let (key, id, target) = (&self.key, self.stream.id, &self.target);
+        self.pool.with(|st, d| {
+            st.release_stream(key, id, Instant::now(), d);
+            if let Some(target) = target {
+                st.unserve(target, d);
+            }
+        });
     }
 }
 
 impl Lease {
-    fn h1(pool: Arc<PoolInner>, key: ConnectionKey, conn: Pooled<H1Conn>, reused: bool) -> Self {
+    fn h1(
+        pool: Arc<PoolInner>,
+        key: ConnectionKey,
+        conn: Pooled<H1Conn>,
+        reused: bool,
+        target: Option<ConnectionKey>,
+    ) -> Self {
         Lease::H1(H1Lease {
             held: Some((conn, key)),
             pool,
             reusable: false,
             reused,
+            target,
         })
     }
 
-    fn h2(pool: Arc<PoolInner>, key: ConnectionKey, stream: H2Stream) -> Self {
-        Lease::H2(H2Lease { stream, key, pool })
+    fn h2(
+        pool: Arc<PoolInner>,
+        key: ConnectionKey,
+        stream: H2Stream,
+        target: Option<ConnectionKey>,
+    ) -> Self {
+        Lease::H2(H2Lease {
+            stream,
+            key,
+            pool,
+            target,
+        })
     }
 
     /// Sends one request over this lease (its HTTP/1 connection, or its stream of an HTTP/2
@@ -584,8 +618,13 @@ impl Lease {
             return None;
         };
         let (conn, key) = l.held.take()?;
-        l.pool
-            .with(|st, d| st.release_slot(&key, conn.socket_state(), true, d));
+        let target = l.target.take();
+        l.pool.with(|st, d| {
+            st.release_slot(&key, conn.socket_state(), true, d);
+            if let Some(target) = target {
+                st.unserve(&target, d);
+            }
+        });
         Some(conn.conn)
     }
 }
@@ -600,21 +639,37 @@ async fn fulfil(
     connector: &dyn Connector,
     pool: &Arc<PoolInner>,
     key: &ConnectionKey,
+    target: Option<&ConnectionKey>,
     grant: Grant<Live>,
     sock_connect: Option<Duration>,
 ) -> Result<Lease, ClientError> {
     let probe = match grant {
         Grant::Open { probe } => probe,
-        Grant::Stream { stream, .. } => return Ok(Lease::h2(pool.clone(), key.clone(), stream)),
+        Grant::Stream { stream, .. } => {
+            return Ok(Lease::h2(
+                pool.clone(),
+                key.clone(),
+                stream,
+                target.cloned(),
+            ))
+        }
         Grant::Idle { conn, key: k } => {
             // Dropped before it is ready (cancelled, or found dead), the connection is closed.
-            let mut lease = Lease::h1(pool.clone(), k, conn, true);
+            let mut lease = Lease::h1(pool.clone(), k, conn, true, target.cloned());
             if lease.conn().ready().await {
                 return Ok(lease);
             }
             // Dead after all: dropping the lease closes it; open a new one in its place.
             drop(lease);
-            return Box::pin(acquire_inner(connector, pool, key, true, sock_connect)).await;
+            return Box::pin(acquire_inner(
+                connector,
+                pool,
+                key,
+                target,
+                true,
+                sock_connect,
+            ))
+            .await;
         }
     };
     let mut reservation = Reservation {
@@ -623,6 +678,7 @@ async fn fulfil(
         armed: true,
         probe,
         socket: None,
+        target: target.cloned(),
     };
     let socket = Arc::new(SocketSlot {
         pool: Arc::downgrade(pool),
@@ -667,6 +723,7 @@ async fn fulfil(
         })??,
     };
     reservation.armed = false;
+    let target = reservation.target.take();
     match opened {
         Opened::H2(conn) => {
             let conn = Pooled {
@@ -674,7 +731,7 @@ async fn fulfil(
                 socket: Some(socket),
             };
             let stream = pool.with(|st, d| st.add_h2(key, conn, Instant::now(), d));
-            Ok(Lease::h2(pool.clone(), key.clone(), stream))
+            Ok(Lease::h2(pool.clone(), key.clone(), stream, target))
         }
         Opened::H1(conn) => {
             let conn = Pooled {
@@ -684,29 +741,40 @@ async fn fulfil(
             if probe {
                 pool.with(|st, d| st.end_probe(key, true, d));
             }
-            Ok(Lease::h1(pool.clone(), key.clone(), conn, false))
+            Ok(Lease::h1(pool.clone(), key.clone(), conn, false, target))
         }
     }
 }
 
 /// Takes an idle connection for `key` (unless `fresh`), or opens a new one when the limits
-/// allow, or waits in FIFO order until one of those becomes possible.
+/// allow, or waits in FIFO order until one of those becomes possible. A request forwarded
+/// through a proxy names its `target`, which it counts against `limit_per_host` while it holds
+/// the connection.
 ///
 /// # Cancel safety
 /// Dropping the future at any await gives back whatever was reserved and leaves the queue.
 pub(crate) fn acquire<'a>(
     connector: &'a dyn Connector,
     key: &'a ConnectionKey,
+    target: Option<&'a ConnectionKey>,
     fresh: bool,
     sock_connect: Option<Duration>,
 ) -> impl Future<Output = Result<Lease, ClientError>> + Send + 'a {
-    acquire_inner(connector, &connector.pool().inner, key, fresh, sock_connect)
+    acquire_inner(
+        connector,
+        &connector.pool().inner,
+        key,
+        target,
+        fresh,
+        sock_connect,
+    )
 }
 
 async fn acquire_inner(
     connector: &dyn Connector,
     pool: &Arc<PoolInner>,
     key: &ConnectionKey,
+    target: Option<&ConnectionKey>,
     fresh: bool,
     sock_connect: Option<Duration>,
 ) -> Result<Lease, ClientError> {
@@ -714,9 +782,9 @@ async fn acquire_inner(
     if pool.closed.load(Ordering::Acquire) {
         return Err(closed());
     }
-    let got = pool.with(|st, d| match st.acquire(key, fresh, d) {
+    let got = pool.with(|st, d| match st.acquire(key, target, fresh, d) {
         Some(grant) => Ok(grant),
-        None => Err(st.enqueue(key.clone(), fresh)),
+        None => Err(st.enqueue(key.clone(), target.cloned(), fresh)),
     });
     // An idle connection ready at once needs no await at all; the other paths are boxed, so a
     // request that reuses a connection carries none of their state in its future.
@@ -728,11 +796,16 @@ async fn acquire_inner(
         }
     };
     match grant {
-        Grant::Stream { stream, .. } => Ok(Lease::h2(pool.clone(), key.clone(), stream)),
+        Grant::Stream { stream, .. } => Ok(Lease::h2(
+            pool.clone(),
+            key.clone(),
+            stream,
+            target.cloned(),
+        )),
         Grant::Idle { conn, key } if conn.is_ready() => {
-            Ok(Lease::h1(pool.clone(), key, conn, true))
+            Ok(Lease::h1(pool.clone(), key, conn, true, target.cloned()))
         }
-        grant => Box::pin(fulfil(connector, pool, key, grant, sock_connect)).await,
+        grant => Box::pin(fulfil(connector, pool, key, target, grant, sock_connect)).await,
     }
 }
 

@@ -15,6 +15,11 @@
 //! waiters whose key has no room (so a host at its own limit never blocks another host), and a
 //! served waiter's grant is parked in its slot until the waiter takes it. A connection the pool
 //! lets go of keeps its slot, as *closing*, until its socket reports that it is closed.
+//!
+//! A connection to a forward proxy serves every `http://` origin in turn, so its key is the
+//! proxy's and `limit_per_host` does not apply to it: instead each request through it names its
+//! *target* (the origin and proxy), and at most `limit_per_host` requests per target hold a
+//! connection at once. Idle proxy connections serve no target and count against `limit` only.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -204,11 +209,13 @@ enum Slot<T: Types> {
     Free,
     Queued {
         key: ConnectionKey,
+        /// The origin a forwarded request serves, counted against `limit_per_host`.
+        target: Option<ConnectionKey>,
         fresh: bool,
         waker: Option<T::Waker>,
     },
-    /// Served: the grant waits for the request to take it.
-    Granted(ConnectionKey, Grant<T>),
+    /// Served: the grant (and the target it counts for) waits for the request to take it.
+    Granted(ConnectionKey, Option<ConnectionKey>, Grant<T>),
     /// The pool was closed while the request waited.
     Closed,
 }
@@ -381,6 +388,8 @@ pub(crate) struct State<T: Types> {
     slots: Vec<Slot<T>>,
     free_slots: Vec<usize>,
     reaper_running: bool,
+    /// How many requests forwarded through a proxy hold a connection, per target.
+    serving: HashMap<ConnectionKey, usize>,
 }
 
 impl<T: Types> State<T> {
@@ -399,6 +408,7 @@ impl<T: Types> State<T> {
             slots: Vec::new(),
             free_slots: Vec::new(),
             reaper_running: false,
+            serving: HashMap::default(),
         }
     }
 
@@ -413,26 +423,35 @@ impl<T: Types> State<T> {
     }
 
     /// An idle connection of `key` (unless `fresh`), a stream, or a reserved slot, if one is
-    /// available now; `None` means the request must [`enqueue`](Self::enqueue).
+    /// available now; `None` means the request must [`enqueue`](Self::enqueue). A request
+    /// forwarded through a proxy names its `target`: the grant counts for it until
+    /// [`unserve`](Self::unserve).
     pub(crate) fn acquire(
         &mut self,
         key: &ConnectionKey,
+        target: Option<&ConnectionKey>,
         fresh: bool,
         d: &mut Deferred<T>,
     ) -> Option<Grant<T>> {
         // Closes under way may already be promised to the queued waiters.
         let mut spare = self.totals.closing.saturating_sub(self.queue.len());
-        self.try_grant(key, fresh, d, &mut spare)
+        self.try_grant(key, target, fresh, d, &mut spare)
     }
 
     /// Queues a request that [`acquire`](Self::acquire) could not serve.
-    pub(crate) fn enqueue(&mut self, key: ConnectionKey, fresh: bool) -> WaiterId {
+    pub(crate) fn enqueue(
+        &mut self,
+        key: ConnectionKey,
+        target: Option<ConnectionKey>,
+        fresh: bool,
+    ) -> WaiterId {
         let slot = if self.closed {
             Slot::Closed
         } else {
             self.count_key(&key, Move::Wait);
             Slot::Queued {
                 key,
+                target,
                 fresh,
                 waker: None,
             }
@@ -458,7 +477,7 @@ impl<T: Types> State<T> {
     pub(crate) fn poll_waiter(&mut self, id: &WaiterId) -> Polled<'_, T> {
         if !matches!(self.slots[id.0], Slot::Queued { .. }) {
             let ready = match std::mem::replace(&mut self.slots[id.0], Slot::Free) {
-                Slot::Granted(_, grant) => Some(grant),
+                Slot::Granted(_, _, grant) => Some(grant),
                 Slot::Closed => None,
                 // Not a live waiter: nothing to give.
                 _ => return Polled::Ready(None),
@@ -486,7 +505,12 @@ impl<T: Types> State<T> {
                 }
                 self.count_key(&key, Move::Unwait);
             }
-            Slot::Granted(key, grant) => self.give_back(&key, grant, now, d),
+            Slot::Granted(key, target, grant) => {
+                self.give_back(&key, grant, now, d);
+                if let Some(target) = target {
+                    self.unserve(&target, d);
+                }
+            }
             Slot::Free | Slot::Closed => {}
         }
     }
@@ -540,6 +564,17 @@ impl<T: Types> State<T> {
             d.close_h1.push(conn);
             if ks.unused() {
                 self.keys.remove(&key);
+            }
+        }
+        self.serve_waiters(d);
+    }
+
+    /// A request forwarded to `target` through a proxy no longer holds a connection.
+    pub(crate) fn unserve(&mut self, target: &ConnectionKey, d: &mut Deferred<T>) {
+        if let Some(n) = self.serving.get_mut(target) {
+            *n -= 1;
+            if *n == 0 {
+                self.serving.remove(target);
             }
         }
         self.serve_waiters(d);
@@ -804,8 +839,30 @@ impl<T: Types> State<T> {
         }
     }
 
-    /// An idle connection of `key`, a stream, or a reserved slot, if one is available now.
+    /// An idle connection of `key`, a stream, or a reserved slot, if one is available now and
+    /// `target` (for a forwarded request) is under `limit_per_host`.
     fn try_grant(
+        &mut self,
+        key: &ConnectionKey,
+        target: Option<&ConnectionKey>,
+        fresh: bool,
+        d: &mut Deferred<T>,
+        spare: &mut usize,
+    ) -> Option<Grant<T>> {
+        let Some(target) = target else {
+            return self.grant_for_key(key, fresh, d, spare);
+        };
+        let serving = self.serving.get(target).copied().unwrap_or(0);
+        if self.limit_per_host != 0 && serving >= self.limit_per_host {
+            return None;
+        }
+        let grant = self.grant_for_key(key, fresh, d, spare)?;
+        *self.serving.entry(target.clone()).or_insert(0) += 1;
+        Some(grant)
+    }
+
+    /// An idle connection of `key`, a stream, or a reserved slot, if one is available now.
+    fn grant_for_key(
         &mut self,
         key: &ConnectionKey,
         fresh: bool,
@@ -862,8 +919,11 @@ impl<T: Types> State<T> {
         total_ok && self.host_ok(key)
     }
 
+    /// Whether `key` is under `limit_per_host`. A forward proxy's connections serve many
+    /// origins: their requests count against their targets' limits instead.
     fn host_ok(&self, key: &ConnectionKey) -> bool {
         self.limit_per_host == 0
+            || key.forward_proxy().is_some()
             || self.keys.get(key).map_or(0, |k| k.stats.open + k.closing) < self.limit_per_host
     }
 
@@ -939,30 +999,42 @@ impl<T: Types> State<T> {
         while i < self.queue.len() && !self.nothing_free() {
             let id = self.queue[i];
             let slot = std::mem::replace(&mut self.slots[id], Slot::Free);
-            let Slot::Queued { key, fresh, waker } = slot else {
+            let Slot::Queued {
+                key,
+                target,
+                fresh,
+                waker,
+            } = slot
+            else {
                 self.slots[id] = slot;
                 i += 1;
                 continue;
             };
             let skip = denied.iter().any(|&j| {
-                matches!(&self.slots[j], Slot::Queued { key: k, fresh: f, .. } if *f == fresh && *k == key)
+                matches!(&self.slots[j], Slot::Queued { key: k, target: t, fresh: f, .. }
+                    if *f == fresh && *k == key && *t == target)
             });
             let grant = if skip {
                 None
             } else {
-                self.try_grant(&key, fresh, d, &mut spare)
+                self.try_grant(&key, target.as_ref(), fresh, d, &mut spare)
             };
             match grant {
                 Some(grant) => {
                     self.queue.remove(i);
                     self.count_key(&key, Move::Unwait);
-                    self.slots[id] = Slot::Granted(key, grant);
+                    self.slots[id] = Slot::Granted(key, target, grant);
                     if let Some(w) = waker {
                         d.wake.push(w);
                     }
                 }
                 None => {
-                    self.slots[id] = Slot::Queued { key, fresh, waker };
+                    self.slots[id] = Slot::Queued {
+                        key,
+                        target,
+                        fresh,
+                        waker,
+                    };
                     if !skip {
                         denied.push(id);
                     }
@@ -1148,7 +1220,7 @@ mod tests {
         }
 
         fn acquire(&mut self, k: &ConnectionKey) -> Option<Grant<Fake>> {
-            self.st.acquire(k, false, &mut self.d)
+            self.st.acquire(k, None, false, &mut self.d)
         }
 
         /// A request that finds a free slot and connects in it.
@@ -1162,7 +1234,7 @@ mod tests {
         /// A request that must wait; `token` wakes it.
         fn wait(&mut self, k: &ConnectionKey, token: u32) -> WaiterId {
             assert!(self.acquire(k).is_none(), "expected to wait");
-            let id = self.st.enqueue(k.clone(), false);
+            let id = self.st.enqueue(k.clone(), None, false);
             match self.st.poll_waiter(&id) {
                 Polled::Waiting(w) => *w = Some(token),
                 Polled::Ready(_) => panic!("served at once"),
@@ -1471,6 +1543,74 @@ mod tests {
         assert_eq!(p.st.stats_for(&a).idle, 1);
     }
 
+    /// The key of requests forwarded through the proxy at `proxy`, and the targets `a.test`
+    /// and `b.test` they count against.
+    fn forwarded(proxy: &str) -> (ConnectionKey, ConnectionKey, ConnectionKey) {
+        let url = url::Url::parse(proxy).expect("url");
+        let spec = Arc::new(
+            crate::connector::ProxySpec::new(&url, None, &http::HeaderMap::new(), None)
+                .expect("spec"),
+        );
+        let fwd = key("http://a.test/").with_proxy(spec.clone(), true);
+        let target = |u: &str| key(u).with_proxy(spec.clone(), false);
+        (fwd, target("http://a.test/"), target("http://b.test/"))
+    }
+
+    #[test]
+    fn forwarded_requests_count_against_their_targets_limit_per_host() {
+        let (fwd, a, b) = forwarded("http://p.test:3128");
+        assert!(fwd.forward_proxy().is_some());
+        let mut p = Pool::new(10, 1);
+        let grant = |p: &mut Pool, t: &ConnectionKey| p.st.acquire(&fwd, Some(t), false, &mut p.d);
+        // One request to `a` holds a proxy connection: a second one to `a` waits, while `b`
+        // opens a second connection to the same proxy (the proxy's key has no per-host limit).
+        assert!(matches!(grant(&mut p, &a), Some(Grant::Open { .. })));
+        let a1 = c1(1);
+        assert!(grant(&mut p, &a).is_none());
+        let wa = p.st.enqueue(fwd.clone(), Some(a.clone()), false);
+        if let Polled::Waiting(w) = p.st.poll_waiter(&wa) {
+            *w = Some(7);
+        }
+        assert!(matches!(grant(&mut p, &b), Some(Grant::Open { .. })));
+        let b1 = c1(2);
+        assert_eq!(p.st.stats_for(&fwd).open, 2);
+        // `b`'s connection going idle does not serve the waiter for `a`: `a` is at its limit.
+        p.release(&fwd, b1, true);
+        p.st.unserve(&b, &mut p.d);
+        assert!(p.woken().is_empty());
+        // `a`'s request ends: its waiter is served, with an idle proxy connection.
+        p.release(&fwd, a1, true);
+        assert!(
+            p.woken().is_empty(),
+            "the release alone frees nothing for `a`"
+        );
+        p.st.unserve(&a, &mut p.d);
+        assert_eq!(p.woken(), [7]);
+        assert!(matches!(p.poll(&wa), Some(Some(Grant::Idle { .. }))));
+        // Held by `a` again: `b` takes the other idle connection, a second `a` still waits.
+        assert!(matches!(grant(&mut p, &b), Some(Grant::Idle { .. })));
+        assert!(grant(&mut p, &a).is_none());
+    }
+
+    #[test]
+    fn a_forwarded_waiter_cancelled_after_its_grant_frees_its_target() {
+        let (fwd, a, _) = forwarded("http://p.test:3128");
+        let mut p = Pool::new(1, 1);
+        assert!(p.st.acquire(&fwd, Some(&a), false, &mut p.d).is_some());
+        let conn = c1(1);
+        assert!(p.st.acquire(&fwd, Some(&a), false, &mut p.d).is_none());
+        let w = p.st.enqueue(fwd.clone(), Some(a.clone()), false);
+        p.release(&fwd, conn, true);
+        p.st.unserve(&a, &mut p.d);
+        // Served but never taken: cancelling gives back both the connection and the target.
+        p.st.cancel_waiter(w, p.now, &mut p.d);
+        assert_eq!(p.st.stats_for(&fwd), stats(1, 1, 0, 0));
+        assert!(matches!(
+            p.st.acquire(&fwd, Some(&a), false, &mut p.d),
+            Some(Grant::Idle { .. })
+        ));
+    }
+
     #[test]
     fn a_fresh_request_skips_idle_connections() {
         let a = key("http://a.test/");
@@ -1478,7 +1618,7 @@ mod tests {
         let conn = p.connect(&a, 1);
         p.release(&a, conn, true);
         assert!(matches!(
-            p.st.acquire(&a, true, &mut p.d),
+            p.st.acquire(&a, None, true, &mut p.d),
             Some(Grant::Open { .. })
         ));
         assert_eq!(p.st.stats(), stats(2, 1, 1, 0));
@@ -1713,7 +1853,7 @@ mod tests {
         assert_eq!((d.close_h1.len(), d.drain_h2.len()), (1, 1));
         assert!(matches!(p.poll(&w), Some(None)));
         // A request queued after the close is refused as well.
-        let late = p.st.enqueue(a.clone(), false);
+        let late = p.st.enqueue(a.clone(), None, false);
         assert!(matches!(p.poll(&late), Some(None)));
         // A connection in use is closed when it comes back.
         p.release(&a, c2, true);
