@@ -105,7 +105,19 @@ impl Utf8Check {
 struct Partial {
     text: bool,
     compressed: bool,
+    /// The compressed bytes received so far (for a compressed message).
+    raw: u64,
     data: Vec<u8>,
+}
+
+/// The most compressed bytes a message of at most `max` bytes may take. Deflate's stored
+/// blocks add 5 bytes per 65 535 and fixed Huffman codes at most one bit per byte (12.5%); real
+/// encoders stay well inside that (zlib at level 1 adds about 5% to random bytes), so twice the
+/// worst fixed-code growth is allowed and anything longer is refused as too big. Bounding it
+/// when the frame header arrives keeps a header from making the reader buffer more than that.
+fn raw_limit(max: usize) -> u64 {
+    let max = max as u64;
+    max.saturating_add(max / 4).saturating_add(4096)
 }
 
 /// The reading side of a WebSocket connection. Cancel-safe: everything read so far lives
@@ -257,7 +269,12 @@ impl Reader {
                 if h.rsv1 {
                     return protocol("RSV1 set on a continuation frame");
                 }
-                if !p.compressed && (p.data.len() as u64).saturating_add(len) > self.max as u64 {
+                let too_big = if p.compressed {
+                    p.raw.saturating_add(len) > raw_limit(self.max)
+                } else {
+                    (p.data.len() as u64).saturating_add(len) > self.max as u64
+                };
+                if too_big {
                     return Err(ReadError::Protocol(code::TOO_BIG, "message too big"));
                 }
                 Ok(h.opcode)
@@ -269,7 +286,12 @@ impl Reader {
                 if h.rsv1 && self.inflate.is_none() {
                     return protocol("RSV1 set without permessage-deflate");
                 }
-                if !h.rsv1 && len > self.max as u64 {
+                let limit = if h.rsv1 {
+                    raw_limit(self.max)
+                } else {
+                    self.max as u64
+                };
+                if len > limit {
                     return Err(ReadError::Protocol(code::TOO_BIG, "message too big"));
                 }
                 Ok(h.opcode)
@@ -342,6 +364,7 @@ impl Reader {
                     self.partial = Some(Partial {
                         text,
                         compressed: rsv1,
+                        raw: 0,
                         data: Vec::new(),
                     });
                 }
@@ -353,6 +376,7 @@ impl Reader {
                     ));
                 };
                 if p.compressed {
+                    p.raw = p.raw.saturating_add(payload.len() as u64);
                     let from = p.data.len();
                     let inflate = self.inflate.as_mut().ok_or(ReadError::Protocol(
                         code::PROTOCOL,
@@ -733,6 +757,68 @@ mod tests {
         assert_eq!(
             read_all(&frame(true, 0b100, 2, &bomb), 1 << 20, true),
             Err(1009)
+        );
+    }
+
+    #[test]
+    fn compressed_frames_are_bounded_by_their_announced_length() {
+        let agreed = super::super::deflate::Agreed {
+            client_window_bits: 15,
+            server_window_bits: 15,
+            client_no_context_takeover: false,
+            server_no_context_takeover: false,
+        };
+        let max = 64 * 1024;
+        // A header alone announcing 16 MiB of compressed payload: refused at once, and nothing
+        // reserved for it.
+        let mut head = frame(true, 0b100, 2, &[]);
+        head.truncate(1);
+        head.push(127);
+        head.extend_from_slice(&(16u64 << 20).to_be_bytes());
+        let mut r = reader(&head, max, true);
+        assert!(matches!(
+            r.parse(),
+            Err(ReadError::Protocol(code::TOO_BIG, _))
+        ));
+        assert!(r.buf.capacity() < 1 << 20, "{}", r.buf.capacity());
+        // Incompressible data of exactly `max` bytes still fits: its encoding is longer than
+        // `max`.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..max)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let packed = Deflater::new(&agreed).compress(&noise).expect("deflate");
+        assert!(packed.len() > max, "{}", packed.len());
+        // Over continuation frames the compressed bytes add up: a valid first part, then a
+        // continuation announcing more than the rest may take.
+        let start = frame(false, 0b100, 2, &packed[..max / 2]);
+        let rest = raw_limit(max) as usize - max / 2;
+        for (more, too_big) in [(rest, false), (rest + 1, true)] {
+            let mut cont = frame(false, 0, 0, &[]);
+            cont.truncate(1);
+            cont.push(127);
+            cont.extend_from_slice(&(more as u64).to_be_bytes());
+            let got = reader(&[start.clone(), cont].concat(), max, true).parse();
+            if too_big {
+                assert!(
+                    matches!(got, Err(ReadError::Protocol(code::TOO_BIG, _))),
+                    "{got:?}"
+                );
+            } else {
+                assert!(matches!(got, Ok(None)), "{got:?}");
+            }
+        }
+        let got = read_all(&frame(true, 0b100, 2, &packed), max, true);
+        assert!(
+            got == Ok(vec![Frame::Binary(Bytes::from(noise))]),
+            "{} compressed bytes: {:?}",
+            packed.len(),
+            got.map(|f| f.len())
         );
     }
 
