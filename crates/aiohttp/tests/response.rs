@@ -265,6 +265,34 @@ async fn raw_headers_keep_case_order_and_duplicates() {
 }
 
 #[tokio::test]
+async fn a_101_answer_keeps_its_own_reason_and_raw_headers() {
+    let server = RawServer::reply(
+        "HTTP/1.1 101 Switching Over\r\nUpgrade: Something\r\nConnection: Upgrade\r\n\
+         X-Case: Kept\r\n\r\n",
+    )
+    .await;
+    let session = ClientSession::new();
+    let resp = send(
+        session
+            .get(server.url("/"))
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "Something"),
+    )
+    .await;
+    assert_eq!(resp.status(), 101);
+    assert_eq!(resp.reason(), "Switching Over");
+    assert_eq!(
+        resp.raw_headers(),
+        byte_pairs(&[
+            ("Upgrade", "Something"),
+            ("Connection", "Upgrade"),
+            ("X-Case", "Kept"),
+        ])
+        .as_slice()
+    );
+}
+
+#[tokio::test]
 async fn informational_responses_are_skipped_and_the_connection_reused() {
     // Two 1xx heads before the final one, written in small pieces so that the heads arrive
     // split across reads.

@@ -177,9 +177,10 @@ pub(crate) fn capture_head<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> Opt
     st.head.take()
 }
 
-/// A `1xx` status line (`head` is the head alone: what follows it is another response).
+/// A `1xx` status line other than `101` (`head` is the head alone: what follows it is another
+/// response). `101 Switching Protocols` is final: what follows it is the new protocol.
 fn is_informational(head: &[u8]) -> bool {
-    head.get(9) == Some(&b'1') && head.starts_with(b"HTTP/")
+    head.get(9) == Some(&b'1') && head.get(9..12) != Some(b"101") && head.starts_with(b"HTTP/")
 }
 
 /// Where the blank line ending a head starts (`\r\n\r\n`).
@@ -902,6 +903,19 @@ mod tests {
                 Some(&b"HTTP/1.1 204 No Content\r\n\r\n"[..])
             );
         }
+    }
+
+    #[test]
+    fn a_101_head_is_final() {
+        // The head of an upgrade, with the first bytes of the new protocol after it.
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let wire = [&head[..], b"\x81\x02hi"].concat();
+        for reads in [wire.chunks(wire.len()), wire.chunks(1), wire.chunks(5)] {
+            assert_eq!(capture_head(reads).as_deref(), Some(&head[..]));
+        }
+        // After a 100, still the 101.
+        let wire = [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], &head[..]].concat();
+        assert_eq!(capture_head([&wire[..]]).as_deref(), Some(&head[..]));
     }
 
     #[test]

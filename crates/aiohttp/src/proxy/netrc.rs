@@ -53,12 +53,25 @@ fn tokens(text: &str) -> Vec<String> {
             }
             line_tokens.push(tok);
         }
-        let macro_def = line_tokens.first().is_some_and(|t| t == "macdef");
+        // `macdef` where a keyword stands (not as the value of `login`, `password`, `account`
+        // or `machine`): it, its name and the rest of the line are the macro's, and so is
+        // everything up to the next blank line.
+        let macro_at = (0..line_tokens.len()).find(|&i| {
+            let before = if i == 0 {
+                out.last()
+            } else {
+                line_tokens.get(i - 1)
+            };
+            line_tokens[i] == "macdef"
+                && !before.is_some_and(|b| {
+                    matches!(b.as_str(), "login" | "password" | "account" | "machine")
+                })
+        });
+        if let Some(at) = macro_at {
+            line_tokens.truncate(at);
+        }
         out.extend(line_tokens);
-        if macro_def {
-            // The macro's body runs to the next blank line.
-            out.pop();
-            out.pop();
+        if macro_at.is_some() {
             for l in lines.by_ref() {
                 if l.trim().is_empty() {
                     break;
@@ -164,6 +177,19 @@ machine late.test login late password l
             lookup("machine a.test password p", "a.test"),
             None,
             "no login"
+        );
+        // A `macdef` takes no token before it on its line, even without a name or mid-line.
+        for text in [
+            "machine h login one password 1\nmacdef\nmachine h login evil\n\n",
+            "machine h login one password 1 macdef m\nmachine h login evil\n\n",
+            "machine h login one password 1\nmacdef m machine h login evil\n\n",
+        ] {
+            assert_eq!(lookup(text, "h"), cred("one", "1"), "{text:?}");
+        }
+        // As a value, `macdef` is only a value.
+        assert_eq!(
+            lookup("machine h login macdef password p", "h"),
+            cred("macdef", "p")
         );
         // The first entry for a host wins.
         assert_eq!(
