@@ -55,6 +55,7 @@ mod decode;
 mod error;
 mod head;
 mod info;
+mod links;
 mod options;
 mod policy;
 mod proto;
@@ -81,6 +82,7 @@ pub use connector::{
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};
 pub use info::RequestInfo;
+pub use links::{Link, Links};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
 pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};

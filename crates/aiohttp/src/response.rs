@@ -335,6 +335,25 @@ impl ClientResponse {
         self.inner.request_info.real_url()
     }
 
+    /// The `Link` headers (RFC 8288), parsed as aiohttp's `links`: each link keyed by its
+    /// `rel` (else its URL as written), its URL joined to the response's.
+    ///
+    /// ```no_run
+    /// # fn f(r: &aiohttp::ClientResponse) {
+    /// if let Some(next) = r.links().get("next").and_then(|l| l.url()) {
+    ///     println!("next page: {next}");
+    /// }
+    /// # }
+    /// ```
+    pub fn links(&self) -> crate::Links {
+        let values = self
+            .headers()
+            .get_all(http::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        crate::Links::parse(values, self.url())
+    }
+
     /// The connection carrying the body, until the body is done with it.
     ///
     /// ```no_run

@@ -43,6 +43,42 @@ async fn get_with_params_and_headers() {
 
 #[tokio::test]
 #[ignore = "needs httpbin: scripts/interop.sh"]
+async fn links_from_response_headers() {
+    let s = ClientSession::new();
+    let resp = s
+        .get(url("/response-headers"))
+        .params([
+            ("Link", "</page/2>; rel=\"next\", </page/9>; rel=\"last\""),
+            ("Link", "<https://other.test/x>; rel=alternate; hreflang=de"),
+        ])
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    let links = resp.links();
+    let got: Vec<(String, String)> = links
+        .iter()
+        .map(|l| {
+            (
+                l.key().to_string(),
+                l.url().map(|u| u.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let want = [
+        ("next", url("/page/2")),
+        ("last", url("/page/9")),
+        ("alternate", "https://other.test/x".to_string()),
+    ]
+    .map(|(k, u)| (k.to_string(), u));
+    assert_eq!(got, want);
+    assert_eq!(
+        links.get("alternate").and_then(|l| l.param("hreflang")),
+        Some("de")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
 async fn post_json_form_bytes_and_stream() {
     let s = ClientSession::new();
     let v = json(

@@ -265,6 +265,34 @@ async fn raw_headers_keep_case_order_and_duplicates() {
 }
 
 #[tokio::test]
+async fn links_are_parsed_from_every_link_header() {
+    let server = RawServer::reply(
+        "HTTP/1.1 200 OK\r\nLink: <?page=2>; rel=\"next\", </first>; rel=first\r\n\
+         link: <https://b.test/x>; rel=alternate; title=\"a; b\"\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    let session = ClientSession::new();
+    let resp = send(session.get(server.url("/list?page=1"))).await;
+    let links = resp.links();
+    let got: Vec<(&str, String)> = links
+        .iter()
+        .map(|l| (l.key(), l.url().map(|u| u.to_string()).unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("next", server.url("/list?page=2").to_string()),
+            ("first", server.url("/first").to_string()),
+            ("alternate", "https://b.test/x".to_string()),
+        ]
+    );
+    assert_eq!(
+        links.get("alternate").and_then(|l| l.param("title")),
+        Some("a; b")
+    );
+}
+
+#[tokio::test]
 async fn a_101_answer_keeps_its_own_reason_and_raw_headers() {
     let server = RawServer::reply(
         "HTTP/1.1 101 Switching Over\r\nUpgrade: Something\r\nConnection: Upgrade\r\n\
