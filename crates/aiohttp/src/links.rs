@@ -289,7 +289,11 @@ fn parse_param(p: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn parsed(values: &[&str]) -> Vec<(String, String, Vec<(String, String)>)> {
+    type Params = Vec<(String, String)>;
+    /// A link as compared: key, joined URL, parameters.
+    type Row = (String, String, Params);
+
+    fn parsed(values: &[&str]) -> Vec<Row> {
         let base = Url::parse("http://a.test/dir/page?x=1").expect("base");
         Links::parse(values.iter().copied(), &base)
             .iter()
@@ -303,7 +307,7 @@ mod tests {
             .collect()
     }
 
-    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn p(pairs: &[(&str, &str)]) -> Params {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -312,7 +316,8 @@ mod tests {
 
     #[test]
     fn links_table() {
-        let cases: Vec<(Vec<&str>, Vec<(&str, &str, Vec<(String, String)>)>)> = vec![
+        type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str, Params)>);
+        let cases: Vec<Case> = vec![
             // GitHub-style pagination, absolute URLs.
             (
                 vec![
@@ -357,7 +362,7 @@ mod tests {
             (vec!["junk, </ok>; rel=ok", ""], vec![("ok", "http://a.test/ok", p(&[("rel", "ok")]))]),
         ];
         for (values, want) in cases {
-            let want: Vec<(String, String, Vec<(String, String)>)> = want
+            let want: Vec<Row> = want
                 .into_iter()
                 .map(|(k, u, ps)| (k.to_string(), u.to_string(), ps))
                 .collect();
