@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn links_table() {
         type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str, Params)>);
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             // GitHub-style pagination, absolute URLs.
             (
                 vec![
