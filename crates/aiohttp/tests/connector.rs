@@ -477,12 +477,34 @@ async fn connector_connect_counts_against_the_limit_until_released() {
     }
     conn.release();
     assert!(conn.closed());
-    let resp = tokio::time::timeout(Duration::from_secs(5), waiting)
+    let mut resp = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .expect("served after release")
         .expect("task")
         .expect("response");
     assert_eq!(resp.status(), 200);
+    // The released connection carried no request: the waiting request reused it.
+    assert_eq!(resp.connection().map(|c| c.is_reused()), Some(true));
+    resp.read().await.expect("body");
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[tokio::test]
+async fn releasing_a_response_with_its_body_unread_closes_the_connection() {
+    let server =
+        HttpServer::start(|_r| async { http::Response::new(full(vec![b'x'; 256 * 1024])) }).await;
+    let s = ClientSession::new();
+    let r = s.get(server.url("/")).await.expect("get");
+    let conn = r.connection().expect("body unread").clone();
+    conn.release();
+    assert!(conn.closed());
+    assert!(
+        server
+            .wait_for_open_connections(0, Duration::from_secs(5))
+            .await,
+        "an unfinished exchange is not pooled"
+    );
+    assert_eq!(s.connector().pool().stats().open, 0);
 }
 
 #[tokio::test]

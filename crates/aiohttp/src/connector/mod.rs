@@ -392,9 +392,9 @@ impl dyn Connector {
     /// ```
     pub async fn connect(&self, key: &ConnectionKey) -> Result<Connection, ClientError> {
         let lease = acquire(self, key, None, false, None).await?;
-        Ok(Connection {
-            shared: ConnShared::holding(lease),
-        })
+        let shared = ConnShared::holding(lease);
+        shared.clean.store(true, Ordering::Release);
+        Ok(Connection { shared })
     }
 }
 
@@ -426,6 +426,9 @@ pub(crate) struct ConnShared {
     reused: bool,
     tls: Option<Arc<crate::transport::TlsInfo>>,
     done: AtomicBool,
+    /// No exchange has used the connection (it came from the connector's `connect`):
+    /// released, it goes back to the pool.
+    clean: AtomicBool,
     lease: Mutex<Option<Lease>>,
     detached: Mutex<Option<crate::proto::h1::H1Conn>>,
 }
@@ -463,6 +466,7 @@ impl ConnShared {
             reused,
             tls,
             done: AtomicBool::new(false),
+            clean: AtomicBool::new(false),
             lease: Mutex::new(None),
             detached: Mutex::new(None),
         }
@@ -491,6 +495,12 @@ impl ConnShared {
     /// Closes the connection unless it was already handed back.
     pub(crate) fn close(&self) {
         drop(self.take());
+    }
+
+    /// Hands the connection back: pooled if no exchange left it unfinished, else closed.
+    fn release(&self) {
+        let clean = self.clean.load(Ordering::Acquire);
+        self.finish(clean);
     }
 
     fn detach(&self) {
@@ -564,16 +574,23 @@ impl Connection {
         self.shared.close();
     }
 
-    /// Gives the connection back: pooled if its response was read to the end (which happens by
-    /// itself), closed otherwise.
+    /// Gives the connection back to the pool when it is cleanly finished: a connection from
+    /// the connector's `connect` (on [`Connector`](crate::Connector)) that carried no request goes
+    /// back for the next request to reuse (a response read to the end goes back by itself).
+    /// A response whose body is not read to the end cannot be reused: its connection is
+    /// closed, as with [`close`](Self::close).
     ///
     /// ```no_run
-    /// # async fn run(resp: aiohttp::ClientResponse) {
-    /// if let Some(c) = resp.connection() { c.release(); }
-    /// # }
+    /// # async fn run() -> Result<(), aiohttp::ClientError> {
+    /// let session = aiohttp::ClientSession::new();
+    /// let url = aiohttp::Url::parse("http://127.0.0.1:8080/").unwrap();
+    /// let key = aiohttp::ConnectionKey::from_url(&url).unwrap();
+    /// let conn = session.connector().connect(&key).await?;
+    /// conn.release(); // idle in the pool: the next request to the host reuses it
+    /// # Ok(()) }
     /// ```
     pub fn release(&self) {
-        self.shared.close();
+        self.shared.release();
     }
 
     /// Takes the connection out of the pool's accounting: it no longer counts against the
