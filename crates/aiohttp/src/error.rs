@@ -200,7 +200,16 @@ pub struct ClientError {
 }
 
 impl ClientError {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` with `message`, for code of one's own that answers with the crate's
+    /// errors: a `raise_for_status_with` check, a custom [`Connector`](crate::Connector).
+    ///
+    /// ```
+    /// use aiohttp::{ClientError, ErrorKind};
+    /// let e = ClientError::new(ErrorKind::ClientResponseError, "the server flagged an error");
+    /// assert!(e.is(ErrorKind::ClientError));
+    /// assert_eq!(e.message(), "the server flagged an error");
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ClientError {
             inner: Box::new(Inner {
                 kind,

@@ -2,7 +2,7 @@
 //! request's and the session's settings before it runs.
 
 use crate::connector::{ConnectionKey, Ssl};
-use crate::timeout::{ClientTimeout, Timeouts};
+use crate::timeout::Timeouts;
 
 /// How one request is sent, beside its head and body.
 #[derive(Debug, Clone)]
@@ -66,19 +66,6 @@ impl SendOptions {
         }
         key
     }
-}
-
-/// How a request is exchanged: the options of every hop (one total deadline for all of them)
-/// and the redirect and status policies.
-#[derive(Debug, Clone)]
-pub(crate) struct Exchange {
-    pub(crate) opts: SendOptions,
-    /// The timeouts as configured; the clock of `opts.timeouts` starts when the request starts
-    /// running.
-    pub(crate) timeout: ClientTimeout,
-    pub(crate) raise_for_status: bool,
-    pub(crate) allow_redirects: bool,
-    pub(crate) max_redirects: usize,
 }
 
 #[cfg(test)]

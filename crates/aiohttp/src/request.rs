@@ -14,8 +14,9 @@ use crate::body::Body;
 use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{split_credentials, Plan, Prepared};
-use crate::options::{Exchange, SendOptions};
-use crate::response::ClientResponse;
+use crate::options::SendOptions;
+use crate::response::{ClientResponse, StatusPolicy};
+use crate::run::Exchange;
 use crate::session::ClientSession;
 use crate::shared::SessionInner;
 use crate::timeout::{ClientTimeout, Timeouts};
@@ -63,7 +64,7 @@ pub struct RequestBuilder {
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
     version: Option<Version>,
-    raise_for_status: Option<bool>,
+    raise_for_status: Option<StatusPolicy>,
     max_body_size: Option<Option<usize>>,
     cookies: Vec<(String, String)>,
     timeout: Option<ClientTimeout>,
@@ -375,7 +376,35 @@ impl RequestBuilder {
     /// # Ok(()) }
     /// ```
     pub fn raise_for_status(mut self, raise: bool) -> Self {
-        self.raise_for_status = Some(raise);
+        self.raise_for_status = Some(StatusPolicy::from_bool(raise));
+        self
+    }
+
+    /// Check this request's response with `check` (instead of the session's
+    /// `raise_for_status`): its error becomes the request's. See [`crate::StatusCheck`].
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s
+    ///     .get("http://127.0.0.1:8080/")
+    ///     .raise_for_status_with(|r| Box::pin(async move {
+    ///         if r.headers().contains_key("x-error") {
+    ///             let kind = aiohttp::ErrorKind::ClientResponseError;
+    ///             return Err(aiohttp::ClientError::new(kind, "the server flagged an error"));
+    ///         }
+    ///         Ok(())
+    ///     }))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn raise_for_status_with<F>(mut self, check: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut ClientResponse) -> crate::BoxFuture<'a, Result<(), ClientError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.raise_for_status = Some(StatusPolicy::Check(std::sync::Arc::new(check)));
         self
     }
 
@@ -628,7 +657,9 @@ impl RequestBuilder {
                 proxy: crate::proxy::ProxyOptions::resolve(&self.proxy, &session.proxy)?,
             },
             timeout: self.timeout.unwrap_or(session.timeout),
-            raise_for_status: self.raise_for_status.unwrap_or(session.raise_for_status),
+            raise_for_status: self
+                .raise_for_status
+                .unwrap_or_else(|| session.raise_for_status.clone()),
             allow_redirects: self
                 .allow_redirects
                 .unwrap_or_else(|| crate::policy::follows_redirects_by_default(&self.method)),

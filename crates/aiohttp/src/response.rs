@@ -27,6 +27,64 @@ use crate::stream::{BodyStream, StreamReader};
 /// ```
 pub const DEFAULT_MAX_BODY_SIZE: usize = 256 * 1024 * 1024;
 
+/// A check of each response before the session hands it out (aiohttp's `raise_for_status`
+/// given a callable): an async function given the response, whose error becomes the request's.
+/// It may read the body. Set with `raise_for_status_with` on the session or the request.
+///
+/// ```
+/// use aiohttp::{BoxFuture, ClientError, ClientResponse};
+///
+/// fn teapots_fail(resp: &mut ClientResponse) -> BoxFuture<'_, Result<(), ClientError>> {
+///     Box::pin(async move {
+///         if resp.status() == 418 {
+///             let body = resp.text().await?;
+///             let why = format!("a teapot: {body}");
+///             return Err(ClientError::new(aiohttp::ErrorKind::ClientResponseError, why));
+///         }
+///         Ok(())
+///     })
+/// }
+/// let session = aiohttp::ClientSession::builder()
+///     .raise_for_status_with(teapots_fail)
+///     .build()
+///     .unwrap();
+/// ```
+pub type StatusCheck = std::sync::Arc<
+    dyn for<'a> Fn(&'a mut ClientResponse) -> crate::BoxFuture<'a, Result<(), ClientError>>
+        + Send
+        + Sync,
+>;
+
+/// What the session does with a response's status before handing it out.
+#[derive(Clone, Default)]
+pub(crate) enum StatusPolicy {
+    #[default]
+    Off,
+    /// A status of 400 or more is a `ClientResponseError`.
+    Raise,
+    Check(StatusCheck),
+}
+
+impl StatusPolicy {
+    pub(crate) fn from_bool(raise: bool) -> Self {
+        if raise {
+            StatusPolicy::Raise
+        } else {
+            StatusPolicy::Off
+        }
+    }
+}
+
+impl fmt::Debug for StatusPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StatusPolicy::Off => "Off",
+            StatusPolicy::Raise => "Raise",
+            StatusPolicy::Check(_) => "Check(..)",
+        })
+    }
+}
+
 /// A response: the head is read, the body is read on demand (aiohttp's `ClientResponse`).
 ///
 /// Dropping a response whose body was read to the end returns its connection to the pool;
@@ -448,6 +506,10 @@ impl ClientResponse {
         self.inner.history = history;
     }
 
+    pub(crate) fn take_history(&mut self) -> Vec<ClientResponse> {
+        std::mem::take(&mut self.inner.history)
+    }
+
     /// What was sent.
     ///
     /// ```no_run
@@ -684,6 +746,8 @@ impl ClientResponse {
     ///
     /// # Errors
     /// The status is 400 or above; the error carries status, reason, headers and request info.
+    /// (When the session raises it, with `raise_for_status(true)`, the error also carries the
+    /// redirects that led here in its `history`.)
     ///
     /// ```no_run
     /// # async fn f(r: aiohttp::ClientResponse) -> Result<(), aiohttp::ClientError> {

@@ -21,10 +21,11 @@ use crate::body::Body;
 use crate::connector::ConnectionKey;
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{Plan, Prepared};
-use crate::options::{Exchange, SendOptions};
+use crate::options::SendOptions;
 use crate::redirect::{decide, location, Decision, Hop, Policy};
-use crate::response::ClientResponse;
+use crate::response::{ClientResponse, StatusPolicy};
 use crate::shared::SessionInner;
+use crate::timeout::ClientTimeout;
 use crate::timeout::{Phase, Timeouts};
 
 /// A redirect body is read as received (so its connection can be reused) up to this many bytes,
@@ -33,6 +34,19 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 
 /// Sends a request on the session `inner` and follows its redirects.
 ///
+/// How a request is exchanged: the options of every hop (one total deadline for all of them)
+/// and the redirect and status policies.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    pub(crate) opts: SendOptions,
+    /// The timeouts as configured; the clock of `opts.timeouts` starts when the request starts
+    /// running.
+    pub(crate) timeout: ClientTimeout,
+    pub(crate) raise_for_status: StatusPolicy,
+    pub(crate) allow_redirects: bool,
+    pub(crate) max_redirects: usize,
+}
+
 /// The caller checks the arguments before the future is made (`planned`), so it holds the plan
 /// rather than the builder (the state of every request in flight is smaller).
 pub(crate) fn send(
@@ -140,8 +154,20 @@ async fn run(
     if !history.is_empty() {
         resp.set_history(history);
     }
-    if ex.raise_for_status {
-        resp.raise_for_status()?;
+    match &ex.raise_for_status {
+        StatusPolicy::Off => {}
+        StatusPolicy::Raise => {
+            if let Err(e) = resp.raise_for_status() {
+                // As aiohttp's: the error carries the redirects that led to the response.
+                let history = resp.take_history();
+                return Err(if history.is_empty() {
+                    e
+                } else {
+                    e.with_history(history)
+                });
+            }
+        }
+        StatusPolicy::Check(check) => check(&mut resp).await?,
     }
     Ok(resp)
 }

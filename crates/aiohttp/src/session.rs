@@ -10,10 +10,11 @@ use http::{Method, Version};
 use url::Url;
 
 use crate::auth::BasicAuth;
-use crate::connector::{Connector, TcpConnector};
+use crate::connector::{BoxFuture, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::ClientError;
 use crate::request::{IntoUrl, RequestBuilder};
+use crate::response::{ClientResponse, StatusPolicy};
 use crate::shared::{JsonSerializer, SessionInner};
 use crate::timeout::ClientTimeout;
 
@@ -336,7 +337,7 @@ pub struct ClientSessionBuilder {
     auth: Option<BasicAuth>,
     json_serialize: Option<Arc<JsonSerializer>>,
     version: Option<Version>,
-    raise_for_status: bool,
+    raise_for_status: StatusPolicy,
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
@@ -596,7 +597,34 @@ impl ClientSessionBuilder {
     /// let _ = aiohttp::ClientSession::builder().raise_for_status(true);
     /// ```
     pub fn raise_for_status(mut self, raise: bool) -> Self {
-        self.raise_for_status = raise;
+        self.raise_for_status = StatusPolicy::from_bool(raise);
+        self
+    }
+
+    /// Check every response with `check` before it is handed out (aiohttp's `raise_for_status`
+    /// given a callable): its error becomes the request's. Replaces `raise_for_status(true)`.
+    ///
+    /// ```
+    /// use aiohttp::{BoxFuture, ClientError, ClientResponse};
+    ///
+    /// fn server_errors(resp: &mut ClientResponse) -> BoxFuture<'_, Result<(), ClientError>> {
+    ///     Box::pin(async move {
+    ///         if resp.status().is_server_error() {
+    ///             resp.raise_for_status()?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    /// }
+    /// let _ = aiohttp::ClientSession::builder().raise_for_status_with(server_errors);
+    /// ```
+    pub fn raise_for_status_with<F>(mut self, check: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut ClientResponse) -> BoxFuture<'a, Result<(), ClientError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.raise_for_status = StatusPolicy::Check(Arc::new(check));
         self
     }
 

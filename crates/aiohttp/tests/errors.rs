@@ -205,6 +205,86 @@ async fn raise_for_status_carries_the_response_details() {
     assert!(resp.raise_for_status().is_err());
 }
 
+/// Fails a response whose body says `fail`, reading the body.
+fn body_says_fail(
+    resp: &mut aiohttp::ClientResponse,
+) -> aiohttp::BoxFuture<'_, Result<(), aiohttp::ClientError>> {
+    Box::pin(async move {
+        let body = resp.text().await?;
+        if body.contains("fail") {
+            return Err(aiohttp::ClientError::new(
+                aiohttp::ErrorKind::ClientResponseError,
+                format!("the body said: {body}"),
+            ));
+        }
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn raise_for_status_may_be_a_callback_on_the_session_or_the_request() {
+    let server = RawServer::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            let body = if req.head_str().contains("GET /bad ") {
+                "please fail"
+            } else {
+                "all good"
+            };
+            let reply = format!(
+                "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if conn.write(reply).await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    let session = ClientSession::builder()
+        .raise_for_status_with(body_says_fail)
+        .build()
+        .expect("session");
+    // The callback decides, not the status: a 500 it accepts is handed out, body read.
+    let mut resp = session.get(server.url("/good")).await.expect("accepted");
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.text().await.expect("body"), "all good");
+    let err = session.get(server.url("/bad")).await.expect_err("refused");
+    assert_eq!(err.message(), "the body said: please fail");
+    assert!(err.to_string().contains("please fail"), "{err}");
+    // Per request: off, the plain status check, or another callback.
+    let resp = session
+        .get(server.url("/bad"))
+        .raise_for_status(false)
+        .await
+        .expect("not checked");
+    assert_eq!(resp.status(), 500);
+    let err = session
+        .get(server.url("/good"))
+        .raise_for_status(true)
+        .await
+        .expect_err("500");
+    assert_eq!(err.kind(), ErrorKind::ClientResponseError);
+    let plain = ClientSession::new();
+    let err = plain
+        .get(server.url("/bad"))
+        .raise_for_status_with(body_says_fail)
+        .await
+        .expect_err("the request's callback");
+    assert_eq!(err.message(), "the body said: please fail");
+    // A closure works too.
+    let resp = plain
+        .get(server.url("/good"))
+        .raise_for_status_with(|r| {
+            Box::pin(async move {
+                assert_eq!(r.status(), 500);
+                Ok(())
+            })
+        })
+        .await
+        .expect("accepted");
+    assert_eq!(resp.reason(), "Oops");
+}
+
 #[tokio::test]
 async fn json_on_non_json_is_a_content_type_error() {
     let server = RawServer::reply(

@@ -593,6 +593,13 @@ async fn raise_for_status_applies_to_the_final_response() {
             .as_deref(),
         Some("/missing")
     );
+    // As aiohttp's, the error carries the redirects that led to the response.
+    let hops: Vec<(u16, String)> = err
+        .history()
+        .iter()
+        .map(|r| (r.status().as_u16(), r.url().path().to_string()))
+        .collect();
+    assert_eq!(hops, [(302, "/to-missing".to_string())]);
     let resp = send(strict.get(server.url("/to-ok"))).await;
     assert_eq!(resp.status(), 200);
     let resp = send(

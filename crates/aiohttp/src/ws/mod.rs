@@ -459,7 +459,7 @@ async fn connect(b: WsConnectBuilder) -> Result<ClientWebSocketResponse, ClientE
     let planned = req.into_plan().map(|(plan, mut ex)| {
         ex.opts.upgrade = true;
         // The response is checked here, whatever its status.
-        ex.raise_for_status = false;
+        ex.raise_for_status = crate::response::StatusPolicy::Off;
         (plan, ex)
     });
     let mut resp = crate::run::send(session, planned).await?;
