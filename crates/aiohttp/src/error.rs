@@ -170,6 +170,8 @@ struct Inner {
     url: Option<Url>,
     response: Option<ResponseDetails>,
     address: Option<(String, u16)>,
+    /// For a connector error: whether the connection was to use TLS.
+    tls: Option<bool>,
     fingerprint: Option<(Vec<u8>, Vec<u8>)>,
     /// The responses of a `TooManyRedirects` (a `Vec<ClientResponse>`, typed where responses
     /// are: this module knows no response type), and how many there are.
@@ -217,6 +219,7 @@ impl ClientError {
                 url: None,
                 response: None,
                 address: None,
+                tls: None,
                 fingerprint: None,
                 history: None,
                 history_len: 0,
@@ -240,6 +243,14 @@ impl ClientError {
 
     pub(crate) fn with_url(mut self, url: &Url) -> Self {
         self.inner.url = Some(without_credentials(url).into_owned());
+        self
+    }
+
+    /// A connector error learns whether its connection was to use TLS.
+    pub(crate) fn with_tls(mut self, tls: bool) -> Self {
+        if self.is(ErrorKind::ClientConnectorError) {
+            self.inner.tls = Some(tls);
+        }
         self
     }
 
@@ -300,6 +311,7 @@ impl ClientError {
         e.inner.url = i.url.clone();
         e.inner.response = i.response.clone();
         e.inner.address = i.address.clone();
+        e.inner.tls = i.tls;
         e.inner.fingerprint = i.fingerprint.clone();
         e.inner.ws_code = i.ws_code;
         e
@@ -404,6 +416,19 @@ impl ClientError {
     /// ```
     pub fn port(&self) -> Option<u16> {
         self.inner.address.as_ref().map(|(_, p)| *p)
+    }
+
+    /// For a `ClientConnectorError` (and its kinds): whether the connection that failed was
+    /// to use TLS (aiohttp's `ClientConnectorError.ssl`, which gives the `ssl` setting itself).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) {
+    /// let err = s.get("https://127.0.0.1:1/").await.unwrap_err();
+    /// assert_eq!(err.ssl(), Some(true));
+    /// # }
+    /// ```
+    pub fn ssl(&self) -> Option<bool> {
+        self.inner.tls
     }
 
     /// Expected and received certificate digests of a `ServerFingerprintMismatch`.

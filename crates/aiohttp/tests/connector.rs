@@ -516,6 +516,14 @@ async fn unreachable_address_is_a_connector_error() {
         .expect_err("unreachable");
     assert!(err.is_client_connector_error(), "{err:?}");
     assert_eq!(err.port(), Some(0));
+    // aiohttp's `ClientConnectorError.ssl`: whether the connection was to use TLS.
+    assert_eq!(err.ssl(), Some(false));
+    let err = ClientSession::new()
+        .get("https://127.0.0.1:0/")
+        .await
+        .expect_err("unreachable");
+    assert!(err.is_client_connector_error(), "{err:?}");
+    assert_eq!(err.ssl(), Some(true));
 }
 
 #[tokio::test]

@@ -717,11 +717,12 @@ async fn fulfil(
         })
     });
     let opened = match sock_connect {
-        None => open.await?,
+        None => open.await,
         Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
             timeout_error(Phase::Connect, Bound::Phase).with_address(key.host(), key.port())
-        })??,
-    };
+        })?,
+    }
+    .map_err(|e| e.with_tls(key.is_tls()))?;
     reservation.armed = false;
     let target = reservation.target.take();
     match opened {
