@@ -18,8 +18,10 @@
 #     tinyproxy, also from the packages, one instance open and one with
 #     BasicAuth (a wrong password gets 401 from it, not 407); proxy.py open,
 #     with --basic-auth, and as an HTTPS proxy; pproxy as SOCKS4, SOCKS5 and
-#     SOCKS5 with a user name and password. Every HTTP proxy tunnels CONNECT to
-#     any port, so ws:// and http:// targets can go through tunnels too.
+#     SOCKS5 with a user name and password; OpenSSH's dynamic forwarding
+#     (`ssh -D`, one port speaking SOCKS4, SOCKS4a and SOCKS5) through a
+#     private sshd. Every HTTP proxy tunnels CONNECT to any port, so ws:// and
+#     http:// targets can go through tunnels too.
 # The CA and the server certificate (localhost, 127.0.0.1, ::1) are made at
 # run time by trustme; the TLS servers and TLS proxies all use them.
 #
@@ -37,11 +39,11 @@
 #   INTEROP_BIG_SIZE  size of nginx's large file, in truncate(1) syntax
 #                     (default: 1G; the file is sparse)
 #
-# nginx (and its brotli module), squid and tinyproxy are installed with
-# apt-get when missing, which needs root; their system services are not
-# started. The venv lives in .venv/; server logs, pid files, the
-# certificates, nginx's prefix directory, squid's directory and the proxies'
-# configuration files in .interop/.
+# nginx (and its brotli module), squid, tinyproxy and OpenSSH (server and
+# client) are installed with apt-get when missing, which needs root; their
+# system services are not started. The venv lives in .venv/; server logs, pid
+# files, the certificates, nginx's prefix directory, squid's directory, the
+# proxies' configuration files and sshd's configuration and keys in .interop/.
 # Exit status: that of `cargo test`; non-zero if the servers cannot be set up.
 set -euo pipefail
 
@@ -102,7 +104,7 @@ if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
     ctl_flags=(--no-control-socket)
 fi
 
-# --- Packages: nginx, squid, tinyproxy ---------------------------------------
+# --- Packages: nginx, squid, tinyproxy, OpenSSH -----------------------------
 
 find_nginx() {
     NGINX="$(command -v nginx 2>/dev/null || true)"
@@ -118,8 +120,8 @@ find_nginx() {
     BROTLI_MODULE="$NGINX_MODULES/ngx_http_brotli_filter_module.so"
 }
 
-# find_proxies: sets SQUID, SQUID_NCSA (squid's basic-auth helper) and
-# TINYPROXY to the installed programs, or to "".
+# find_proxies: sets SQUID, SQUID_NCSA (squid's basic-auth helper),
+# TINYPROXY, SSHD, SSH and SSH_KEYGEN to the installed programs, or to "".
 find_proxies() {
     SQUID="$(command -v squid 2>/dev/null || true)"
     [[ -z "$SQUID" && -x /usr/sbin/squid ]] && SQUID=/usr/sbin/squid
@@ -128,6 +130,11 @@ find_proxies() {
     TINYPROXY="$(command -v tinyproxy 2>/dev/null || true)"
     [[ -z "$TINYPROXY" && -x /usr/bin/tinyproxy ]] && TINYPROXY=/usr/bin/tinyproxy
     [[ -z "$TINYPROXY" && -x /usr/sbin/tinyproxy ]] && TINYPROXY=/usr/sbin/tinyproxy
+    # sshd re-executes itself, so it must be started by its absolute path.
+    SSHD="$(command -v sshd 2>/dev/null || true)"
+    [[ -z "$SSHD" && -x /usr/sbin/sshd ]] && SSHD=/usr/sbin/sshd
+    SSH="$(command -v ssh 2>/dev/null || true)"
+    SSH_KEYGEN="$(command -v ssh-keygen 2>/dev/null || true)"
     return 0
 }
 
@@ -137,13 +144,14 @@ apt_pkgs=()
 [[ -n "$NGINX" && -f "$BROTLI_MODULE" ]] || apt_pkgs+=(nginx libnginx-mod-http-brotli-filter)
 [[ -n "$SQUID" && -n "$SQUID_NCSA" ]] || apt_pkgs+=(squid)
 [[ -n "$TINYPROXY" ]] || apt_pkgs+=(tinyproxy)
+[[ -n "$SSHD" && -n "$SSH" && -n "$SSH_KEYGEN" ]] || apt_pkgs+=(openssh-server openssh-client)
 if [[ "${#apt_pkgs[@]}" != 0 ]]; then
     [[ "$(id -u)" == 0 ]] ||
         die "missing, and only root can install them: apt-get install ${apt_pkgs[*]}"
     command -v apt-get >/dev/null || die "${apt_pkgs[*]} missing and there is no apt-get to install them"
     log "installing ${apt_pkgs[*]} with apt-get (log: .interop/apt.log)"
-    # Keep the packages from starting the system nginx on port 80, squid on 3128
-    # or tinyproxy on 8888: only our own instances run.
+    # Keep the packages from starting the system nginx on port 80, squid on
+    # 3128, tinyproxy on 8888 or sshd on 22: only our own instances run.
     policy_rc=""
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d &&
@@ -165,6 +173,8 @@ if [[ "${#apt_pkgs[@]}" != 0 ]]; then
     [[ -n "$SQUID" ]] || die "squid missing after apt-get install"
     [[ -n "$SQUID_NCSA" ]] || die "squid's basic_ncsa_auth missing after apt-get install"
     [[ -n "$TINYPROXY" ]] || die "tinyproxy missing after apt-get install"
+    [[ -n "$SSHD" ]] || die "sshd missing after apt-get install"
+    [[ -n "$SSH" && -n "$SSH_KEYGEN" ]] || die "ssh or ssh-keygen missing after apt-get install"
 fi
 
 # --- Leftovers of an interrupted run ----------------------------------------
@@ -181,6 +191,8 @@ leftover_pattern() {
     tinyproxy-*) printf '%s' "tinyproxy -d -c $LOGDIR/tinyproxy-" ;;
     proxypy-*) printf '%s' "bin/proxy .*--data-dir $LOGDIR/proxypy-" ;;
     pproxy) printf '%s' 'bin/pproxy --auth 0 ' ;;
+    sshd) printf '%s' "sshd -D -e -f $LOGDIR/ssh/sshd_config" ;;
+    ssh-socks) printf '%s' "ssh -F /dev/null -N -D 127.0.0.1:" ;;
     *) printf '%s' '^$' ;;
     esac
 }
@@ -285,6 +297,7 @@ PY
 # request in absolute form, with Proxy-Authorization when credentials are
 # given), https (the same over TLS, verified against $AIOHTTP_INTEROP_CA for
 # the name localhost), socks4 (the client resolves; the user id is USER),
+# socks4a (the name localhost, for the proxy to resolve; the user id is USER),
 # socks5 (with RFC 1929 authentication when credentials are given).
 proxy_probe() {
     "$VENV/bin/python" - "$1" "$2" "${3:-}" "$AIOHTTP_HTTPBIN_URL" "${AIOHTTP_INTEROP_CA:-}" <<'PY' 2>/dev/null
@@ -312,9 +325,12 @@ if kind in ("http", "https"):
     if cred:
         headers += b"Proxy-Authorization: Basic " + base64.b64encode(cred.encode()) + b"\r\n"
     target = origin.rstrip("/").encode() + b"/get"
-elif kind == "socks4":
-    ip = socket.inet_aton(o.hostname)
-    s.sendall(struct.pack(">BBH", 4, 1, o.port) + ip + user.encode() + b"\0")
+elif kind in ("socks4", "socks4a"):
+    if kind == "socks4":
+        s.sendall(struct.pack(">BBH", 4, 1, o.port) + socket.inet_aton(o.hostname) + user.encode() + b"\0")
+    else:
+        # SOCKS4a: the address 0.0.0.1, then the name after the user id.
+        s.sendall(struct.pack(">BBH", 4, 1, o.port) + bytes([0, 0, 0, 1]) + user.encode() + b"\0localhost\0")
     if exact(8)[1] != 0x5A:
         sys.exit(1)
     target = b"/get"
@@ -345,6 +361,23 @@ while len(data) < 12:
         break
     data += chunk
 sys.exit(0 if data.startswith(b"HTTP/1.1 200") else 1)
+PY
+}
+
+# ssh_probe HOST:PORT: succeeds if an SSH server's version line comes from
+# HOST:PORT.
+ssh_probe() {
+    "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=2)
+data = b""
+while b"\n" not in data and len(data) < 256:
+    chunk = s.recv(256)
+    if not chunk:
+        break
+    data += chunk
+sys.exit(0 if data.startswith(b"SSH-2.0-") else 1)
 PY
 }
 
@@ -601,7 +634,7 @@ start_ws() {
 start_ws websockets
 start_ws aiohttp
 
-# --- Proxies: squid, tinyproxy, proxy.py, pproxy ----------------------------
+# --- Proxies: squid, tinyproxy, proxy.py, pproxy, ssh -D ---------------------
 
 # One credential pair for every proxy that asks for one.
 export AIOHTTP_PROXY_USER=proxyuser
@@ -790,6 +823,91 @@ export AIOHTTP_PROXY_PPROXY_SOCKS5_URL="socks5://127.0.0.1:${PORTS[1]}"
 export AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL="socks5://127.0.0.1:${PORTS[2]}"
 log "pproxy $("$VENV/bin/pproxy" --version 2>/dev/null | sed 's/^pproxy //') at $AIOHTTP_PROXY_PPROXY_SOCKS4_URL, $AIOHTTP_PROXY_PPROXY_SOCKS5_URL and $AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL (user and password)"
 
+# OpenSSH's dynamic forwarding: a private sshd on loopback, run by the current
+# user with a configuration, a host key and an authorized client key of its
+# own in .interop/ssh (the system's sshd_config is not read), and
+# `ssh -N -D` logged in to it with that key. ssh's SOCKS port takes SOCKS4,
+# SOCKS4a (the address 0.0.0.x and a host name, which sshd resolves) and
+# SOCKS5 (no authentication), all on the one port. -vv has ssh log every SOCKS
+# request it decodes, with the host and port it was asked for, to
+# .interop/ssh-socks.log; the tests read it (AIOHTTP_PROXY_SSH_LOG).
+SSH_DIR="$LOGDIR/ssh"
+SSH_USER="$(id -un)"
+rm -rf "$SSH_DIR"
+mkdir -p "$SSH_DIR"
+"$SSH_KEYGEN" -q -t ed25519 -N '' -C interop-host -f "$SSH_DIR/host_key" ||
+    die "ssh-keygen could not make sshd's host key"
+"$SSH_KEYGEN" -q -t ed25519 -N '' -C interop-client -f "$SSH_DIR/client_key" ||
+    die "ssh-keygen could not make the client key"
+cp "$SSH_DIR/client_key.pub" "$SSH_DIR/authorized_keys"
+# Run as root, sshd separates privileges into /run/sshd, which it does not make
+# (the system service's unit does).
+if [[ "$(id -u)" == 0 && ! -d /run/sshd ]]; then
+    mkdir -p -m 0755 /run/sshd || die "cannot make /run/sshd for sshd's privilege separation"
+fi
+
+# write_sshd_conf PORT
+write_sshd_conf() {
+    cat >"$SSH_DIR/sshd_config" <<EOF
+# Written by scripts/interop.sh; started with -f, sshd reads no other configuration.
+Port $1
+ListenAddress 127.0.0.1
+HostKey "$SSH_DIR/host_key"
+PidFile "$SSH_DIR/sshd.pid"
+AuthorizedKeysFile "$SSH_DIR/authorized_keys"
+AllowUsers $SSH_USER
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding local
+PermitOpen any
+PermitTTY no
+X11Forwarding no
+AllowAgentForwarding no
+UseDNS no
+PrintMotd no
+LogLevel VERBOSE
+EOF
+}
+
+# launch_ssh_socks SSHD-PORT SOCKS-PORT: sshd, then ssh -D logged in to it.
+launch_ssh_socks() {
+    local sshd_pid
+    write_sshd_conf "$1"
+    # Nothing of an earlier run or attempt shown as ssh's log if sshd does not start.
+    : >"$LOGDIR/ssh-socks.log"
+    "$SSHD" -D -e -f "$SSH_DIR/sshd_config" >"$LOGDIR/sshd.log" 2>&1 &
+    track sshd $!
+    sshd_pid="$started_pid"
+    if ! wait_for "$sshd_pid" sshd ssh_probe "127.0.0.1:$1"; then
+        log "sshd failed to start; its log:"
+        tail -n 20 "$LOGDIR/sshd.log" >&2 || true
+        return 1
+    fi
+    "$SSH" -F /dev/null -N -D "127.0.0.1:$2" -p "$1" -i "$SSH_DIR/client_key" \
+        -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o GlobalKnownHostsFile=/dev/null -o ExitOnForwardFailure=yes -o BatchMode=yes \
+        -o ConnectTimeout=10 -vv "$SSH_USER@127.0.0.1" >"$LOGDIR/ssh-socks.log" 2>&1 &
+    track ssh-socks $!
+    if wait_for "$started_pid" "ssh -D (socks4)" proxy_probe socks4 "127.0.0.1:$2" &&
+        wait_for "$started_pid" "ssh -D (socks4a)" proxy_probe socks4a "127.0.0.1:$2" &&
+        wait_for "$started_pid" "ssh -D (socks5)" proxy_probe socks5 "127.0.0.1:$2"; then
+        return 0
+    fi
+    log "ssh -D failed to start; sshd's log:"
+    tail -n 20 "$LOGDIR/sshd.log" >&2 || true
+    stop_failed "$sshd_pid"
+    return 1
+}
+
+start_proxy ssh-socks 2 launch_ssh_socks
+export AIOHTTP_PROXY_SSH_SOCKS_URL="socks4a://127.0.0.1:${PORTS[1]}"
+export AIOHTTP_PROXY_SSH_LOG="$LOGDIR/ssh-socks.log"
+log "$("$SSH" -V 2>&1 | cut -d, -f1): ssh -D at $AIOHTTP_PROXY_SSH_SOCKS_URL (SOCKS4, SOCKS4a and SOCKS5 on one port), through sshd at 127.0.0.1:${PORTS[0]} as $SSH_USER"
+
 env | grep -E '^AIOHTTP_(HTTPBIN|NGINX|HYPERCORN|INTEROP|WS|PROXY)_' | sort >"$LOGDIR/env"
 
 # --- Tests ------------------------------------------------------------------
@@ -815,7 +933,7 @@ if [[ "$status" != 0 ]]; then
     for f in httpbin-tcp.log httpbin-unix.log hypercorn.log nginx/logs/error.log \
         ws-websockets.log ws-aiohttp.log squid.log squid/logs/cache.log \
         tinyproxy-open.log tinyproxy-auth.log proxypy-open.log proxypy-auth.log \
-        proxypy-tls.log pproxy.log; do
+        proxypy-tls.log pproxy.log sshd.log ssh-socks.log; do
         log "last lines of .interop/$f:"
         tail -n 30 "$LOGDIR/$f" >&2 || true
     done

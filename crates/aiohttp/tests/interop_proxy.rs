@@ -15,7 +15,21 @@
 //! - proxy.py 2.4.10: `AIOHTTP_PROXY_PROXYPY_URL` (open), `AIOHTTP_PROXY_PROXYPY_AUTH_URL`
 //!   (`--basic-auth`), `AIOHTTP_PROXY_PROXYPY_TLS_URL` (`https://`, open);
 //! - pproxy 2.7.9: `AIOHTTP_PROXY_PPROXY_SOCKS4_URL`, `AIOHTTP_PROXY_PPROXY_SOCKS5_URL` and
-//!   `AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL` (user and password, RFC 1929).
+//!   `AIOHTTP_PROXY_PPROXY_SOCKS5_AUTH_URL` (user and password, RFC 1929);
+//! - OpenSSH 9.2's dynamic forwarding, `ssh -N -D` logged in to a private sshd:
+//!   `AIOHTTP_PROXY_SSH_SOCKS_URL` (`socks4a://`; the one port takes SOCKS4, SOCKS4a and
+//!   SOCKS5 without authentication, so the tests change the scheme), and
+//!   `AIOHTTP_PROXY_SSH_LOG`, ssh's `-vv` log, where each SOCKS request it decoded shows as
+//!   `dynamic request: socks4 host H port P command 1` (`socks4` for SOCKS4a too).
+//!
+//! Which proxy verified which path: forwarded `http://` requests, `CONNECT` for `https://`,
+//! `ws://` and `wss://`, Basic credentials and `proxy_headers` against squid, tinyproxy and
+//! proxy.py; HTTPS proxies (TLS in TLS) against squid and proxy.py; `socks4://`, `socks5://`,
+//! `socks5h://` and RFC 1929 passwords against pproxy; `socks4a://` (and `socks4://`,
+//! `socks5://`, `socks5h://` again, with no credentials) against ssh, where the tests also show
+//! who resolved the target's name: with a resolver that knows no name, `socks4a://` and
+//! `socks5h://` reach `localhost` and ssh logs the name, while `socks4://` and `socks5://`
+//! fail with the client's DNS error before asking the proxy.
 //!
 //! Every HTTP proxy here tunnels `CONNECT` to any port, which `https://`, `ws://` and `wss://`
 //! targets use. What the proxies do that a client has to live with, as checked with curl:
@@ -43,9 +57,13 @@
 //!   through `CONNECT`); the open tinyproxy passes a client's `Proxy-Authorization` on to the
 //!   origin;
 //! - pproxy's socks4 listener does not do SOCKS4a (it takes the `0.0.0.x` address literally),
-//!   so `socks4a://` is not tested here; it grants SOCKS requests before connecting to the
-//!   target, and it closes the connection, without an RFC 1929 failure reply, on a wrong or
-//!   missing password.
+//!   so `socks4a://` is tested against ssh only; pproxy grants SOCKS requests before
+//!   connecting to the target, and it closes the connection, without an RFC 1929 failure
+//!   reply, on a wrong or missing password;
+//! - ssh answers a SOCKS request only once sshd has connected to the target; when sshd cannot
+//!   (here, a name it cannot resolve), ssh closes the connection without a failure reply, for
+//!   SOCKS4a and SOCKS5 alike, so the client sees the handshake cut short (checked by
+//!   `ssh_socks4a_and_socks5h_a_name_sshd_cannot_resolve`).
 //!
 //! The `trust_env` test sets the proxy variables, which are global to the process: it is one
 //! test that runs its cases one after the other, and it puts the variables back at the end.
@@ -1065,15 +1083,26 @@ fn socks5_auth() -> String {
 /// Every kind of target through `via`: httpbin (HTTP), nginx (HTTPS), and the echo servers
 /// (ws, wss), at `host`'s spelling of the loopback (`127.0.0.1` or `localhost`).
 async fn all_targets_via(via: &Via, localhost: bool) {
-    let s = ClientSession::new();
+    all_targets_in_session_via(&ClientSession::new(), via, localhost).await;
+}
+
+/// [`all_targets_via`] with the session `s`.
+async fn all_targets_in_session_via(s: &ClientSession, via: &Via, localhost: bool) {
     let name = |u: String| if localhost { on_localhost(u) } else { u };
     let url = name(httpbin("/get"));
-    let v = httpbin_via(&s, via, &url).await;
+    let v = httpbin_via(s, via, &url).await;
     assert_eq!(v["headers"]["Host"], authority(&url), "{v}");
-    nginx_via(&s, via, &name(nginx("/small.txt"))).await;
+    nginx_via(s, via, &name(nginx("/small.txt"))).await;
     for url in ws_targets() {
-        ws_echo_via(&s, via, &name(url)).await;
+        ws_echo_via(s, via, &name(url)).await;
     }
+}
+
+/// The ports of the targets [`all_targets_via`] reaches.
+fn all_target_ports() -> Vec<u16> {
+    let mut ports = vec![port_of(&httpbin("/get")), port_of(&nginx("/small.txt"))];
+    ports.extend(ws_targets().iter().map(|u| port_of(u)));
+    ports
 }
 
 #[tokio::test]
@@ -1177,6 +1206,220 @@ async fn socks5_without_or_with_a_wrong_password() {
         // trusts no address for a past login).
         let via = Via::new(socks5_auth()).with_auth();
         httpbin_via(&s, &via, &httpbin("/get")).await;
+    })
+    .await;
+}
+
+// ---- SOCKS: OpenSSH's dynamic forwarding (ssh -D) ----
+
+/// ssh's SOCKS port, which takes SOCKS4, SOCKS4a and SOCKS5 alike, spoken to as `scheme`.
+fn ssh_socks(scheme: &str) -> Via {
+    Via::new(with_scheme(&env("AIOHTTP_PROXY_SSH_SOCKS_URL"), scheme))
+}
+
+/// What ssh logged (at `-vv`) of the SOCKS requests it decoded, in order: the version it read
+/// (`socks4`, for SOCKS4a too, or `socks5`), and the host (a name or an address) and port it
+/// was asked to connect to, from its lines `dynamic request: socks4 host H port P command 1`.
+/// ssh writes the line before it answers the request.
+fn ssh_socks_requests() -> Vec<(String, String, u16)> {
+    let path = env("AIOHTTP_PROXY_SSH_LOG");
+    let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    log.lines()
+        .filter_map(|line| {
+            let (_, request) = line.split_once("dynamic request: ")?;
+            match request.split_whitespace().collect::<Vec<_>>()[..] {
+                [version, "host", host, "port", port, "command", _] => {
+                    Some((version.to_string(), host.to_string(), port.parse().ok()?))
+                }
+                _ => panic!("an unexpected line in {path}: {line}"),
+            }
+        })
+        .collect()
+}
+
+/// Asserts ssh was asked by `version` (`socks4` or `socks5`) to connect to `host` on each of
+/// `ports`.
+fn assert_ssh_asked(version: &str, host: &str, ports: &[u16]) {
+    let logged = ssh_socks_requests();
+    for &port in ports {
+        assert!(
+            logged
+                .iter()
+                .any(|(v, h, p)| v == version && h == host && *p == port),
+            "ssh was not asked by {version} for {host}:{port}; it logged {logged:?}"
+        );
+    }
+}
+
+/// A resolver that finds no address for any name, and records the names it is asked for: a
+/// session with it reaches a target by name only if the proxy resolves the name (IP literals
+/// are never given to a resolver).
+#[derive(Debug, Clone, Default)]
+struct NoNames(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl aiohttp::Resolver for NoNames {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+        _family: aiohttp::Family,
+    ) -> aiohttp::BoxFuture<'a, Result<Vec<std::net::SocketAddr>, ClientError>> {
+        self.0.lock().expect("lock").push(format!("{host}:{port}"));
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+impl NoNames {
+    /// A session resolving with this resolver (no DNS cache, so each lookup reaches it).
+    fn session(&self) -> ClientSession {
+        let connector = aiohttp::TcpConnector::builder()
+            .resolver(self.clone())
+            .use_dns_cache(false)
+            .build()
+            .expect("connector");
+        ClientSession::builder()
+            .connector(connector)
+            .build()
+            .expect("session")
+    }
+
+    /// The `host:port`s asked for so far.
+    fn asked(&self) -> Vec<String> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// Through `via` (`socks4a://` or `socks5h://`), by name and by address, with a client that
+/// can resolve no name: every target is reached, the client's resolver is never asked, and
+/// ssh logs the name `localhost` as the host it was asked for (by `version`).
+async fn names_resolved_by_ssh(via: Via, version: &str) {
+    within(60, async {
+        let names = NoNames::default();
+        let s = names.session();
+        all_targets_in_session_via(&s, &via, true).await;
+        all_targets_in_session_via(&s, &via, false).await;
+        assert_eq!(names.asked(), Vec::<String>::new(), "the client resolved");
+        assert_ssh_asked(version, "localhost", &all_target_ports());
+    })
+    .await;
+}
+
+/// Through `via` (`socks4://` or `socks5://`), the client resolves: with a resolver that knows
+/// no name, targets by address are reached but `localhost` fails with the client's DNS error,
+/// before the proxy is asked; with the system's resolver `localhost` is reached too.
+async fn names_resolved_by_the_client(via: Via) {
+    within(60, async {
+        let names = NoNames::default();
+        let s = names.session();
+        all_targets_in_session_via(&s, &via, false).await;
+        assert_eq!(
+            names.asked(),
+            Vec::<String>::new(),
+            "IP literals are not resolved"
+        );
+
+        let http = on_localhost(httpbin("/get"));
+        let err = via
+            .request(s.get(http.as_str()))
+            .await
+            .expect_err("the client cannot resolve localhost");
+        assert_eq!(err.kind(), ErrorKind::ClientConnectorDNSError, "{err:?}");
+        let https = on_localhost(nginx("/small.txt"));
+        let err = via
+            .request(s.get(https.as_str()).ssl(trust_ca()))
+            .await
+            .expect_err("the client cannot resolve localhost");
+        assert_eq!(err.kind(), ErrorKind::ClientConnectorDNSError, "{err:?}");
+        let ws = on_localhost(ws_url("AIOHTTP", "URL", "/echo"));
+        let err = via
+            .ws(s.ws_connect(ws.as_str()))
+            .await
+            .expect_err("the client cannot resolve localhost");
+        assert_eq!(err.kind(), ErrorKind::ClientConnectorDNSError, "{err:?}");
+        assert_eq!(
+            names.asked(),
+            [&http, &https, &ws].map(|u| authority(u)).to_vec(),
+            "the client's resolver was asked for each target's name"
+        );
+
+        all_targets_via(&via, true).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn ssh_socks4a_names_resolved_by_the_proxy() {
+    // SOCKS4 carries an IPv4 address: ssh logging a name as the host of a socks4 request shows
+    // it read a SOCKS4a request (the address 0.0.0.x and the name after the user id).
+    names_resolved_by_ssh(ssh_socks("socks4a"), "socks4").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn ssh_socks5h_names_resolved_by_the_proxy() {
+    names_resolved_by_ssh(ssh_socks("socks5h"), "socks5").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn ssh_socks4_names_resolved_by_the_client() {
+    names_resolved_by_the_client(ssh_socks("socks4")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn ssh_socks5_names_resolved_by_the_client() {
+    names_resolved_by_the_client(ssh_socks("socks5")).await;
+    // IPv6 addresses go through SOCKS5 as they are.
+    within(30, async {
+        let via = ssh_socks("socks5");
+        let s = ClientSession::new();
+        let mut ports = Vec::new();
+        for server in WS_SERVERS {
+            let url = ws_url(server, "V6_URL", "/echo");
+            ws_echo_via(&s, &via, &url).await;
+            ports.push(port_of(&url));
+        }
+        assert_ssh_asked("socks5", "::1", &ports);
+    })
+    .await;
+}
+
+/// A name sshd cannot resolve, through `socks4a://` and `socks5h://`: ssh is asked for the name
+/// (the client never resolves it) and closes the connection without a reply when sshd fails
+/// to resolve it, which the client reports promptly as the proxy connection lost during the
+/// SOCKS handshake.
+#[tokio::test]
+#[ignore = "needs the proxies: scripts/interop.sh"]
+async fn ssh_socks4a_and_socks5h_a_name_sshd_cannot_resolve() {
+    within(30, async {
+        let names = NoNames::default();
+        let s = names.session();
+        let port = port_of(&httpbin("/get"));
+        for (scheme, version, host) in [
+            ("socks4a", "socks4", "no-such-host-4a.invalid"),
+            ("socks5h", "socks5", "no-such-host-5h.invalid"),
+        ] {
+            let via = ssh_socks(scheme);
+            let url = format!("http://{host}:{port}/get");
+            let err = via
+                .request(s.get(url.as_str()))
+                .await
+                .expect_err("sshd cannot resolve the name");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::ClientProxyConnectionError,
+                "{url} via {via:?}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains("during the SOCKS handshake"),
+                "{url} via {via:?}: {err}"
+            );
+            assert!(!err.is_timeout(), "{err:?}");
+            assert_ssh_asked(version, host, &[port]);
+        }
+        assert_eq!(names.asked(), Vec::<String>::new(), "the client resolved");
     })
     .await;
 }
