@@ -386,8 +386,13 @@ pub(crate) fn decode_text(bytes: &[u8], charset: Option<&str>) -> Result<String,
             .ok_or_else(|| ClientError::invalid_argument(format!("unknown encoding: {label:?}")))?,
         None => detect_encoding(bytes),
     };
+    Ok(decode_with(encoding, bytes))
+}
+
+/// `bytes` decoded with `encoding` (a leading byte order mark of it removed).
+pub(crate) fn decode_with(encoding: &'static Encoding, bytes: &[u8]) -> String {
     let (text, _had_errors) = encoding.decode_with_bom_removal(bytes);
-    Ok(text.into_owned())
+    text.into_owned()
 }
 
 /// The encoding for a charset label, accepting Python's `_`/`-` variants of WHATWG labels.

@@ -84,7 +84,7 @@ pub use error::{ClientError, ErrorKind};
 pub use info::RequestInfo;
 pub use links::{Link, Links};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
-pub use response::{ClientResponse, StatusCheck, DEFAULT_MAX_BODY_SIZE};
+pub use response::{CharsetResolver, ClientResponse, StatusCheck, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
 pub use timeout::ClientTimeout;

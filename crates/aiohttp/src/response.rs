@@ -55,6 +55,18 @@ pub type StatusCheck = std::sync::Arc<
         + Sync,
 >;
 
+/// The session's `fallback_charset_resolver` (aiohttp 3.8.6+): given the response and its body,
+/// the charset label `text()` decodes with when `Content-Type` names none (or one that is
+/// unknown). Without one, the encoding is detected from the bytes.
+///
+/// ```
+/// let session = aiohttp::ClientSession::builder()
+///     .fallback_charset_resolver(|_resp, _body| "windows-1251".to_string())
+///     .build()
+///     .unwrap();
+/// ```
+pub type CharsetResolver = std::sync::Arc<dyn Fn(&ClientResponse, &[u8]) -> String + Send + Sync>;
+
 /// What the session does with a response's status before handing it out.
 #[derive(Clone, Default)]
 pub(crate) enum StatusPolicy {
@@ -131,6 +143,8 @@ struct Inner {
     /// The connection a `101 Switching Protocols` hands over; the lease stays with the
     /// response (and its slot counted) until the response is dropped.
     upgrade: Option<crate::proto::h1::Upgrade>,
+    /// The session's `fallback_charset_resolver`, if it has one.
+    charset_fallback: Option<CharsetResolver>,
 }
 
 impl fmt::Debug for ClientResponse {
@@ -312,6 +326,7 @@ impl ClientResponse {
                 close_delimited,
                 body: None,
                 upgrade,
+                charset_fallback: None,
             }),
         })
     }
@@ -506,6 +521,40 @@ impl ClientResponse {
         self.inner.history = history;
     }
 
+    pub(crate) fn set_charset_fallback(&mut self, resolver: CharsetResolver) {
+        self.inner.charset_fallback = Some(resolver);
+    }
+
+    /// The encoding `text()` uses for `body`, and its label as given (aiohttp's
+    /// `get_encoding`): the `charset` parameter if known; UTF-8 for JSON (RFC 8259); else the
+    /// session's fallback resolver (which also decides for an unknown `charset`); else the
+    /// encoding detected from the bytes.
+    fn encoding_of(&self, body: &[u8]) -> Result<&'static encoding_rs::Encoding, ClientError> {
+        let declared = self.charset();
+        if let Some(enc) = declared.and_then(decode::encoding_for_label) {
+            return Ok(enc);
+        }
+        if declared.is_none() && is_json_content_type(self.content_type()) {
+            return Ok(encoding_rs::UTF_8);
+        }
+        match &self.inner.charset_fallback {
+            Some(resolve) => {
+                let label = resolve(self, body);
+                decode::encoding_for_label(&label).ok_or_else(|| {
+                    ClientError::invalid_argument(format!(
+                        "unknown encoding from the fallback charset resolver: {label:?}"
+                    ))
+                })
+            }
+            None => match declared {
+                Some(label) => Err(ClientError::invalid_argument(format!(
+                    "unknown encoding: {label:?}"
+                ))),
+                None => Ok(decode::detect_encoding(body)),
+            },
+        }
+    }
+
     pub(crate) fn take_history(&mut self) -> Vec<ClientResponse> {
         std::mem::take(&mut self.inner.history)
     }
@@ -619,7 +668,9 @@ impl ClientResponse {
         Ok(b)
     }
 
-    /// The encoding `text()` uses: the `charset` parameter, else detected from the body.
+    /// The encoding `text()` uses: the `charset` parameter; UTF-8 for JSON without one; else
+    /// the session's `fallback_charset_resolver` (which also decides for an unknown
+    /// `charset`), else the encoding detected from the body.
     ///
     /// # Errors
     /// Reading the body failed.
@@ -630,17 +681,15 @@ impl ClientResponse {
     /// # Ok(()) }
     /// ```
     pub async fn get_encoding(&mut self) -> Result<String, ClientError> {
-        if let Some(label) = self.charset() {
-            if let Some(enc) = decode::encoding_for_label(label) {
-                return Ok(enc.name().to_string());
-            }
+        if let Some(enc) = self.charset().and_then(decode::encoding_for_label) {
+            return Ok(enc.name().to_string());
         }
         let body = self.read().await?;
-        Ok(decode::detect_encoding(&body).name().to_string())
+        Ok(self.encoding_of(&body)?.name().to_string())
     }
 
-    /// The body decoded as text: with the `charset` of `Content-Type`, else the encoding
-    /// detected from the bytes. Malformed sequences become U+FFFD.
+    /// The body decoded as text, with the encoding [`get_encoding`](Self::get_encoding)
+    /// names. Malformed sequences become U+FFFD.
     ///
     /// # Errors
     /// A broken body, or an unknown charset label.
@@ -652,7 +701,8 @@ impl ClientResponse {
     /// ```
     pub async fn text(&mut self) -> Result<String, ClientError> {
         let body = self.read().await?;
-        decode::decode_text(&body, self.charset())
+        let encoding = self.encoding_of(&body)?;
+        Ok(decode::decode_with(encoding, &body))
     }
 
     /// The body decoded with an explicit encoding label (`"utf-8"`, `"latin1"`, `"cp1251"`, …).

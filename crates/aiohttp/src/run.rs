@@ -154,6 +154,12 @@ async fn run(
     if !history.is_empty() {
         resp.set_history(history);
     }
+    if let Some(resolve) = &inner.charset_fallback {
+        for hop in resp.history_mut() {
+            hop.set_charset_fallback(resolve.clone());
+        }
+        resp.set_charset_fallback(resolve.clone());
+    }
     match &ex.raise_for_status {
         StatusPolicy::Off => {}
         StatusPolicy::Raise => {

@@ -14,7 +14,7 @@ use crate::connector::{BoxFuture, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::ClientError;
 use crate::request::{IntoUrl, RequestBuilder};
-use crate::response::{ClientResponse, StatusPolicy};
+use crate::response::{CharsetResolver, ClientResponse, StatusPolicy};
 use crate::shared::{JsonSerializer, SessionInner};
 use crate::timeout::ClientTimeout;
 
@@ -338,6 +338,7 @@ pub struct ClientSessionBuilder {
     json_serialize: Option<Arc<JsonSerializer>>,
     version: Option<Version>,
     raise_for_status: StatusPolicy,
+    charset_fallback: Option<CharsetResolver>,
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
@@ -601,6 +602,22 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Decide the charset `text()` decodes with when `Content-Type` names none (or an unknown
+    /// one): `resolve` is given the response and its body and returns a label (aiohttp's
+    /// `fallback_charset_resolver`). Without one, the encoding is detected from the bytes.
+    ///
+    /// ```
+    /// // As aiohttp 3.9+ does by default: assume UTF-8.
+    /// let _ = aiohttp::ClientSession::builder().fallback_charset_resolver(|_, _| "utf-8".into());
+    /// ```
+    pub fn fallback_charset_resolver<F>(mut self, resolve: F) -> Self
+    where
+        F: Fn(&ClientResponse, &[u8]) -> String + Send + Sync + 'static,
+    {
+        self.charset_fallback = Some(Arc::new(resolve));
+        self
+    }
+
     /// Check every response with `check` before it is handed out (aiohttp's `raise_for_status`
     /// given a callable): its error becomes the request's. Replaces `raise_for_status(true)`.
     ///
@@ -812,6 +829,7 @@ impl ClientSessionBuilder {
                 json_serialize: self.json_serialize,
                 version: self.version.unwrap_or(Version::HTTP_11),
                 raise_for_status: self.raise_for_status,
+                charset_fallback: self.charset_fallback,
                 cookie_jar: jar,
                 auto_decompress: self.auto_decompress.unwrap_or(true),
                 max_body_size: self

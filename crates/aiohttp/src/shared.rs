@@ -28,6 +28,7 @@ pub(crate) struct SessionInner {
     pub(crate) json_serialize: Option<Arc<JsonSerializer>>,
     pub(crate) version: Version,
     pub(crate) raise_for_status: crate::response::StatusPolicy,
+    pub(crate) charset_fallback: Option<crate::response::CharsetResolver>,
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,
     pub(crate) max_body_size: Option<usize>,

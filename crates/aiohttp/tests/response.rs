@@ -664,6 +664,92 @@ async fn text_without_charset_is_detected() {
 }
 
 #[tokio::test]
+async fn a_fallback_charset_resolver_decides_when_the_header_does_not() {
+    let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode("Привет");
+    let server = routes(vec![
+        route(
+            "GET /bare",
+            reply(
+                "HTTP/1.1 200 OK",
+                &[("Content-Type", "text/plain")],
+                &cp1251,
+            ),
+        ),
+        route(
+            "GET /unknown",
+            reply(
+                "HTTP/1.1 200 OK",
+                &[("Content-Type", "text/plain; charset=no-such-charset")],
+                &cp1251,
+            ),
+        ),
+        route(
+            "GET /declared",
+            reply(
+                "HTTP/1.1 200 OK",
+                &[("Content-Type", "text/plain; charset=windows-1251")],
+                &cp1251,
+            ),
+        ),
+        route(
+            "GET /json",
+            reply(
+                "HTTP/1.1 200 OK",
+                &[("Content-Type", "application/json")],
+                "\"é\"".as_bytes(),
+            ),
+        ),
+    ])
+    .await;
+    let seen = Arc::new(Mutex::new(Vec::<(String, usize)>::new()));
+    let record = seen.clone();
+    let session = ClientSession::builder()
+        .fallback_charset_resolver(move |resp, body| {
+            record
+                .lock()
+                .expect("lock")
+                .push((resp.url().path().to_string(), body.len()));
+            "koi8-r".to_string()
+        })
+        .build()
+        .expect("session");
+    // No charset: the resolver's label is used (these cp1251 bytes read as KOI8-R).
+    let koi8 = encoding_rs::KOI8_R.decode(&cp1251).0.into_owned();
+    let mut resp = send(session.get(server.url("/bare"))).await;
+    assert_eq!(read_text(&mut resp).await, koi8);
+    assert_eq!(
+        within("encoding", resp.get_encoding()).await.expect("enc"),
+        "KOI8-R"
+    );
+    // An unknown charset: the resolver decides too (without one, that is an error).
+    let mut resp = send(session.get(server.url("/unknown"))).await;
+    assert_eq!(read_text(&mut resp).await, koi8);
+    // A known charset, and JSON without one (UTF-8): the resolver is not asked.
+    let mut resp = send(session.get(server.url("/declared"))).await;
+    assert_eq!(read_text(&mut resp).await, "Привет");
+    let mut resp = send(session.get(server.url("/json"))).await;
+    assert_eq!(read_text(&mut resp).await, "\"é\"");
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            ("/bare".to_string(), cp1251.len()),
+            ("/bare".to_string(), cp1251.len()),
+            ("/unknown".to_string(), cp1251.len()),
+        ]
+    );
+    // A label the resolver makes up is an error.
+    let odd = ClientSession::builder()
+        .fallback_charset_resolver(|_, _| "klingon".to_string())
+        .build()
+        .expect("session");
+    let mut resp = send(odd.get(server.url("/bare"))).await;
+    let err = within("text", resp.text())
+        .await
+        .expect_err("unknown label");
+    assert!(err.is_invalid_argument(), "{err:?}");
+}
+
+#[tokio::test]
 async fn text_with_an_explicit_encoding_and_unknown_charsets() {
     let (cp1251, _, _) = encoding_rs::WINDOWS_1251.encode("Привет");
     let server = routes(vec![
