@@ -22,7 +22,15 @@ pub(crate) struct SendOptions {
     /// The request's or the session's proxy, if either names one (the environment's is
     /// chosen hop by hop).
     pub(crate) proxy: Option<std::sync::Arc<crate::connector::ProxySpec>>,
+    /// What a response head may hold (`max_line_size`, `max_field_size`, `max_headers`).
+    pub(crate) limits: crate::proto::HeadLimits,
+    /// The response content's read buffer (`read_bufsize`): `readline` takes lines of up to
+    /// twice this, as aiohttp's.
+    pub(crate) read_bufsize: usize,
 }
+
+/// aiohttp's default `read_bufsize`: 64 KiB.
+pub(crate) const DEFAULT_READ_BUFSIZE: usize = 64 * 1024;
 
 impl SendOptions {
     /// A redirect to another origin: the request's TLS choice (`ssl(false)`, a fingerprint, a
@@ -83,6 +91,8 @@ mod tests {
             timeouts: Timeouts::default(),
             upgrade: false,
             proxy: None,
+            limits: crate::proto::HeadLimits::DEFAULT,
+            read_bufsize: DEFAULT_READ_BUFSIZE,
         };
         opts.leave_origin();
         assert!(opts.ssl.is_none());
@@ -100,6 +110,8 @@ mod tests {
             timeouts: Timeouts::default(),
             upgrade: false,
             proxy: None,
+            limits: crate::proto::HeadLimits::DEFAULT,
+            read_bufsize: DEFAULT_READ_BUFSIZE,
         };
         let origin =
             |u: &str| ConnectionKey::from_url(&url::Url::parse(u).expect("url")).expect("key");
@@ -170,6 +182,8 @@ mod tests {
             timeouts: Timeouts::default(),
             upgrade,
             proxy: None,
+            limits: crate::proto::HeadLimits::DEFAULT,
+            read_bufsize: DEFAULT_READ_BUFSIZE,
         };
         let spec = |u: &str| {
             let url = url::Url::parse(u).expect("url");

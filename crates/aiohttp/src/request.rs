@@ -15,6 +15,7 @@ use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{split_credentials, Plan, Prepared};
 use crate::options::SendOptions;
+use crate::proto::HeadLimits;
 use crate::response::{ClientResponse, StatusPolicy};
 use crate::run::Exchange;
 use crate::session::ClientSession;
@@ -65,6 +66,8 @@ pub struct RequestBuilder {
     pub(crate) read_until_eof: bool,
     version: Option<Version>,
     raise_for_status: Option<StatusPolicy>,
+    limits: Option<HeadLimits>,
+    read_bufsize: Option<usize>,
     max_body_size: Option<Option<usize>>,
     cookies: Vec<(String, String)>,
     timeout: Option<ClientTimeout>,
@@ -124,6 +127,8 @@ impl RequestBuilder {
             read_until_eof: true,
             version: None,
             raise_for_status: None,
+            limits: None,
+            read_bufsize: None,
             max_body_size: None,
             cookies: Vec::new(),
             timeout: None,
@@ -408,6 +413,67 @@ impl RequestBuilder {
         self
     }
 
+    /// The longest status line a response may have (this request; else the session's) (default 8190 bytes, aiohttp's); a
+    /// longer one is a `ClientResponseError`, refused before the rest of it is read.
+    ///
+    /// ```no_run
+    /// # fn f(s: aiohttp::ClientSession) {
+    /// let _ = s.get("http://127.0.0.1:8080/").max_line_size(4096);
+    /// # }
+    /// ```
+    pub fn max_line_size(mut self, max: usize) -> Self {
+        self.limits
+            .get_or_insert(self.session.inner.limits)
+            .max_line_size = max;
+        self
+    }
+
+    /// The longest header name, and the longest header value, a response may have (this request; else the session's)
+    /// (default 8190 bytes, aiohttp's); a longer one is a `ClientResponseError`, refused before
+    /// the rest of it is read.
+    ///
+    /// ```no_run
+    /// # fn f(s: aiohttp::ClientSession) {
+    /// let _ = s.get("http://127.0.0.1:8080/").max_field_size(16 * 1024);
+    /// # }
+    /// ```
+    pub fn max_field_size(mut self, max: usize) -> Self {
+        self.limits
+            .get_or_insert(self.session.inner.limits)
+            .max_field_size = max;
+        self
+    }
+
+    /// The most header lines a response may have (this request; else the session's) (default 100: hyper's parser's own
+    /// capacity, where aiohttp allows 128; past 100 the parser allocates for each response);
+    /// more is a `ClientResponseError`. Over HTTP/2, hyper's own header list limit applies.
+    ///
+    /// ```no_run
+    /// # fn f(s: aiohttp::ClientSession) {
+    /// let _ = s.get("http://127.0.0.1:8080/").max_headers(128);
+    /// # }
+    /// ```
+    pub fn max_headers(mut self, max: usize) -> Self {
+        self.limits
+            .get_or_insert(self.session.inner.limits)
+            .max_headers = max;
+        self
+    }
+
+    /// The read buffer of the response's content (this request; else the session's) (default 64 KiB, aiohttp's
+    /// `read_bufsize`): [`StreamReader::readline`](crate::StreamReader::readline) and
+    /// `readuntil` take lines of up to twice this.
+    ///
+    /// ```no_run
+    /// # fn f(s: aiohttp::ClientSession) {
+    /// let _ = s.get("http://127.0.0.1:8080/").read_bufsize(256 * 1024);
+    /// # }
+    /// ```
+    pub fn read_bufsize(mut self, size: usize) -> Self {
+        self.read_bufsize = Some(size);
+        self
+    }
+
     /// Override the session's `max_body_size` for this request: the most decoded bytes
     /// `read()`, `text()` and `json()` buffer; `None` removes the limit.
     ///
@@ -655,6 +721,8 @@ impl RequestBuilder {
                 timeouts: Timeouts::default(),
                 upgrade: false,
                 proxy: crate::proxy::ProxyOptions::resolve(&self.proxy, &session.proxy)?,
+                limits: self.limits.unwrap_or(session.limits),
+                read_bufsize: self.read_bufsize.unwrap_or(session.read_bufsize),
             },
             timeout: self.timeout.unwrap_or(session.timeout),
             raise_for_status: self

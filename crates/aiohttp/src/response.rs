@@ -137,6 +137,8 @@ struct Inner {
     undecoded: Option<Box<(std::sync::Mutex<BodyStream>, Box<str>)>>,
     /// The most decoded bytes `read()` buffers (`usize::MAX`: no limit).
     max_body_size: usize,
+    /// The longest line `content().readline()` takes: twice `read_bufsize`, as aiohttp's.
+    line_limit: usize,
     /// The end of the connection delimits the body: it cannot be drained for reuse.
     close_delimited: bool,
     body: Option<Bytes>,
@@ -323,6 +325,7 @@ impl ClientResponse {
                 content,
                 undecoded,
                 max_body_size: opts.max_body_size.unwrap_or(usize::MAX),
+                line_limit: opts.read_bufsize.saturating_mul(2),
                 close_delimited,
                 body: None,
                 upgrade,
@@ -583,6 +586,7 @@ impl ClientResponse {
             let raw = raw.into_inner().unwrap_or_else(|e| e.into_inner());
             self.inner.content = StreamReader::new(decode::decompress(raw, &coding));
         }
+        self.inner.content.set_limit(self.inner.line_limit);
         &mut self.inner.content
     }
 

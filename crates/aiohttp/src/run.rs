@@ -199,7 +199,16 @@ async fn exchange(
         let mut lease = timeouts
             .run(
                 Phase::Connect,
-                crate::connector::acquire(connector, key, target, fresh, timeouts.sock_connect),
+                crate::connector::acquire(
+                    connector,
+                    key,
+                    target,
+                    fresh,
+                    crate::connector::OpenOptions {
+                        sock_connect: timeouts.sock_connect,
+                        max_headers: opts.limits.max_headers,
+                    },
+                ),
             )
             .await
             .map_err(|e| e.with_url(url))?;
@@ -221,6 +230,7 @@ async fn exchange(
             version: info.version,
             headers: &info.headers,
             proxy: key.forward_proxy().map(|p| p.request_headers()),
+            limits: opts.limits,
         };
         // The head's `sock_read` counts from the last bytes that moved, so a head that arrives
         // slowly but steadily, or after a long upload, is not cut off: over HTTP/1 the

@@ -13,6 +13,7 @@ use crate::auth::BasicAuth;
 use crate::connector::{BoxFuture, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::ClientError;
+use crate::proto::HeadLimits;
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::response::{CharsetResolver, ClientResponse, StatusPolicy};
 use crate::shared::{JsonSerializer, SessionInner};
@@ -339,6 +340,8 @@ pub struct ClientSessionBuilder {
     version: Option<Version>,
     raise_for_status: StatusPolicy,
     charset_fallback: Option<CharsetResolver>,
+    limits: HeadLimits,
+    read_bufsize: Option<usize>,
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
@@ -695,6 +698,53 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The longest status line a response may have (default 8190 bytes, aiohttp's); a
+    /// longer one is a `ClientResponseError`, refused before the rest of it is read.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().max_line_size(4096);
+    /// ```
+    pub fn max_line_size(mut self, max: usize) -> Self {
+        self.limits.max_line_size = max;
+        self
+    }
+
+    /// The longest header name, and the longest header value, a response may have
+    /// (default 8190 bytes, aiohttp's); a longer one is a `ClientResponseError`, refused before
+    /// the rest of it is read.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().max_field_size(16 * 1024);
+    /// ```
+    pub fn max_field_size(mut self, max: usize) -> Self {
+        self.limits.max_field_size = max;
+        self
+    }
+
+    /// The most header lines a response may have (default 100: hyper's parser's own
+    /// capacity, where aiohttp allows 128; past 100 the parser allocates for each response);
+    /// more is a `ClientResponseError`. Over HTTP/2, hyper's own header list limit applies.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().max_headers(128);
+    /// ```
+    pub fn max_headers(mut self, max: usize) -> Self {
+        self.limits.max_headers = max;
+        self
+    }
+
+    /// The read buffer of the response's content (default 64 KiB, aiohttp's
+    /// `read_bufsize`): [`StreamReader::readline`](crate::StreamReader::readline) and
+    /// `readuntil` take lines of up to twice this.
+    ///
+    /// ```
+    /// let _ = aiohttp::ClientSession::builder().read_bufsize(256 * 1024);
+    /// ```
+    pub fn read_bufsize(mut self, size: usize) -> Self {
+        self.read_bufsize = Some(size);
+        self
+    }
+
     /// Timeouts for every request (default: 300 s total, 30 s to open a connection).
     ///
     /// ```
@@ -830,6 +880,10 @@ impl ClientSessionBuilder {
                 version: self.version.unwrap_or(Version::HTTP_11),
                 raise_for_status: self.raise_for_status,
                 charset_fallback: self.charset_fallback,
+                limits: self.limits,
+                read_bufsize: self
+                    .read_bufsize
+                    .unwrap_or(crate::options::DEFAULT_READ_BUFSIZE),
                 cookie_jar: jar,
                 auto_decompress: self.auto_decompress.unwrap_or(true),
                 max_body_size: self

@@ -29,6 +29,8 @@ pub(crate) struct SessionInner {
     pub(crate) version: Version,
     pub(crate) raise_for_status: crate::response::StatusPolicy,
     pub(crate) charset_fallback: Option<crate::response::CharsetResolver>,
+    pub(crate) limits: crate::proto::HeadLimits,
+    pub(crate) read_bufsize: usize,
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,
     pub(crate) max_body_size: Option<usize>,

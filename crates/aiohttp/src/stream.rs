@@ -179,9 +179,19 @@ impl StreamReader {
         }
     }
 
-    /// Sets the longest line, separator included, that `readline`/`readuntil` accept.
-    #[allow(dead_code)]
-    pub(crate) fn set_limit(&mut self, limit: usize) {
+    /// Sets the longest line, separator included, that `readline`/`readuntil` accept (default
+    /// 128 KiB; a response's content starts with twice the `read_bufsize` of its request).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let chunks = vec![Ok(aiohttp::Bytes::from_static(b"a long line\n"))];
+    /// let mut reader = aiohttp::StreamReader::from_stream(futures_util::stream::iter(chunks));
+    /// reader.set_limit(4);
+    /// assert!(reader.readline().await.is_err());
+    /// # }
+    /// ```
+    pub fn set_limit(&mut self, limit: usize) {
         self.limit = limit;
     }
 

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use pool::{acquire, Lease};
+pub(crate) use pool::{acquire, Lease, OpenOptions};
 pub(crate) use proxy::{socks, ProxyKind, ProxySpec, SocksTarget};
 
 pub use dns::{AsyncResolver, Resolver, ThreadedResolver};
@@ -391,7 +391,7 @@ impl dyn Connector {
     /// # Ok(()) }
     /// ```
     pub async fn connect(&self, key: &ConnectionKey) -> Result<Connection, ClientError> {
-        let lease = acquire(self, key, None, false, None).await?;
+        let lease = acquire(self, key, None, false, OpenOptions::default()).await?;
         let shared = ConnShared::holding(lease);
         shared.clean.store(true, Ordering::Release);
         Ok(Connection { shared })

@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 
 use crate::body::WireBody;
 use crate::error::{ClientError, ErrorKind};
-use crate::proto::{io_kind, map_hyper_error, Head, SendError, Sent};
+use crate::proto::{io_kind, map_hyper_error, Head, HeadLimits, LimitHit, SendError, Sent};
 use crate::timeout::{Activity, Progress};
 use crate::transport::Transport;
 
@@ -80,6 +80,13 @@ struct CaptureState {
     store: BytesMut,
     /// When bytes last moved while a request was in flight.
     last_progress: Option<tokio::time::Instant>,
+    /// What the head may hold, and how far `buf` was checked against it: the start of its
+    /// first line not checked yet, and the header lines counted so far.
+    limits: HeadLimits,
+    checked_to: usize,
+    header_lines: usize,
+    /// The head broke a limit: the read that brought it fails with this.
+    hit: Option<LimitHit>,
 }
 
 /// What the transport shares with the connection: the head capture, and whether written bytes
@@ -102,12 +109,23 @@ impl Progress for IoState {
 
 impl CaptureState {
     /// Starts capturing the next response head (the store of earlier heads is kept).
-    fn arm(&mut self) {
+    fn arm(&mut self, limits: HeadLimits) {
         self.active = true;
         self.buf = Vec::new();
         self.scanned = 0;
         self.head = None;
         self.last_progress = None;
+        self.limits = limits;
+        self.checked_to = 0;
+        self.header_lines = 0;
+        self.hit = None;
+    }
+
+    /// Stops capturing: the head broke a limit.
+    fn refuse(&mut self, hit: LimitHit) {
+        self.active = false;
+        self.buf = Vec::new();
+        self.hit = Some(hit);
     }
 
     fn feed(&mut self, mut data: &[u8]) {
@@ -118,6 +136,10 @@ impl CaptureState {
             // A head usually arrives whole in one read: find it in place, copy it once.
             while let Some(pos) = find_head_end(data) {
                 let end = pos + 4;
+                let mut lines = 0;
+                if let Err(hit) = check_lines(&data[..end], 0, &mut lines, &self.limits) {
+                    return self.refuse(hit);
+                }
                 if is_informational(&data[..end]) {
                     data = &data[end..];
                     continue;
@@ -132,6 +154,7 @@ impl CaptureState {
             }
             self.buf.extend_from_slice(data);
             self.scanned = self.buf.len();
+            self.check_partial();
             self.check_size();
             return;
         }
@@ -140,19 +163,44 @@ impl CaptureState {
             let from = self.scanned.saturating_sub(3);
             let Some(pos) = find_head_end(&self.buf[from..]) else {
                 self.scanned = self.buf.len();
+                self.check_partial();
                 self.check_size();
                 return;
             };
             let end = from + pos + 4;
+            let (start, mut lines) = (self.checked_to, self.header_lines);
+            if let Err(hit) = check_lines(&self.buf[..end], start, &mut lines, &self.limits) {
+                return self.refuse(hit);
+            }
             if is_informational(&self.buf[..end]) {
                 self.buf.drain(..end);
                 self.scanned = 0;
+                self.checked_to = 0;
+                self.header_lines = 0;
                 continue;
             }
             self.buf.truncate(end);
             self.head = Some(Bytes::from(std::mem::take(&mut self.buf)));
             self.active = false;
             return;
+        }
+    }
+
+    /// Checks the lines of an incomplete head that arrived since the last check, and the line
+    /// still arriving: a line over its limit is refused before the rest of it is read.
+    fn check_partial(&mut self) {
+        if !self.active {
+            return;
+        }
+        let (from, mut lines) = (self.checked_to, self.header_lines);
+        let checked = check_lines(&self.buf, from, &mut lines, &self.limits)
+            .and_then(|to| check_line_so_far(&self.buf[to..], to == 0, &self.limits).map(|()| to));
+        match checked {
+            Ok(to) => {
+                self.checked_to = to;
+                self.header_lines = lines;
+            }
+            Err(hit) => self.refuse(hit),
         }
     }
 
@@ -169,12 +217,76 @@ impl CaptureState {
 /// reads (the head is the first non-`1xx` one, `1xx` heads before it skipped); `None` when no
 /// complete head arrived, or it grew past [`MAX_CAPTURE`] while incomplete.
 pub(crate) fn capture_head<'a>(reads: impl IntoIterator<Item = &'a [u8]>) -> Option<Bytes> {
+    capture_head_within(reads, HeadLimits::NONE).ok().flatten()
+}
+
+/// [`capture_head`] under `limits`: the limit the head broke, if it broke one.
+pub(crate) fn capture_head_within<'a>(
+    reads: impl IntoIterator<Item = &'a [u8]>,
+    limits: HeadLimits,
+) -> Result<Option<Bytes>, LimitHit> {
     let mut st = CaptureState::default();
-    st.arm();
+    st.arm(limits);
     for read in reads {
         st.feed(read);
+        if let Some(hit) = st.hit.take() {
+            return Err(hit);
+        }
     }
-    st.head.take()
+    Ok(st.head.take())
+}
+
+/// Checks the complete lines of a head from `from` (the start of a line; 0: the status line)
+/// against `limits`, counting header lines in `lines`; returns where the first incomplete line
+/// starts.
+fn check_lines(
+    head: &[u8],
+    mut from: usize,
+    lines: &mut usize,
+    limits: &HeadLimits,
+) -> Result<usize, LimitHit> {
+    while let Some(nl) = memchr::memchr(b'\n', &head[from..]) {
+        let line = &head[from..from + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if from == 0 {
+            if line.len() > limits.max_line_size {
+                return Err(LimitHit::StatusLine(limits.max_line_size));
+            }
+        } else if !line.is_empty() {
+            *lines += 1;
+            if *lines > limits.max_headers {
+                return Err(LimitHit::Headers(limits.max_headers));
+            }
+            check_line_so_far(line, false, limits)?;
+        }
+        from += nl + 1;
+    }
+    Ok(from)
+}
+
+/// Checks a line, whole or as far as it arrived: the status line's length, or a header's name
+/// and value lengths.
+fn check_line_so_far(line: &[u8], status: bool, limits: &HeadLimits) -> Result<(), LimitHit> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if status {
+        return match line.len() > limits.max_line_size {
+            true => Err(LimitHit::StatusLine(limits.max_line_size)),
+            false => Ok(()),
+        };
+    }
+    let max = limits.max_field_size;
+    let (name, value) = match memchr::memchr(b':', line) {
+        Some(colon) => (&line[..colon], &line[colon + 1..]),
+        None => (line, &b""[..]),
+    };
+    let value = value.trim_ascii();
+    if name.len() > max {
+        Err(LimitHit::Name(max))
+    } else if value.len() > max {
+        Err(LimitHit::Value(max))
+    } else {
+        Ok(())
+    }
 }
 
 /// A `1xx` status line other than `101` (`head` is the head alone: what follows it is another
@@ -235,6 +347,10 @@ impl AsyncRead for CaptureIo {
                         st.last_progress = Some(tokio::time::Instant::now());
                     }
                     st.feed(new);
+                    if let Some(hit) = st.hit.take() {
+                        // The head broke a limit: the exchange fails, and nothing more is read.
+                        return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, hit)));
+                    }
                 }
             }
         }
@@ -297,7 +413,12 @@ impl std::fmt::Debug for H1Conn {
 
 impl H1Conn {
     /// Runs the HTTP/1 handshake over a fresh transport and spawns the task that drives it.
-    pub(crate) async fn handshake(transport: Transport) -> Result<H1Conn, ClientError> {
+    /// `max_headers`: the most header lines hyper's parser takes (at least its default, 100;
+    /// sized past that, it allocates for every response).
+    pub(crate) async fn handshake(
+        transport: Transport,
+        max_headers: usize,
+    ) -> Result<H1Conn, ClientError> {
         let Transport {
             io,
             peer_addr,
@@ -310,7 +431,11 @@ impl H1Conn {
             io,
             state: state.clone(),
         };
-        let (sender, conn) = http1::Builder::new()
+        let mut builder = http1::Builder::new();
+        if max_headers > HeadLimits::DEFAULT.max_headers {
+            builder.max_headers(max_headers);
+        }
+        let (sender, conn) = builder
             .handshake::<_, WireBody>(TokioIo::new(io))
             .await
             .map_err(|e| handshake_failed("HTTP/1", e))?;
@@ -352,9 +477,10 @@ impl H1Conn {
     pub(crate) fn send(
         &mut self,
         req: http::Request<WireBody>,
+        limits: HeadLimits,
     ) -> impl std::future::Future<Output = Result<http::Response<Incoming>, hyper::Error>> {
         if let Ok(mut st) = self.io.capture.lock() {
-            st.arm();
+            st.arm(limits);
         }
         self.sender.send_request(req)
     }
@@ -689,7 +815,7 @@ fn start(
             }
         });
     }
-    Ok((conn.send(req), upload, continued))
+    Ok((conn.send(req, head.limits), upload, continued))
 }
 
 // ---- shared with `h2.rs`: opening a connection and building a request, either version ----
@@ -837,7 +963,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nX-Pad: 0123456789012345678901234567\r\n\r\n";
         let mut first = None;
         for _ in 0..1000 {
-            st.arm();
+            st.arm(HeadLimits::DEFAULT);
             st.feed(wire);
             let head = st.head.take().expect("head");
             assert_eq!(&head[..], &wire[..]);
@@ -849,10 +975,10 @@ mod tests {
         // it filled, not grown.
         assert!(st.store.capacity() <= HEAD_STORE, "{}", st.store.capacity());
         // Heads still held: the next one is copied right after the last, in the same store.
-        st.arm();
+        st.arm(HeadLimits::DEFAULT);
         st.feed(wire);
         let a = st.head.take().expect("head");
-        st.arm();
+        st.arm(HeadLimits::DEFAULT);
         st.feed(wire);
         let b = st.head.take().expect("head");
         assert_eq!(b.as_ptr() as usize, a.as_ptr() as usize + a.len());
@@ -916,6 +1042,70 @@ mod tests {
         // After a 100, still the 101.
         let wire = [&b"HTTP/1.1 100 Continue\r\n\r\n"[..], &head[..]].concat();
         assert_eq!(capture_head([&wire[..]]).as_deref(), Some(&head[..]));
+    }
+
+    #[test]
+    fn head_limits_table() {
+        let limits = HeadLimits {
+            max_line_size: 20,
+            max_field_size: 8,
+            max_headers: 2,
+        };
+        let ok = |head: &str| Ok(Some(Bytes::copy_from_slice(head.as_bytes())));
+        // (wire, verdict)
+        let cases: Vec<(&str, Result<Option<Bytes>, LimitHit>)> = vec![
+            // At every limit exactly: accepted.
+            (
+                "HTTP/1.1 200 OK45678\r\nabcdefgh: 12345678\r\nB:  x \r\n\r\n",
+                ok("HTTP/1.1 200 OK45678\r\nabcdefgh: 12345678\r\nB:  x \r\n\r\n"),
+            ),
+            // One over each.
+            (
+                "HTTP/1.1 200 OK456789\r\n\r\n",
+                Err(LimitHit::StatusLine(20)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nabcdefghi: 1\r\n\r\n",
+                Err(LimitHit::Name(8)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nA: 123456789\r\n\r\n",
+                Err(LimitHit::Value(8)),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+                Err(LimitHit::Headers(2)),
+            ),
+            // A line without a colon counts as a name.
+            (
+                "HTTP/1.1 200 OK\r\nabcdefghi\r\n\r\n",
+                Err(LimitHit::Name(8)),
+            ),
+            // Each head has its own count: a 1xx head's lines do not add to the final one's.
+            (
+                "HTTP/1.1 100 Go\r\nA: 1\r\nB: 2\r\n\r\nHTTP/1.1 200 OK\r\nC: 3\r\nD: 4\r\n\r\n",
+                ok("HTTP/1.1 200 OK\r\nC: 3\r\nD: 4\r\n\r\n"),
+            ),
+            // But a 1xx head is checked too.
+            (
+                "HTTP/1.1 100 Continue and on\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+                Err(LimitHit::StatusLine(20)),
+            ),
+            // An incomplete head over a limit is refused before its line ends.
+            (
+                "HTTP/1.1 200 OK\r\nA: 1234567890123",
+                Err(LimitHit::Value(8)),
+            ),
+            ("HTTP/1.1 200 OK4567890123", Err(LimitHit::StatusLine(20))),
+            // An incomplete head within the limits: nothing yet.
+            ("HTTP/1.1 200 OK\r\nA: 12", Ok(None)),
+        ];
+        for (wire, want) in cases {
+            let w = wire.as_bytes();
+            for reads in [w.chunks(w.len()), w.chunks(1), w.chunks(5)] {
+                assert_eq!(capture_head_within(reads, limits), want, "{wire:?}");
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,79 @@ impl SendError {
     }
 }
 
+/// What a response head may hold (aiohttp's `max_line_size`, `max_field_size` and
+/// `max_headers`), checked on the bytes as they arrive, before the head is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadLimits {
+    /// The longest status line, in bytes (CR LF excluded).
+    pub(crate) max_line_size: usize,
+    /// The longest header name, and the longest header value, in bytes.
+    pub(crate) max_field_size: usize,
+    /// The most header lines.
+    pub(crate) max_headers: usize,
+}
+
+impl HeadLimits {
+    /// aiohttp's line and field sizes; 100 header lines, hyper's parser's own capacity (aiohttp
+    /// allows 128; a parser sized past 100 allocates on every response).
+    pub(crate) const DEFAULT: HeadLimits = HeadLimits {
+        max_line_size: 8190,
+        max_field_size: 8190,
+        max_headers: 100,
+    };
+}
+
+impl HeadLimits {
+    /// No limits (hyper's own still apply).
+    pub(crate) const NONE: HeadLimits = HeadLimits {
+        max_line_size: usize::MAX,
+        max_field_size: usize::MAX,
+        max_headers: usize::MAX,
+    };
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits::DEFAULT
+    }
+}
+
+/// A response head over one of its [`HeadLimits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    StatusLine(usize),
+    Name(usize),
+    Value(usize),
+    Headers(usize),
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitHit::StatusLine(n) => write!(
+                f,
+                "the response's status line is longer than max_line_size ({n} bytes)"
+            ),
+            LimitHit::Name(n) => write!(
+                f,
+                "a response header name is longer than max_field_size ({n} bytes)"
+            ),
+            LimitHit::Value(n) => write!(
+                f,
+                "a response header value is longer than max_field_size ({n} bytes)"
+            ),
+            LimitHit::Headers(n) => {
+                write!(
+                    f,
+                    "the response has more than max_headers ({n}) header lines"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
 /// The parts of a prepared request that go into the head.
 pub(crate) struct Head<'a> {
     pub(crate) method: &'a http::Method,
@@ -55,6 +128,8 @@ pub(crate) struct Head<'a> {
     /// The request goes to a forward proxy: the target in absolute form, and these headers
     /// (the proxy's credentials and `proxy_headers`) added on the wire.
     pub(crate) proxy: Option<&'a [(http::HeaderName, http::HeaderValue)]>,
+    /// What the response head may hold.
+    pub(crate) limits: HeadLimits,
 }
 
 fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
@@ -68,8 +143,28 @@ fn io_kind(e: &hyper::Error) -> Option<io::ErrorKind> {
     None
 }
 
+/// The head limit a failed read stopped at, if that is why it failed.
+fn limit_hit(e: &hyper::Error) -> Option<LimitHit> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(hit) = s
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<LimitHit>())
+        {
+            return Some(*hit);
+        }
+        src = s.source();
+    }
+    None
+}
+
 /// Maps a failure while sending a request or reading the response head.
 fn map_hyper_error(e: hyper::Error) -> ClientError {
+    if let Some(hit) = limit_hit(&e) {
+        // aiohttp's LineTooLong and BadHttpMessage reach its client as ClientResponseError.
+        return ClientError::new(ErrorKind::ClientResponseError, hit.to_string());
+    }
     let (kind, message) = if e.is_parse() || e.is_parse_status() {
         (ErrorKind::ClientResponseError, "malformed response head")
     } else if e.is_user() {

@@ -634,6 +634,23 @@ enum Opened {
     H2(H2Conn),
 }
 
+/// How a connection is opened, if the request opens one: within `sock_connect`, with a
+/// parser for at most `max_headers` header lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenOptions {
+    pub(crate) sock_connect: Option<Duration>,
+    pub(crate) max_headers: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            sock_connect: None,
+            max_headers: crate::proto::HeadLimits::DEFAULT.max_headers,
+        }
+    }
+}
+
 /// Turns a grant into a usable lease: reuse the idle connection, or connect in the slot.
 async fn fulfil(
     connector: &dyn Connector,
@@ -641,7 +658,7 @@ async fn fulfil(
     key: &ConnectionKey,
     target: Option<&ConnectionKey>,
     grant: Grant<Live>,
-    sock_connect: Option<Duration>,
+    opening: OpenOptions,
 ) -> Result<Lease, ClientError> {
     let probe = match grant {
         Grant::Open { probe } => probe,
@@ -661,15 +678,7 @@ async fn fulfil(
             }
             // Dead after all: dropping the lease closes it; open a new one in its place.
             drop(lease);
-            return Box::pin(acquire_inner(
-                connector,
-                pool,
-                key,
-                target,
-                true,
-                sock_connect,
-            ))
-            .await;
+            return Box::pin(acquire_inner(connector, pool, key, target, true, opening)).await;
         }
     };
     let mut reservation = Reservation {
@@ -713,10 +722,10 @@ async fn fulfil(
         Ok(if h2 {
             Opened::H2(H2Conn::handshake(transport).await?)
         } else {
-            Opened::H1(H1Conn::handshake(transport).await?)
+            Opened::H1(H1Conn::handshake(transport, opening.max_headers).await?)
         })
     });
-    let opened = match sock_connect {
+    let opened = match opening.sock_connect {
         None => open.await,
         Some(limit) => tokio::time::timeout(limit, open).await.map_err(|_| {
             timeout_error(Phase::Connect, Bound::Phase).with_address(key.host(), key.port())
@@ -759,7 +768,7 @@ pub(crate) fn acquire<'a>(
     key: &'a ConnectionKey,
     target: Option<&'a ConnectionKey>,
     fresh: bool,
-    sock_connect: Option<Duration>,
+    opening: OpenOptions,
 ) -> impl Future<Output = Result<Lease, ClientError>> + Send + 'a {
     acquire_inner(
         connector,
@@ -767,7 +776,7 @@ pub(crate) fn acquire<'a>(
         key,
         target,
         fresh,
-        sock_connect,
+        opening,
     )
 }
 
@@ -777,7 +786,7 @@ async fn acquire_inner(
     key: &ConnectionKey,
     target: Option<&ConnectionKey>,
     fresh: bool,
-    sock_connect: Option<Duration>,
+    opening: OpenOptions,
 ) -> Result<Lease, ClientError> {
     let closed = || ClientError::new(ErrorKind::ClientConnectionError, "the connector is closed");
     if pool.closed.load(Ordering::Acquire) {
@@ -806,7 +815,7 @@ async fn acquire_inner(
         Grant::Idle { conn, key } if conn.is_ready() => {
             Ok(Lease::h1(pool.clone(), key, conn, true, target.cloned()))
         }
-        grant => Box::pin(fulfil(connector, pool, key, target, grant, sock_connect)).await,
+        grant => Box::pin(fulfil(connector, pool, key, target, grant, opening)).await,
     }
 }
 
