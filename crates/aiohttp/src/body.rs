@@ -298,7 +298,10 @@ impl From<tokio::fs::File> for Body {
 /// optionally held back until the server says `100 Continue`.
 pub(crate) struct WireBody {
     inner: WireInner,
-    gate: Option<oneshot::Receiver<()>>,
+    /// `true` opens it; `false` ends the body with nothing sent (HTTP/2: the stream's request
+    /// side ends at once); dropped, nothing is ever sent and the body stays pending (HTTP/1:
+    /// the connection is closed instead).
+    gate: Option<oneshot::Receiver<bool>>,
     /// The gate closed without opening: nothing is ever sent.
     withheld: bool,
     /// Set once the last byte has been handed to the connection.
@@ -393,8 +396,8 @@ impl WireBody {
         progress
     }
 
-    /// Holds every byte back until `gate` fires; if its sender is dropped, nothing is sent.
-    pub(crate) fn gated(mut self, gate: oneshot::Receiver<()>) -> Self {
+    /// Holds every byte back until `gate` fires (see the `gate` field).
+    pub(crate) fn gated(mut self, gate: oneshot::Receiver<bool>) -> Self {
         self.gate = Some(gate);
         self
     }
@@ -415,7 +418,13 @@ impl http_body::Body for WireBody {
         if let Some(gate) = &mut this.gate {
             match Pin::new(gate).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => this.gate = None,
+                Poll::Ready(Ok(true)) => this.gate = None,
+                Poll::Ready(Ok(false)) => {
+                    this.gate = None;
+                    this.inner = WireInner::Full(None);
+                    this.ended();
+                    return Poll::Ready(None);
+                }
                 // The server answered without `100 Continue`: the body is never sent and the
                 // connection will not be reused, so stay pending until it is torn down (and
                 // never poll the spent gate again).

@@ -333,6 +333,10 @@ impl RequestBuilder {
     /// Send `Expect: 100-continue` and hold the body back until the server answers
     /// `100 Continue`; if it answers with a final status instead, the body is never sent.
     ///
+    /// Over HTTP/2 (where hyper does not report `100 Continue`), the body is held for one
+    /// second, as curl does: a final answer within it means the body is never sent (the
+    /// request's stream ends empty); otherwise the body goes after the second.
+    ///
     /// ```no_run
     /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
     /// s.put("http://127.0.0.1:8080/big").data(vec![0u8; 1 << 20]).expect100(true).await?;

@@ -23,6 +23,9 @@ struct Counters {
     requests: AtomicUsize,
     active: AtomicUsize,
     max_active: AtomicUsize,
+    /// `/refuse`: the body bytes that arrived after the 417 went out, once the request's
+    /// stream ended (`usize::MAX` until then).
+    refused_body: AtomicUsize,
 }
 
 struct Server {
@@ -108,6 +111,42 @@ async fn route(
             http::Response::new(full(format!("{authority} {}", body.len())))
         }
         "/big" => http::Response::new(full(vec![b'z'; 4 * 1024 * 1024])),
+        "/expect" => {
+            // How long after the head the body's first bytes came, and how many came.
+            let start = tokio::time::Instant::now();
+            let mut body = req.into_body();
+            let (mut first, mut len) = (None, 0);
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    first.get_or_insert_with(|| start.elapsed().as_millis());
+                    len += data.len();
+                }
+            }
+            http::Response::new(full(format!("{} {len}", first.unwrap_or(0))))
+        }
+        "/refuse" => {
+            // A final answer at once, the body unread; what arrives of it later is counted.
+            c.refused_body.store(usize::MAX, Ordering::SeqCst);
+            let counters = c.clone();
+            tokio::spawn(async move {
+                let mut body = req.into_body();
+                let mut len = 0;
+                let read = async {
+                    while let Some(Ok(frame)) = body.frame().await {
+                        len += frame.data_ref().map_or(0, Bytes::len);
+                    }
+                };
+                if tokio::time::timeout(Duration::from_secs(5), read)
+                    .await
+                    .is_ok()
+                {
+                    counters.refused_body.store(len, Ordering::SeqCst);
+                }
+            });
+            let mut r = http::Response::new(full("no"));
+            *r.status_mut() = http::StatusCode::EXPECTATION_FAILED;
+            r
+        }
         _ => http::Response::new(full(format!("h2 {path}"))),
     };
     c.active.fetch_sub(1, Ordering::SeqCst);
@@ -309,6 +348,64 @@ async fn h2c_prior_knowledge() {
         err.is_client_connection_error() || err.is_client_response_error(),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn expect100_over_h2_holds_the_body_until_an_answer_or_a_second() {
+    let server = h2c_server().await;
+    let s = ClientSession::builder()
+        .version(Version::HTTP_2)
+        .build()
+        .expect("session");
+    let base = format!("http://127.0.0.1:{}", server.addr.port());
+    // No final answer: the body goes after the wait (hyper does not report `100 Continue`
+    // over HTTP/2), whole.
+    let mut resp = s
+        .post(format!("{base}/expect"))
+        .data("hello")
+        .expect100(true)
+        .await
+        .expect("response");
+    let text = resp.text().await.expect("body");
+    let (after, len) = text.split_once(' ').expect("two numbers");
+    assert_eq!(len, "5");
+    let after: u64 = after.parse().expect("ms");
+    assert!(after >= 900, "the body came {after} ms after the head");
+    // Without `expect100`, at once (the same measure, as a control).
+    let mut resp = s
+        .post(format!("{base}/expect"))
+        .data("hello")
+        .await
+        .expect("response");
+    let text = resp.text().await.expect("body");
+    let after: u64 = text
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("ms");
+    assert!(after < 900, "{after} ms");
+    // A final answer first: the body is never sent; the stream's request side ends empty.
+    let resp = s
+        .post(format!("{base}/refuse"))
+        .data("hello")
+        .expect100(true)
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 417);
+    drop(resp);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.counters.refused_body.load(Ordering::SeqCst) == usize::MAX {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the request's stream never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(server.counters.refused_body.load(Ordering::SeqCst), 0);
+    // All on the one connection, still good.
+    let mut resp = s.get(format!("{base}/plain")).await.expect("after");
+    assert_eq!(resp.text().await.expect("body"), "h2 /plain");
+    assert_eq!(server.counters.connections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -810,7 +810,7 @@ fn start(
             if res.status() == http::StatusCode::CONTINUE {
                 flag.store(true, Ordering::Release);
                 if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                    let _ = tx.send(());
+                    let _ = tx.send(true);
                 }
             }
         });

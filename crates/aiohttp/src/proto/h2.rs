@@ -161,6 +161,11 @@ pub(crate) fn not_processed(e: &hyper::Error) -> bool {
     e.is_canceled()
 }
 
+/// How long a request with `Expect: 100-continue` holds its body back over HTTP/2 before
+/// sending it anyway (curl's wait): hyper's HTTP/2 client does not report `100 Continue`, so
+/// only a final response within this time is seen in time (and the body is then not sent).
+pub(crate) const EXPECT_CONTINUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The same exchange on a stream of an HTTP/2 connection.
 pub(crate) async fn exchange(
     sender: &mut Sender,
@@ -185,15 +190,41 @@ pub(crate) async fn exchange(
     // mean something only on one HTTP/1 connection (Connection and the ones it names,
     // Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade; RFC 9113 §8.2.2).
     headers.remove(http::header::HOST);
-    let req = request(&head, uri, http::Version::HTTP_2, headers, body);
-    let response = sender.send_request(req).await.map_err(failed)?;
-    Ok(Sent {
+    let expect100 = !body.is_empty()
+        && headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expect100 {
+        let req = request(&head, uri, http::Version::HTTP_2, headers, body);
+        let response = sender.send_request(req).await.map_err(failed)?;
+        return Ok(sent(response, false));
+    }
+    // `Expect: 100-continue`: the body waits for a final response (then it is not sent, and
+    // the stream's request side ends empty) or for `EXPECT_CONTINUE_WAIT` (then it goes).
+    let (gate, rx) = tokio::sync::oneshot::channel();
+    let req = request(&head, uri, http::Version::HTTP_2, headers, body.gated(rx));
+    let mut pending = std::pin::pin!(sender.send_request(req));
+    match tokio::time::timeout(EXPECT_CONTINUE_WAIT, pending.as_mut()).await {
+        Ok(answered) => {
+            let _ = gate.send(false);
+            Ok(sent(answered.map_err(failed)?, true))
+        }
+        Err(_) => {
+            let _ = gate.send(true);
+            Ok(sent(pending.await.map_err(failed)?, false))
+        }
+    }
+}
+
+/// What an exchange over HTTP/2 got: the response, and whether the body was held back.
+fn sent(response: http::Response<hyper::body::Incoming>, body_withheld: bool) -> Sent {
+    Sent {
         response,
         // HTTP/2 has no reason phrase and no header case: the raw headers are the decoded
         // list.
         raw: RawHead::default(),
-        body_withheld: false,
+        body_withheld,
         upload: None,
         upgrade: None,
-    })
+    }
 }
