@@ -516,7 +516,7 @@ mod tests {
     #[test]
     fn a_gate_closed_without_opening_withholds_the_body_for_good() {
         use http_body::Body as _;
-        let (tx, rx) = oneshot::channel::<()>();
+        let (tx, rx) = oneshot::channel::<bool>();
         let mut body = WireBody::full(Bytes::from_static(b"secret")).gated(rx);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
@@ -528,6 +528,22 @@ mod tests {
             assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
         }
         assert!(!body.is_end_stream());
+    }
+
+    #[test]
+    fn a_gate_told_to_end_ends_the_body_with_nothing_sent() {
+        use http_body::Body as _;
+        let (tx, rx) = oneshot::channel::<bool>();
+        let mut body = WireBody::full(Bytes::from_static(b"secret")).gated(rx);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        let _ = tx.send(false);
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(body.is_end_stream());
     }
 
     #[tokio::test]
