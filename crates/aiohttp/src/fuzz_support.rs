@@ -305,6 +305,9 @@ pub struct CapturedHead {
 ///
 /// Checks: the head kept is the same whether the bytes arrive whole or in pieces; it is a part
 /// of the stream ending with the first blank line in it; every header line is a slice of it.
+/// Under small limits (`max_line_size`, `max_field_size`, `max_headers`, chosen by the first
+/// byte) the verdict is the same whatever the reads, a head kept is the one kept without
+/// limits, and a refusal names a limit the stream really breaks.
 ///
 /// ```
 /// let got = aiohttp::fuzz_support::response_head(b"\x00HTTP/1.1 200 Fine\r\nA: 1\r\n\r\nbody");
@@ -321,6 +324,7 @@ pub fn response_head(data: &[u8]) -> Option<CapturedHead> {
         // must come out the same whatever the reads.
         assert_eq!(whole, split, "the head depends on how the reads were cut");
     }
+    check_head_limits(wire, seed, whole.as_ref());
     let head = whole?;
     assert!(head.ends_with(b"\r\n\r\n"), "{head:?}");
     assert_eq!(
@@ -351,6 +355,71 @@ pub fn response_head(data: &[u8]) -> Option<CapturedHead> {
         reason,
         lines,
     })
+}
+
+/// The capture under small limits agrees with itself and with the capture without limits.
+fn check_head_limits(wire: &[u8], seed: u8, unlimited: Option<&Bytes>) {
+    use crate::proto::{HeadLimits, LimitHit};
+    let limits = HeadLimits {
+        max_line_size: 12 + usize::from(seed & 0x0f) * 3,
+        max_field_size: 4 + usize::from((seed >> 4) & 7) * 3,
+        max_headers: if seed & 0x80 != 0 { 2 } else { 6 },
+    };
+    let whole = h1::capture_head_within([wire], limits);
+    if wire.len() <= h1::MAX_CAPTURE {
+        let split = h1::capture_head_within(pieces(wire, seed.rotate_left(3)), limits);
+        assert_eq!(
+            whole, split,
+            "the verdict depends on how the reads were cut"
+        );
+    }
+    let lines = || {
+        wire.split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    };
+    match whole {
+        Ok(Some(head)) => {
+            assert_eq!(
+                Some(&head),
+                unlimited,
+                "a head the limits let through differs"
+            );
+            let mut n = 0;
+            for (i, line) in head.split(|&b| b == b'\n').enumerate() {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if i == 0 {
+                    assert!(
+                        line.len() <= limits.max_line_size,
+                        "a long status line kept"
+                    );
+                } else if !line.is_empty() {
+                    n += 1;
+                    let (name, value) = match memchr::memchr(b':', line) {
+                        Some(c) => (&line[..c], line[c + 1..].trim_ascii()),
+                        None => (line, &b""[..]),
+                    };
+                    assert!(
+                        name.len() <= limits.max_field_size && value.len() <= limits.max_field_size,
+                        "a long header line kept"
+                    );
+                }
+            }
+            assert!(n <= limits.max_headers, "{n} header lines kept");
+        }
+        Ok(None) => {}
+        Err(LimitHit::StatusLine(max) | LimitHit::Name(max) | LimitHit::Value(max)) => {
+            assert!(
+                lines().any(|l| l.len() > max),
+                "a refusal for a line over {max} bytes with none in the stream"
+            );
+        }
+        Err(LimitHit::Headers(max)) => {
+            assert!(
+                lines().count() > max + 1,
+                "a refusal for more than {max} header lines with fewer in the stream"
+            );
+        }
+    }
 }
 
 // ---- response_full ----
