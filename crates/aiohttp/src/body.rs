@@ -70,6 +70,25 @@ impl Body {
         WireBody::stream(stream)
     }
 
+    /// The same body, calling `f` with each piece as it is handed on (a traced request's
+    /// `on_request_chunk_sent`).
+    pub(crate) fn inspected(self, f: impl Fn(&[u8]) + Send + Sync + 'static) -> Body {
+        let length = self.content_length();
+        let content_type = self.content_type;
+        let stream = self
+            .into_stream()
+            .inspect(move |piece| {
+                if let Ok(b) = piece {
+                    f(b);
+                }
+            })
+            .boxed();
+        Body {
+            kind: BodyKind::Stream { stream, length },
+            content_type,
+        }
+    }
+
     /// An empty body.
     ///
     /// ```

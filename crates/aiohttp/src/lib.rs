@@ -54,6 +54,7 @@ mod cookie;
 mod decode;
 mod error;
 mod head;
+mod hooks;
 mod info;
 mod links;
 mod options;
@@ -68,6 +69,7 @@ mod session;
 mod shared;
 mod stream;
 mod timeout;
+mod trace;
 mod transport;
 mod urls;
 mod ws;
@@ -88,6 +90,7 @@ pub use response::{CharsetResolver, ClientResponse, StatusCheck, DEFAULT_MAX_BOD
 pub use session::{ClientSession, ClientSessionBuilder};
 pub use stream::StreamReader;
 pub use timeout::ClientTimeout;
+pub use trace::{TraceConfig, TraceRequest};
 pub use transport::TlsInfo;
 pub use ws::{
     ClientWSTimeout, ClientWebSocketResponse, WSMessage, WSMsgType, WsConnectBuilder, WsReader,

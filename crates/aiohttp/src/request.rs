@@ -68,6 +68,7 @@ pub struct RequestBuilder {
     raise_for_status: Option<StatusPolicy>,
     limits: Option<HeadLimits>,
     read_bufsize: Option<usize>,
+    trace_ctx: Option<crate::trace::TraceCtx>,
     max_body_size: Option<Option<usize>>,
     cookies: Vec<(String, String)>,
     timeout: Option<ClientTimeout>,
@@ -129,6 +130,7 @@ impl RequestBuilder {
             raise_for_status: None,
             limits: None,
             read_bufsize: None,
+            trace_ctx: None,
             max_body_size: None,
             cookies: Vec::new(),
             timeout: None,
@@ -478,6 +480,19 @@ impl RequestBuilder {
         self
     }
 
+    /// A value the session's trace configs see for this request (aiohttp's
+    /// `trace_request_ctx`), through [`TraceRequest::request_ctx`](crate::TraceRequest::request_ctx).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.get("http://127.0.0.1:8080/").trace_request_ctx(42u64).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn trace_request_ctx<T: std::any::Any + Send + Sync>(mut self, ctx: T) -> Self {
+        self.trace_ctx = Some(crate::trace::TraceCtx(std::sync::Arc::new(ctx)));
+        self
+    }
+
     /// Override the session's `max_body_size` for this request: the most decoded bytes
     /// `read()`, `text()` and `json()` buffer; `None` removes the limit.
     ///
@@ -736,6 +751,8 @@ impl RequestBuilder {
                 .allow_redirects
                 .unwrap_or_else(|| crate::policy::follows_redirects_by_default(&self.method)),
             max_redirects: self.max_redirects,
+            trace_ctx: self.trace_ctx,
+            trace: None,
         };
         let plan = Plan {
             origin: session.auth.as_ref().map(|_| url.origin()),

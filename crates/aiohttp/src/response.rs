@@ -147,7 +147,12 @@ struct Inner {
     upgrade: Option<crate::proto::h1::Upgrade>,
     /// The session's `fallback_charset_resolver`, if it has one.
     charset_fallback: Option<CharsetResolver>,
+    /// Told of the body once `read()` has it (a traced request's trace configs).
+    on_body: Option<OnBody>,
 }
+
+/// What is told of a response's body once it is read whole.
+pub(crate) type OnBody = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 impl fmt::Debug for ClientResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -330,6 +335,7 @@ impl ClientResponse {
                 body: None,
                 upgrade,
                 charset_fallback: None,
+                on_body: None,
             }),
         })
     }
@@ -524,6 +530,10 @@ impl ClientResponse {
         self.inner.history = history;
     }
 
+    pub(crate) fn set_on_body(&mut self, on_body: OnBody) {
+        self.inner.on_body = Some(on_body);
+    }
+
     pub(crate) fn set_charset_fallback(&mut self, resolver: CharsetResolver) {
         self.inner.charset_fallback = Some(resolver);
     }
@@ -668,6 +678,9 @@ impl ClientResponse {
                 return Err(e.with_url(&self.inner.request_info.url));
             }
         };
+        if let Some(on_body) = &self.inner.on_body {
+            on_body(&b);
+        }
         self.inner.body = Some(b.clone());
         Ok(b)
     }

@@ -27,6 +27,7 @@ use crate::response::{ClientResponse, StatusPolicy};
 use crate::shared::SessionInner;
 use crate::timeout::ClientTimeout;
 use crate::timeout::{Phase, Timeouts};
+use crate::trace::{TraceCtx, TraceState};
 
 /// A redirect body is read as received (so its connection can be reused) up to this many bytes,
 /// whatever its framing claims; a larger one closes the connection instead.
@@ -45,6 +46,10 @@ pub(crate) struct Exchange {
     pub(crate) raise_for_status: StatusPolicy,
     pub(crate) allow_redirects: bool,
     pub(crate) max_redirects: usize,
+    /// The request's `trace_request_ctx`.
+    pub(crate) trace_ctx: Option<TraceCtx>,
+    /// The request's trace, when its session has trace configs.
+    pub(crate) trace: Option<Arc<TraceState>>,
 }
 
 /// The caller checks the arguments before the future is made (`planned`), so it holds the plan
@@ -55,9 +60,42 @@ pub(crate) fn send(
 ) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
     use futures_util::future::{ready, Either};
     match planned {
-        Ok((plan, exchange)) => Either::Left(run(inner, plan, exchange)),
-        Err(e) => Either::Right(ready(Err(e))),
+        Ok((plan, exchange)) if inner.trace_configs.is_empty() => {
+            Either::Left(run(inner, plan, exchange))
+        }
+        // Boxed: only a traced request carries the tracing's state.
+        Ok((plan, exchange)) => {
+            Either::Right(Either::Left(Box::pin(traced(inner, plan, exchange))))
+        }
+        Err(e) => Either::Right(Either::Right(ready(Err(e)))),
     }
+}
+
+/// [`run`] with the session's trace configs told of each point (aiohttp's `TraceConfig`).
+async fn traced(
+    inner: Arc<SessionInner>,
+    plan: Plan,
+    mut ex: Exchange,
+) -> Result<ClientResponse, ClientError> {
+    let url = plan
+        .url()
+        .cloned()
+        .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
+    let trace = TraceState::new(
+        inner.trace_configs.clone(),
+        ex.trace_ctx.take(),
+        plan.method.clone(),
+        url,
+    );
+    ex.trace = Some(trace.clone());
+    trace.each(|c, r| c.on_request_start(r));
+    let hooks: Arc<dyn crate::hooks::ConnectionHooks> = trace.clone();
+    let result = crate::hooks::scope(hooks, run(inner, plan, ex)).await;
+    match &result {
+        Ok(resp) => trace.each(|c, r| c.on_request_end(r, resp)),
+        Err(e) => trace.each(|c, r| c.on_request_exception(r, e)),
+    }
+    result
 }
 
 async fn run(
@@ -82,6 +120,9 @@ async fn run(
         let url = plan
             .url()
             .ok_or_else(|| ClientError::invalid_argument("the request was already sent"))?;
+        if let Some(t) = &ex.trace {
+            t.set_hop(&plan.method, url);
+        }
         let (origin, head) = inner.origin(url)?;
         let mut prepared = plan.head(&inner.defaults(), &head)?;
         // The proxy of this hop: the request's or session's, else the environment's for this
@@ -105,7 +146,8 @@ async fn run(
         };
 
         // 2–4. Connection, exchange, response.
-        let mut resp = exchange(inner, &key, target.as_ref(), prepared, &ex.opts).await?;
+        let trace = ex.trace.as_ref();
+        let mut resp = exchange(inner, &key, target.as_ref(), prepared, &ex.opts, trace).await?;
         if !resp.cookies().is_empty() {
             inner
                 .cookie_jar
@@ -130,10 +172,14 @@ async fn run(
             }
             Ok(Decision::Follow(next)) => {
                 tracing::debug!(
+                    target: "aiohttp",
                     status = resp.status().as_u16(),
                     to = %crate::error::without_credentials(&next.url),
                     "redirect"
                 );
+                if let Some(t) = &ex.trace {
+                    t.each(|c, r| c.on_request_redirect(r, &resp));
+                }
                 // Into the history first: the response is not part of this future's state
                 // while its body drains.
                 history.push(resp);
@@ -153,6 +199,12 @@ async fn run(
     };
     if !history.is_empty() {
         resp.set_history(history);
+    }
+    if let Some(t) = &ex.trace {
+        let t = t.clone();
+        resp.set_on_body(Arc::new(move |body| {
+            t.each(|c, r| c.on_response_chunk_received(r, body));
+        }));
     }
     if let Some(resolve) = &inner.charset_fallback {
         for hop in resp.history_mut() {
@@ -188,6 +240,7 @@ async fn exchange(
     target: Option<&ConnectionKey>,
     prepared: Prepared,
     opts: &SendOptions,
+    trace: Option<&Arc<TraceState>>,
 ) -> Result<ClientResponse, ClientError> {
     let (info, mut body, compress, chunked) = prepared.into_info();
     let url = &info.url;
@@ -223,7 +276,17 @@ async fn exchange(
             } else {
                 None
             };
-        let mut wire = Body::into_wire(body.take(), compress, chunked);
+        let mut this_body = body.take();
+        if let Some(t) = trace {
+            t.each(|c, r| c.on_request_headers_sent(r, &info.headers));
+            if let Some(b) = this_body.take() {
+                let state = t.clone();
+                this_body = Some(b.inspected(move |piece| {
+                    state.each(|c, r| c.on_request_chunk_sent(r, piece));
+                }));
+            }
+        }
+        let mut wire = Body::into_wire(this_body, compress, chunked);
         let head = crate::proto::Head {
             method: &info.method,
             url,

@@ -18,6 +18,7 @@ use crate::request::{IntoUrl, RequestBuilder};
 use crate::response::{CharsetResolver, ClientResponse, StatusPolicy};
 use crate::shared::{JsonSerializer, SessionInner};
 use crate::timeout::ClientTimeout;
+use crate::trace::TraceConfig;
 
 /// A client session: a connection pool, a cookie jar and default request settings, shared by
 /// every clone (aiohttp's `ClientSession`).
@@ -342,6 +343,7 @@ pub struct ClientSessionBuilder {
     charset_fallback: Option<CharsetResolver>,
     limits: HeadLimits,
     read_bufsize: Option<usize>,
+    trace_configs: Vec<Arc<dyn TraceConfig>>,
     cookie_jar: Option<Arc<dyn AbstractCookieJar>>,
     cookies: Vec<(String, String)>,
     auto_decompress: Option<bool>,
@@ -621,6 +623,20 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Adds a trace config: its callbacks are told of each point of every request's life
+    /// (aiohttp's `trace_configs`); several may be added, and are called in order. See
+    /// [`TraceConfig`].
+    ///
+    /// ```
+    /// struct Quiet;
+    /// impl aiohttp::TraceConfig for Quiet {}
+    /// let _ = aiohttp::ClientSession::builder().trace_config(Quiet);
+    /// ```
+    pub fn trace_config<T: TraceConfig>(mut self, config: T) -> Self {
+        self.trace_configs.push(Arc::new(config));
+        self
+    }
+
     /// Check every response with `check` before it is handed out (aiohttp's `raise_for_status`
     /// given a callable): its error becomes the request's. Replaces `raise_for_status(true)`.
     ///
@@ -881,6 +897,7 @@ impl ClientSessionBuilder {
                 raise_for_status: self.raise_for_status,
                 charset_fallback: self.charset_fallback,
                 limits: self.limits,
+                trace_configs: self.trace_configs.into(),
                 read_bufsize: self
                     .read_bufsize
                     .unwrap_or(crate::options::DEFAULT_READ_BUFSIZE),

@@ -30,6 +30,7 @@ pub(crate) struct SessionInner {
     pub(crate) raise_for_status: crate::response::StatusPolicy,
     pub(crate) charset_fallback: Option<crate::response::CharsetResolver>,
     pub(crate) limits: crate::proto::HeadLimits,
+    pub(crate) trace_configs: crate::trace::TraceConfigs,
     pub(crate) read_bufsize: usize,
     pub(crate) cookie_jar: Arc<dyn AbstractCookieJar>,
     pub(crate) auto_decompress: bool,

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{BoxFuture, Family};
 use crate::error::{ClientError, ErrorKind};
+use crate::hooks::{emit, Point};
 
 /// Turns a host name into socket addresses (aiohttp's `AbstractResolver`).
 ///
@@ -336,23 +337,30 @@ impl DnsCache {
             return admitted(host, port, family, literal).map(Arc::new);
         }
         if !self.enabled {
+            emit(Point::DnsResolveStart(host));
             let answer = self.resolver.resolve(host, port, family).await;
+            emit(Point::DnsResolveEnd(host));
             return checked(host, port, answer).map(Arc::new);
         }
         let key = (host.to_string(), port);
+        // This request's lookup is the one made (not one joined): it reports its start and end.
+        let mut made = false;
         let lookup = {
             let mut st = self.lock();
             if let Some(entry) = st.entries.get(&key) {
                 if entry.fresh(Instant::now()) {
-                    tracing::trace!(host, "DNS cache hit");
-                    return Ok(entry.addrs.clone());
+                    let addrs = entry.addrs.clone();
+                    drop(st);
+                    emit(Point::DnsCacheHit(host));
+                    return Ok(addrs);
                 }
                 st.entries.remove(&key);
             }
             match st.in_flight.get(&key) {
+                // A lookup under way for another request: a hit, as aiohttp counts it.
                 Some(l) => l.clone(),
                 None => {
-                    tracing::trace!(host, "DNS cache miss");
+                    made = true;
                     let resolver = self.resolver.clone();
                     let (h, p) = key.clone();
                     let fut: BoxFuture<'static, _> = Box::pin(async move {
@@ -367,6 +375,12 @@ impl DnsCache {
                 }
             }
         };
+        if made {
+            emit(Point::DnsCacheMiss(host));
+            emit(Point::DnsResolveStart(host));
+        } else {
+            emit(Point::DnsCacheHit(host));
+        }
         let mut waiting = InFlight {
             cache: self,
             key: &key,
@@ -376,6 +390,9 @@ impl DnsCache {
         let result = (&mut waiting.lookup).await;
         waiting.armed = false;
         drop(waiting);
+        if made {
+            emit(Point::DnsResolveEnd(host));
+        }
         let mut st = self.lock();
         st.in_flight.remove(&key);
         match result {

@@ -42,6 +42,7 @@ use self::state::{Conn, Deferred, Grant, MuxConn, Polled, SocketState, State, Ty
 use super::{ConnShared, ConnectionKey, Connector, Io};
 use crate::body::WireBody;
 use crate::error::{ClientError, ErrorKind};
+use crate::hooks::{emit, Point};
 use crate::proto::h1::{self, H1Conn};
 use crate::proto::h2::{self, H2Conn};
 use crate::proto::{Head, SendError, Sent};
@@ -695,6 +696,7 @@ async fn fulfil(
         state: SocketState::new(),
     });
     reservation.socket = Some(socket.clone());
+    emit(Point::CreateStart);
     // Boxed: opening a connection (TLS, handshakes) needs far more future state than reusing
     // one, and only this path should pay for it.
     let open = Box::pin(async {
@@ -733,6 +735,7 @@ async fn fulfil(
     }
     .map_err(|e| e.with_tls(key.is_tls()))?;
     reservation.armed = false;
+    emit(Point::CreateEnd);
     let target = reservation.target.take();
     match opened {
         Opened::H2(conn) => {
@@ -801,10 +804,16 @@ async fn acquire_inner(
     let grant = match got {
         Ok(grant) => grant,
         Err(id) => {
+            emit(Point::QueuedStart);
             let waiting = Waiting { pool, id: Some(id) };
-            waiting.await.ok_or_else(closed)?
+            let grant = waiting.await.ok_or_else(closed)?;
+            emit(Point::QueuedEnd);
+            grant
         }
     };
+    if !matches!(grant, Grant::Open { .. }) {
+        emit(Point::Reuse);
+    }
     match grant {
         Grant::Stream { stream, .. } => Ok(Lease::h2(
             pool.clone(),
