@@ -43,6 +43,8 @@
 //! - `ws`: WebSockets — [`ClientSession::ws_connect`] (the upgrade is a request of the
 //!   session), the handshake checks, permessage-deflate, frames, and
 //!   [`ClientWebSocketResponse`] with its halves.
+//! - `multipart`: [`FormData`] (urlencoded or `multipart/form-data` request bodies, parts
+//!   streamed) and [`MultipartReader`] (a `multipart/*` response read part by part).
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -55,6 +57,7 @@ mod decode;
 mod error;
 mod head;
 mod info;
+mod multipart;
 mod options;
 mod policy;
 mod proto;
@@ -81,6 +84,7 @@ pub use connector::{
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};
 pub use info::RequestInfo;
+pub use multipart::{BodyPartReader, FormData, FormField, MultipartReader, DEFAULT_MAX_PART_SIZE};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
 pub use response::{ClientResponse, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};
