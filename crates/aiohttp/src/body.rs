@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
+use http::HeaderValue;
 use http_body::{Frame, SizeHint};
 use tokio::io::AsyncRead;
 use tokio::sync::oneshot;
@@ -32,7 +33,10 @@ type ByteStream = BoxStream<'static, Result<Bytes, BoxError>>;
 /// ```
 pub struct Body {
     pub(crate) kind: BodyKind,
-    pub(crate) content_type: Option<&'static str>,
+    pub(crate) content_type: Option<HeaderValue>,
+    /// Why this body cannot be sent (a form whose streamed parts were already taken); the
+    /// request that gets it fails with this error before anything is sent.
+    pub(crate) refused: Option<ClientError>,
 }
 
 pub(crate) enum BodyKind {
@@ -74,7 +78,8 @@ impl Body {
     /// `on_request_chunk_sent`).
     pub(crate) fn inspected(self, f: impl Fn(&[u8]) + Send + Sync + 'static) -> Body {
         let length = self.content_length();
-        let content_type = self.content_type;
+        // (A refused body never gets this far: its request failed before anything was sent.)
+        let content_type = self.content_type.clone();
         let stream = self
             .into_stream()
             .inspect(move |piece| {
@@ -86,6 +91,7 @@ impl Body {
         Body {
             kind: BodyKind::Stream { stream, length },
             content_type,
+            refused: None,
         }
     }
 
@@ -98,6 +104,7 @@ impl Body {
         Body {
             kind: BodyKind::Bytes(Bytes::new()),
             content_type: None,
+            refused: None,
         }
     }
 
@@ -114,7 +121,10 @@ impl Body {
         }
         Body {
             kind: BodyKind::Bytes(Bytes::from(ser.finish())),
-            content_type: Some("application/x-www-form-urlencoded"),
+            content_type: Some(HeaderValue::from_static(
+                "application/x-www-form-urlencoded",
+            )),
+            refused: None,
         }
     }
 
@@ -139,7 +149,8 @@ impl Body {
                     .boxed(),
                 length: None,
             },
-            content_type: Some("application/octet-stream"),
+            content_type: Some(HeaderValue::from_static("application/octet-stream")),
+            refused: None,
         }
     }
 
@@ -219,14 +230,25 @@ impl Body {
         match &self.kind {
             BodyKind::Bytes(b) => Some(Body {
                 kind: BodyKind::Bytes(b.clone()),
-                content_type: self.content_type,
+                content_type: self.content_type.clone(),
+                refused: None,
             }),
             BodyKind::Stream { .. } => None,
         }
     }
 
+    /// The `Content-Type` this body is sent with unless the request sets one.
+    ///
+    /// ```
+    /// assert_eq!(aiohttp::Body::from("x").content_type(), Some("text/plain; charset=utf-8"));
+    /// assert_eq!(aiohttp::Body::empty().content_type(), None);
+    /// ```
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_ref().and_then(|v| v.to_str().ok())
+    }
+
     pub(crate) fn with_content_type(mut self, ct: &'static str) -> Self {
-        self.content_type = Some(ct);
+        self.content_type = Some(HeaderValue::from_static(ct));
         self
     }
 
@@ -263,7 +285,8 @@ macro_rules! bytes_body {
             fn from(v: $t) -> Self {
                 Body {
                     kind: BodyKind::Bytes(Bytes::from(v)),
-                    content_type: Some("application/octet-stream"),
+                    content_type: Some(HeaderValue::from_static("application/octet-stream")),
+                    refused: None,
                 }
             }
         }
@@ -275,7 +298,8 @@ impl From<String> for Body {
     fn from(v: String) -> Self {
         Body {
             kind: BodyKind::Bytes(Bytes::from(v)),
-            content_type: Some("text/plain; charset=utf-8"),
+            content_type: Some(HeaderValue::from_static("text/plain; charset=utf-8")),
+            refused: None,
         }
     }
 }
@@ -284,7 +308,8 @@ impl From<&'static str> for Body {
     fn from(v: &'static str) -> Self {
         Body {
             kind: BodyKind::Bytes(Bytes::from_static(v.as_bytes())),
-            content_type: Some("text/plain; charset=utf-8"),
+            content_type: Some(HeaderValue::from_static("text/plain; charset=utf-8")),
+            refused: None,
         }
     }
 }
@@ -594,17 +619,17 @@ mod tests {
     #[test]
     fn content_types_by_kind() {
         assert_eq!(
-            Body::from(vec![1u8]).content_type,
+            Body::from(vec![1u8]).content_type(),
             Some("application/octet-stream")
         );
         assert_eq!(
-            Body::from(String::from("x")).content_type,
+            Body::from(String::from("x")).content_type(),
             Some("text/plain; charset=utf-8")
         );
         assert_eq!(
-            Body::from([("a", "b")]).content_type,
+            Body::from([("a", "b")]).content_type(),
             Some("application/x-www-form-urlencoded")
         );
-        assert_eq!(Body::empty().content_type, None);
+        assert_eq!(Body::empty().content_type(), None);
     }
 }

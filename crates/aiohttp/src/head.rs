@@ -519,10 +519,9 @@ struct Framing<'a> {
 /// then `Transfer-Encoding: chunked` or `Content-Length` (0 for methods that carry a body
 /// even without one), and `Expect: 100-continue`. Contradicting explicit headers are errors.
 fn frame(head: &mut HeadHeaders, f: &Framing<'_>, skip: Skip<'_>) -> Result<(), ClientError> {
-    if let Some(ct) = f.body.and_then(|b| b.content_type) {
+    if let Some(ct) = f.body.and_then(|b| b.content_type.as_ref()) {
         if !head.has(&header::CONTENT_TYPE) && !skip.has(&header::CONTENT_TYPE) {
-            head.headers
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            head.headers.insert(header::CONTENT_TYPE, ct.clone());
         }
     }
     let explicit_length = head.has(&header::CONTENT_LENGTH);

@@ -43,6 +43,8 @@
 //! - `ws`: WebSockets — [`ClientSession::ws_connect`] (the upgrade is a request of the
 //!   session), the handshake checks, permessage-deflate, frames, and
 //!   [`ClientWebSocketResponse`] with its halves.
+//! - `multipart`: [`FormData`] (urlencoded or `multipart/form-data` request bodies, parts
+//!   streamed) and [`MultipartReader`] (a `multipart/*` response read part by part).
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -57,6 +59,7 @@ mod head;
 mod hooks;
 mod info;
 mod links;
+mod multipart;
 mod options;
 mod policy;
 mod proto;
@@ -85,6 +88,7 @@ pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
 pub use error::{ClientError, ErrorKind};
 pub use info::RequestInfo;
 pub use links::{Link, Links};
+pub use multipart::{BodyPartReader, FormData, FormField, MultipartReader, DEFAULT_MAX_PART_SIZE};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
 pub use response::{CharsetResolver, ClientResponse, StatusCheck, DEFAULT_MAX_BODY_SIZE};
 pub use session::{ClientSession, ClientSessionBuilder};

@@ -268,7 +268,11 @@ impl RequestBuilder {
                 "data and json parameters can not be used at the same time",
             ));
         }
-        self.payload = Payload::Data(body.into());
+        let mut body = body.into();
+        if let Some(e) = body.refused.take() {
+            self.fail(e);
+        }
+        self.payload = Payload::Data(body);
         self
     }
 

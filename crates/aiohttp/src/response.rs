@@ -800,6 +800,11 @@ impl ClientResponse {
         })
     }
 
+    /// How many decoded bytes `read()` buffers at most (`usize::MAX` without a cap).
+    pub(crate) fn max_body_size(&self) -> usize {
+        self.inner.max_body_size
+    }
+
     pub(crate) fn details(&self) -> ResponseDetails {
         ResponseDetails {
             status: self.inner.status,

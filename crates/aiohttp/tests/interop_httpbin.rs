@@ -487,3 +487,63 @@ async fn httpbin_over_a_unix_socket() {
     let stats = s.connector().pool().stats();
     assert_eq!(stats.open, 1, "keep-alive over the socket: {stats:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn multipart_form_with_fields_and_files() {
+    use aiohttp::{FormData, FormField};
+    use base64::Engine as _;
+
+    let dir = std::env::temp_dir().join(format!("aiohttp-interop-mp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join("data.bin");
+    let binary: Vec<u8> = (0..5000u32).map(|i| (i * 13 % 256) as u8).collect();
+    std::fs::write(&path, &binary).expect("write file");
+    let data_url = format!(
+        "data:application/octet-stream;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&binary)
+    );
+
+    // Every size known: Content-Length.
+    let s = ClientSession::new();
+    let mut form = FormData::new();
+    form.add_field("name", "value")
+        .add_field("unicode", "été ☃")
+        .add_part(
+            FormField::new("upload", "file content\r\nline 2")
+                .filename("notes.txt")
+                .content_type("text/plain"),
+        );
+    form.add_file("data", &path).await.expect("file");
+    let v = json(s.post(url("/post")).data(form)).await;
+    assert_eq!(
+        v["form"],
+        serde_json::json!({"name": "value", "unicode": "été ☃"})
+    );
+    assert_eq!(
+        v["files"],
+        serde_json::json!({"upload": "file content\r\nline 2", "data": data_url})
+    );
+    let ct = v["headers"]["Content-Type"].as_str().unwrap_or("");
+    assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
+    assert!(v["headers"]["Content-Length"].is_string());
+
+    // A part of unknown size: chunked.
+    let mut form = FormData::new();
+    form.add_field("name", "streamed").add_part(
+        FormField::new(
+            "log",
+            Body::wrap_stream(futures_util::stream::iter(
+                ["line 1\n", "line 2\n", "line 3\n"].map(Ok::<_, std::io::Error>),
+            )),
+        )
+        .filename("log.txt"),
+    );
+    let v = json(s.post(url("/post")).data(form)).await;
+    assert_eq!(v["form"], serde_json::json!({"name": "streamed"}));
+    assert_eq!(
+        v["files"],
+        serde_json::json!({"log": "line 1\nline 2\nline 3\n"})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
