@@ -136,8 +136,7 @@ impl CaptureState {
             // A head usually arrives whole in one read: find it in place, copy it once.
             while let Some(pos) = find_head_end(data) {
                 let end = pos + 4;
-                let mut lines = 0;
-                if let Err(hit) = check_lines(&data[..end], 0, &mut lines, &self.limits) {
+                if let Err(hit) = check_head(&data[..end], &self.limits) {
                     return self.refuse(hit);
                 }
                 if is_informational(&data[..end]) {
@@ -234,6 +233,19 @@ pub(crate) fn capture_head_within<'a>(
         }
     }
     Ok(st.head.take())
+}
+
+/// Checks a whole head against `limits`. A head no longer than the line limits, with no more
+/// line breaks than header lines allowed, breaks none of them: most heads are let through on
+/// one count of their line breaks.
+fn check_head(head: &[u8], limits: &HeadLimits) -> Result<(), LimitHit> {
+    let short = head.len() <= limits.max_line_size.min(limits.max_field_size);
+    // Line breaks: the status line's, one per header line, the blank line's.
+    if short && memchr::memchr_iter(b'\n', head).count() <= limits.max_headers.saturating_add(2) {
+        return Ok(());
+    }
+    let mut lines = 0;
+    check_lines(head, 0, &mut lines, limits).map(|_| ())
 }
 
 /// Checks the complete lines of a head from `from` (the start of a line; 0: the status line)
