@@ -60,22 +60,51 @@ pub(crate) fn send(
 ) -> impl Future<Output = Result<ClientResponse, ClientError>> + Send {
     use futures_util::future::{ready, Either};
     match planned {
-        Ok((plan, exchange)) if inner.trace_configs.is_empty() => {
+        Ok((plan, exchange))
+            if inner.trace_configs.is_empty()
+                && !matches!(exchange.raise_for_status, StatusPolicy::Check(_)) =>
+        {
             Either::Left(run(inner, plan, exchange))
         }
-        // Boxed: only a traced request carries the tracing's state.
+        // Boxed: only a traced or checked request carries the state of those.
         Ok((plan, exchange)) => {
-            Either::Right(Either::Left(Box::pin(traced(inner, plan, exchange))))
+            Either::Right(Either::Left(Box::pin(checked(inner, plan, exchange))))
         }
         Err(e) => Either::Right(Either::Right(ready(Err(e)))),
     }
 }
 
-/// [`run`] with the session's trace configs told of each point (aiohttp's `TraceConfig`).
+/// [`run`], traced if the session has trace configs, and checked by a `raise_for_status`
+/// callback if there is one.
+async fn checked(
+    inner: Arc<SessionInner>,
+    plan: Plan,
+    mut ex: Exchange,
+) -> Result<ClientResponse, ClientError> {
+    let check = match std::mem::take(&mut ex.raise_for_status) {
+        StatusPolicy::Check(check) => Some(check),
+        other => {
+            ex.raise_for_status = other;
+            None
+        }
+    };
+    if !inner.trace_configs.is_empty() {
+        return traced(inner, plan, ex, check).await;
+    }
+    let mut resp = run(inner, plan, ex).await?;
+    if let Some(check) = check {
+        check(&mut resp).await?;
+    }
+    Ok(resp)
+}
+
+/// [`run`] (and the `raise_for_status` callback `check`) with the session's trace configs
+/// told of each point (aiohttp's `TraceConfig`).
 async fn traced(
     inner: Arc<SessionInner>,
     plan: Plan,
     mut ex: Exchange,
+    check: Option<crate::response::StatusCheck>,
 ) -> Result<ClientResponse, ClientError> {
     let url = plan
         .url()
@@ -90,7 +119,13 @@ async fn traced(
     ex.trace = Some(trace.clone());
     trace.each(|c, r| c.on_request_start(r));
     let hooks: Arc<dyn crate::hooks::ConnectionHooks> = trace.clone();
-    let result = crate::hooks::scope(hooks, run(inner, plan, ex)).await;
+    let mut result = crate::hooks::scope(hooks, run(inner, plan, ex)).await;
+    // As aiohttp's: the callback's verdict comes before the request's end is reported.
+    if let (Ok(resp), Some(check)) = (&mut result, check) {
+        if let Err(e) = check(resp).await {
+            result = Err(e);
+        }
+    }
     match &result {
         Ok(resp) => trace.each(|c, r| c.on_request_end(r, resp)),
         Err(e) => trace.each(|c, r| c.on_request_exception(r, e)),
@@ -225,7 +260,8 @@ async fn run(
                 });
             }
         }
-        StatusPolicy::Check(check) => check(&mut resp).await?,
+        // Checked by `checked`, around this future.
+        StatusPolicy::Check(_) => {}
     }
     Ok(resp)
 }

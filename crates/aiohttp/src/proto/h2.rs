@@ -201,19 +201,24 @@ pub(crate) async fn exchange(
     }
     // `Expect: 100-continue`: the body waits for a final response (then it is not sent, and
     // the stream's request side ends empty) or for `EXPECT_CONTINUE_WAIT` (then it goes).
+    // Boxed: only such requests carry the wait's state.
     let (gate, rx) = tokio::sync::oneshot::channel();
     let req = request(&head, uri, http::Version::HTTP_2, headers, body.gated(rx));
-    let mut pending = std::pin::pin!(sender.send_request(req));
-    match tokio::time::timeout(EXPECT_CONTINUE_WAIT, pending.as_mut()).await {
-        Ok(answered) => {
-            let _ = gate.send(false);
-            Ok(sent(answered.map_err(failed)?, true))
+    let answer = Box::pin(async move {
+        let mut pending = std::pin::pin!(sender.send_request(req));
+        match tokio::time::timeout(EXPECT_CONTINUE_WAIT, pending.as_mut()).await {
+            Ok(answered) => {
+                let _ = gate.send(false);
+                answered.map(|r| (r, true))
+            }
+            Err(_) => {
+                let _ = gate.send(true);
+                pending.await.map(|r| (r, false))
+            }
         }
-        Err(_) => {
-            let _ = gate.send(true);
-            Ok(sent(pending.await.map_err(failed)?, false))
-        }
-    }
+    });
+    let (response, withheld) = answer.await.map_err(failed)?;
+    Ok(sent(response, withheld))
 }
 
 /// What an exchange over HTTP/2 got: the response, and whether the body was held back.
