@@ -45,6 +45,9 @@
 //!   [`ClientWebSocketResponse`] with its halves.
 //! - `multipart`: [`FormData`] (urlencoded or `multipart/form-data` request bodies, parts
 //!   streamed) and [`MultipartReader`] (a `multipart/*` response read part by part).
+//! - `middleware`: [`Middleware`], [`Next`], [`ClientRequest`] — the chain of async handlers
+//!   around every hop, run by `run` when a session or request has middlewares.
+//! - `digest`: [`DigestAuth`], RFC 7616 Digest authentication as a middleware.
 //! - `cookie`, `auth`: [`CookieJar`], [`BasicAuth`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -54,11 +57,13 @@ mod body;
 mod connector;
 mod cookie;
 mod decode;
+mod digest;
 mod error;
 mod head;
 mod hooks;
 mod info;
 mod links;
+pub mod middleware;
 mod multipart;
 mod options;
 mod policy;
@@ -85,9 +90,11 @@ pub use connector::{
     UnixConnector,
 };
 pub use cookie::{AbstractCookieJar, CookieJar, DummyCookieJar};
+pub use digest::DigestAuth;
 pub use error::{ClientError, ErrorKind};
 pub use info::RequestInfo;
 pub use links::{Link, Links};
+pub use middleware::{ClientRequest, Middleware, MiddlewareResult, Next};
 pub use multipart::{BodyPartReader, FormData, FormField, MultipartReader, DEFAULT_MAX_PART_SIZE};
 pub use request::{IntoParams, IntoUrl, RequestBuilder, USER_AGENT};
 pub use response::{CharsetResolver, ClientResponse, StatusCheck, DEFAULT_MAX_BODY_SIZE};

@@ -14,6 +14,7 @@ use crate::body::Body;
 use crate::connector::Ssl;
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{split_credentials, Plan, Prepared};
+use crate::middleware::{Chain, Middleware};
 use crate::options::SendOptions;
 use crate::proto::HeadLimits;
 use crate::response::{ClientResponse, StatusPolicy};
@@ -77,6 +78,8 @@ pub struct RequestBuilder {
     ssl: Option<Ssl>,
     server_hostname: Option<String>,
     proxy: crate::proxy::ProxyOptions,
+    /// This request's middlewares, replacing the session's (an empty list: none).
+    middlewares: Option<Vec<std::sync::Arc<dyn Middleware>>>,
     /// Made by [`crate::request`]: the session is private to this request.
     pub(crate) oneshot: bool,
 }
@@ -137,6 +140,7 @@ impl RequestBuilder {
             ssl: None,
             server_hostname: None,
             proxy: crate::proxy::ProxyOptions::default(),
+            middlewares: None,
             oneshot: false,
             allow_redirects: None,
             max_redirects: DEFAULT_MAX_REDIRECTS,
@@ -695,6 +699,45 @@ impl RequestBuilder {
         self
     }
 
+    /// The middlewares of this request (aiohttp's per-request `middlewares=`), in order, the
+    /// first outermost; they replace the session's. An empty list sends the request without
+    /// any, as a middleware should for the requests it makes itself with its own session.
+    /// See [`Middleware`](crate::Middleware).
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// use std::sync::Arc;
+    /// let digest: Arc<dyn aiohttp::Middleware> = Arc::new(aiohttp::DigestAuth::new("u", "p")?);
+    /// s.get("http://127.0.0.1:8080/private").middlewares([digest]).await?;
+    /// // Without the session's middlewares.
+    /// s.get("http://127.0.0.1:8080/token").middlewares([]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn middlewares<I>(mut self, middlewares: I) -> Self
+    where
+        I: IntoIterator<Item = std::sync::Arc<dyn Middleware>>,
+    {
+        self.middlewares = Some(middlewares.into_iter().collect());
+        self
+    }
+
+    /// Adds a middleware to this request's own list (which replaces the session's; see
+    /// [`middlewares`](Self::middlewares)); it runs inside those added before it.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// s.get("http://127.0.0.1:8080/private")
+    ///     .middleware(aiohttp::DigestAuth::new("user", "pass")?)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middlewares
+            .get_or_insert_with(Vec::new)
+            .push(std::sync::Arc::new(middleware));
+        self
+    }
+
     /// Sends the request, follows redirects, and waits for the final response head.
     ///
     /// # Errors
@@ -757,6 +800,10 @@ impl RequestBuilder {
             max_redirects: self.max_redirects,
             trace_ctx: self.trace_ctx,
             trace: None,
+            middlewares: match self.middlewares {
+                Some(own) => Chain::new(own),
+                None => session.middlewares.clone(),
+            },
         };
         let plan = Plan {
             origin: session.auth.as_ref().map(|_| url.origin()),

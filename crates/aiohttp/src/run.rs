@@ -4,11 +4,16 @@
 //!
 //! 1. the head of the hop, built without I/O from the request's [`Plan`] and a snapshot of the
 //!    session's defaults ([`crate::head`]);
-//! 2. a connection from the pool, within `sock_connect` ([`exchange`]);
-//! 3. the exchange over it (hyper, behind [`crate::proto`]), within `sock_read`; a reused
-//!    connection the server had closed is replaced once ([`crate::policy::retry`]);
-//! 4. the response assembled from its parts, and its cookies put into the jar;
-//! 5. the redirect decision ([`crate::redirect::decide`]): the final response, or the next hop
+//! 2. the middlewares, if the request or its session has any ([`crate::middleware`]): they get
+//!    the hop's request and the rest of the chain, the innermost handler doing steps 3–4;
+//!    without middlewares the hop goes straight on; either way [`route`] picks the
+//!    proxy and the pool key;
+//! 3. a connection from the pool, within `sock_connect` ([`exchange`]);
+//! 4. the exchange over it (hyper, behind [`crate::proto`]), within `sock_read`; a reused
+//!    connection the server had closed is replaced once ([`crate::policy::retry`]); the
+//!    response assembled from its parts;
+//! 5. the cookies of the response the chain returns put into the jar;
+//! 6. the redirect decision ([`crate::redirect::decide`]): the final response, or the next hop
 //!    after the redirect's body is drained;
 //!
 //! and at the end, `raise_for_status`. One total deadline covers every hop.
@@ -18,9 +23,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::body::Body;
-use crate::connector::ConnectionKey;
+use crate::connector::{BoxFuture, ConnectionKey};
 use crate::error::{ClientError, ErrorKind};
 use crate::head::{Plan, Prepared};
+use crate::middleware::{Chain, ClientRequest, MiddlewareResult};
 use crate::options::SendOptions;
 use crate::redirect::{decide, location, Decision, Hop, Policy};
 use crate::response::{ClientResponse, StatusPolicy};
@@ -50,6 +56,8 @@ pub(crate) struct Exchange {
     pub(crate) trace_ctx: Option<TraceCtx>,
     /// The request's trace, when its session has trace configs.
     pub(crate) trace: Option<Arc<TraceState>>,
+    /// The request's middlewares, else the session's; none when there are none.
+    pub(crate) middlewares: Option<Chain>,
 }
 
 /// The caller checks the arguments before the future is made (`planned`), so it holds the plan
@@ -160,36 +168,36 @@ async fn run(
         }
         let (origin, head) = inner.origin(url)?;
         let mut prepared = plan.head(&inner.defaults(), &head)?;
-        // The proxy of this hop: the request's or session's, else the environment's for this
-        // target; a caller's `Proxy-Authorization` header goes to it, not to the origin.
-        let proxy = crate::proxy::choose(
-            ex.opts.proxy.as_ref(),
-            inner.env_proxies.as_ref(),
-            &prepared.url,
-            ex.opts.upgrade,
-        );
-        let proxy = crate::proxy::take_proxy_authorization(&mut prepared.headers, proxy);
-        let plain = proxy.as_ref().map(|_| origin.clone());
-        let key = ex.opts.key(origin, prepared.version, proxy.as_ref());
-        // A forward proxy's connection serves every origin: the request counts against its
-        // target's `limit_per_host` (the target as a tunnel through this proxy would key it).
-        let target = match (plain, &proxy) {
-            (Some(plain), Some(p)) if key.forward_proxy().is_some() => {
-                Some(plain.with_proxy(p.clone(), false))
-            }
-            _ => None,
-        };
 
-        // 2–4. Connection, exchange, response.
+        // 2–4. Connection, exchange, response: directly, or through the middlewares, which may
+        // change the request, send it several times or not at all.
         let trace = ex.trace.as_ref();
-        let mut resp = exchange(inner, &key, target.as_ref(), prepared, &ex.opts, trace).await?;
+        let mut resp = match &ex.middlewares {
+            None => {
+                let (key, target) = route(inner, origin, &mut prepared, &ex.opts);
+                exchange(inner, &key, target.as_ref(), prepared, &ex.opts, trace).await?
+            }
+            Some(chain) => {
+                let opts = &ex.opts;
+                let end = move |req: ClientRequest| -> BoxFuture<'_, MiddlewareResult> {
+                    Box::pin(async move {
+                        let mut prepared = req.into_prepared();
+                        // The middlewares may have changed the URL.
+                        let (origin, _) = inner.origin(&prepared.url)?;
+                        let (key, target) = route(inner, origin, &mut prepared, opts);
+                        exchange(inner, &key, target.as_ref(), prepared, opts, trace).await
+                    })
+                };
+                chain.run(ClientRequest::new(prepared), &end).await?
+            }
+        };
         if !resp.cookies().is_empty() {
             inner
                 .cookie_jar
                 .update_cookies(resp.cookies(), Some(resp.url()));
         }
 
-        // 5. Redirects.
+        // 6. Redirects.
         let hop = Hop {
             status: resp.status(),
             method: &plan.method,
@@ -264,6 +272,36 @@ async fn run(
         StatusPolicy::Check(_) => {}
     }
     Ok(resp)
+}
+
+/// Where one hop's request goes: the pool key (through the request's or session's proxy, else
+/// the environment's for its target) and, for a request forwarded through a proxy, the target
+/// it counts against. A caller's `Proxy-Authorization` header is taken out of the request for
+/// the proxy. Not async, so that the caller's future holds no more than the exchange's.
+fn route(
+    inner: &SessionInner,
+    origin: ConnectionKey,
+    prepared: &mut Prepared,
+    opts: &SendOptions,
+) -> (ConnectionKey, Option<ConnectionKey>) {
+    let proxy = crate::proxy::choose(
+        opts.proxy.as_ref(),
+        inner.env_proxies.as_ref(),
+        &prepared.url,
+        opts.upgrade,
+    );
+    let proxy = crate::proxy::take_proxy_authorization(&mut prepared.headers, proxy);
+    let plain = proxy.as_ref().map(|_| origin.clone());
+    let key = opts.key(origin, prepared.version, proxy.as_ref());
+    // A forward proxy's connection serves every origin: the request counts against its
+    // target's `limit_per_host` (the target as a tunnel through this proxy would key it).
+    let target = match (plain, &proxy) {
+        (Some(plain), Some(p)) if key.forward_proxy().is_some() => {
+            Some(plain.with_proxy(p.clone(), false))
+        }
+        _ => None,
+    };
+    (key, target)
 }
 
 /// One hop: a connection for `key` (serving `target`, for a request forwarded through a

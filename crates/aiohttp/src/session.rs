@@ -13,6 +13,7 @@ use crate::auth::BasicAuth;
 use crate::connector::{BoxFuture, Connector, TcpConnector};
 use crate::cookie::{AbstractCookieJar, CookieJar};
 use crate::error::ClientError;
+use crate::middleware::{Chain, Middleware};
 use crate::proto::HeadLimits;
 use crate::request::{IntoUrl, RequestBuilder};
 use crate::response::{CharsetResolver, ClientResponse, StatusPolicy};
@@ -355,6 +356,7 @@ pub struct ClientSessionBuilder {
     requote_redirect_url: Option<bool>,
     proxy: crate::proxy::ProxyOptions,
     trust_env: bool,
+    middlewares: Vec<Arc<dyn Middleware>>,
     error: Option<ClientError>,
 }
 
@@ -825,6 +827,41 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The middlewares of every request (aiohttp's `middlewares=`), replacing any given
+    /// before: in order, the first outermost. A request with its own list uses that instead.
+    /// See [`Middleware`](crate::Middleware).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let log: Arc<dyn aiohttp::Middleware> = Arc::new(aiohttp::middleware::from_fn(|req, next| {
+    ///     println!("{} {}", req.method(), req.url());
+    ///     next.run(req)
+    /// }));
+    /// let digest: Arc<dyn aiohttp::Middleware> = Arc::new(aiohttp::DigestAuth::new("u", "p")?);
+    /// let s = aiohttp::ClientSession::builder().middlewares([log, digest]).build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn middlewares<I>(mut self, middlewares: I) -> Self
+    where
+        I: IntoIterator<Item = Arc<dyn Middleware>>,
+    {
+        self.middlewares = middlewares.into_iter().collect();
+        self
+    }
+
+    /// Adds a middleware after (inside) those given before.
+    ///
+    /// ```
+    /// let s = aiohttp::ClientSession::builder()
+    ///     .middleware(aiohttp::DigestAuth::new("user", "pass")?)
+    ///     .build()?;
+    /// # Ok::<(), aiohttp::ClientError>(())
+    /// ```
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middlewares.push(Arc::new(middleware));
+        self
+    }
+
     /// Builds the session.
     ///
     /// # Errors
@@ -920,6 +957,7 @@ impl ClientSessionBuilder {
                 requote_redirect_url: AtomicBool::new(self.requote_redirect_url.unwrap_or(true)),
                 closed: AtomicBool::new(false),
                 detached: AtomicBool::new(false),
+                middlewares: Chain::new(self.middlewares),
                 last_origin: Mutex::new(None),
             }),
         }

@@ -46,6 +46,8 @@ pub(crate) struct SessionInner {
     pub(crate) env_proxies: Option<crate::proxy::EnvRoutes>,
     /// With `trust_env`: the netrc file's text (`$NETRC`, else `~/.netrc`), for credentials.
     pub(crate) netrc: Option<String>,
+    /// The session's middlewares; none when there are none.
+    pub(crate) middlewares: Option<crate::middleware::Chain>,
     /// What was derived from the origin of the last request, reused while the origin repeats.
     pub(crate) last_origin: Mutex<Option<OriginCache>>,
 }

@@ -547,3 +547,88 @@ async fn multipart_form_with_fields_and_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each attempt sent: whether it carried an `Authorization` header, and the status.
+type Attempts = std::sync::Arc<std::sync::Mutex<Vec<(bool, u16)>>>;
+
+/// A session whose `DigestAuth` runs outside a middleware that records each attempt it sends.
+fn digest_session(password: &str) -> (ClientSession, Attempts) {
+    let attempts: Attempts = Attempts::default();
+    let kept = attempts.clone();
+    let recorder = aiohttp::middleware::from_fn(move |req, next| {
+        let attempts = kept.clone();
+        Box::pin(async move {
+            let authorized = req.headers().contains_key("authorization");
+            let resp = next.run(req).await?;
+            attempts
+                .lock()
+                .expect("attempts")
+                .push((authorized, resp.status().as_u16()));
+            Ok(resp)
+        })
+    });
+    let s = ClientSession::builder()
+        .middleware(aiohttp::DigestAuth::new("user", password).expect("auth"))
+        .middleware(recorder)
+        .build()
+        .expect("session");
+    (s, attempts)
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn digest_auth_with_each_algorithm_httpbin_offers() {
+    // httpbin 0.10 offers MD5, SHA-256 and SHA-512 (not SHA-512-256); qop auth and auth-int.
+    for (qop, alg) in [
+        ("auth", "MD5"),
+        ("auth", "SHA-256"),
+        ("auth", "SHA-512"),
+        ("auth-int", "MD5"),
+        ("auth-int", "SHA-256"),
+    ] {
+        let (s, attempts) = digest_session("passwd");
+        let target = url(&format!("/digest-auth/{qop}/user/passwd/{alg}"));
+        let v = json(s.get(&target)).await;
+        assert_eq!(
+            v,
+            serde_json::json!({"authenticated": true, "user": "user"}),
+            "{qop} {alg}"
+        );
+        // The challenge, then the answer.
+        assert_eq!(
+            *attempts.lock().expect("attempts"),
+            [(false, 401), (true, 200)],
+            "{qop} {alg}"
+        );
+        // The next request answers preemptively (nonce count 2): one attempt.
+        let v = json(s.get(&target)).await;
+        assert_eq!(v["authenticated"], true, "{qop} {alg}");
+        assert_eq!(
+            *attempts.lock().expect("attempts"),
+            [(false, 401), (true, 200), (true, 200)],
+            "{qop} {alg}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs httpbin: scripts/interop.sh"]
+async fn digest_auth_with_a_wrong_password_returns_the_401() {
+    let (s, attempts) = digest_session("wrong");
+    let resp = s
+        .get(url("/digest-auth/auth/user/passwd/SHA-256"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), 401);
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(challenge.starts_with("Digest "), "{challenge}");
+    // One retry, not a loop.
+    assert_eq!(
+        *attempts.lock().expect("attempts"),
+        [(false, 401), (true, 401)]
+    );
+}
