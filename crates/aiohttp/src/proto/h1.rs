@@ -192,8 +192,18 @@ impl CaptureState {
             return;
         }
         let (from, mut lines) = (self.checked_to, self.header_lines);
-        let checked = check_lines(&self.buf, from, &mut lines, &self.limits)
-            .and_then(|to| check_line_so_far(&self.buf[to..], to == 0, &self.limits).map(|()| to));
+        let limits = &self.limits;
+        let checked = check_lines(&self.buf, from, &mut lines, limits).and_then(|to| {
+            // The line still arriving is checked as a whole one would be: counted first (if it
+            // is a header line), then measured; so the verdict is the same however the reads
+            // were cut.
+            let partial = &self.buf[to..];
+            let line = partial.strip_suffix(b"\r").unwrap_or(partial);
+            if to != 0 && !line.is_empty() && lines >= limits.max_headers {
+                return Err(LimitHit::Headers(limits.max_headers));
+            }
+            check_line_so_far(partial, to == 0, limits).map(|()| to)
+        });
         match checked {
             Ok(to) => {
                 self.checked_to = to;
@@ -1111,6 +1121,12 @@ mod tests {
             ("HTTP/1.1 200 OK4567890123", Err(LimitHit::StatusLine(20))),
             // An incomplete head within the limits: nothing yet.
             ("HTTP/1.1 200 OK\r\nA: 12", Ok(None)),
+            // A line both one too many and too long: too many, whether it arrived whole or is
+            // still arriving (found by fuzzing: the cut decided which limit was named).
+            (
+                "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nCCCCCCCCCCCC: 3\r\n",
+                Err(LimitHit::Headers(2)),
+            ),
         ];
         for (wire, want) in cases {
             let w = wire.as_bytes();
