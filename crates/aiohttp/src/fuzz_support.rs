@@ -2464,6 +2464,16 @@ X-Fol\x00\x00ntent-Length: 5\r\nS0 OK \r\n";
     }
 
     #[test]
+    fn a_line_ending_in_two_crs_is_measured_alike_whatever_the_cut() {
+        // Found by the response_head target: a whole line lost two trailing CRs before it was
+        // measured, a line still arriving one.
+        let input = b"\x05HT\x00\x00\x00%.1 %\x00\x00\x00\x00\x00\x00\x00Xd6d:\nxr\r\n\
+vx\x01r\r\r\n\r\n\xa6";
+        // (The head kept without limits; the limits' verdicts are checked inside.)
+        assert!(response_head(input).is_some());
+    }
+
+    #[test]
     fn early_hints_are_skipped_whatever_the_cut() {
         // A 103 head before the final one: the final one is kept, for every way of cutting.
         let wire = b"HTTP/1.1 103 Early\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";

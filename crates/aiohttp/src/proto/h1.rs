@@ -202,7 +202,8 @@ impl CaptureState {
             if to != 0 && !line.is_empty() && lines >= limits.max_headers {
                 return Err(LimitHit::Headers(limits.max_headers));
             }
-            check_line_so_far(partial, to == 0, limits).map(|()| to)
+            // (Without a CR that may be the start of its CR LF, as a whole line is measured.)
+            check_line_so_far(line, to == 0, limits).map(|()| to)
         });
         match checked {
             Ok(to) => {
@@ -286,10 +287,9 @@ fn check_lines(
     Ok(from)
 }
 
-/// Checks a line, whole or as far as it arrived: the status line's length, or a header's name
-/// and value lengths.
+/// Checks a line (without its line break), whole or as far as it arrived: the status line's
+/// length, or a header's name and value lengths.
 fn check_line_so_far(line: &[u8], status: bool, limits: &HeadLimits) -> Result<(), LimitHit> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
     if status {
         return match line.len() > limits.max_line_size {
             true => Err(LimitHit::StatusLine(limits.max_line_size)),
