@@ -93,6 +93,7 @@ dict_of() {
     charset) echo fuzz/dict/charset.dict ;;
     ws_handshake) echo fuzz/dict/ws.dict ;;
     proxy_replies) echo fuzz/dict/proxy.dict ;;
+    multipart) echo fuzz/dict/multipart.dict ;;
     *) ;;
     esac
 }

@@ -431,11 +431,10 @@ pub(crate) fn detect_encoding(bytes: &[u8]) -> &'static Encoding {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::test_util::{brotli, encoded, gzip, raw_deflate, zlib, zstd};
     use futures_util::TryStreamExt;
-    use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use tokio::io::AsyncReadExt;
 
     fn sample() -> Vec<u8> {
         let mut data = Vec::new();
@@ -443,39 +442,6 @@ mod tests {
             data.extend_from_slice(format!("line {i}: the quick brown fox jumps\n").as_bytes());
         }
         data
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    fn zlib(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    fn raw_deflate(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    /// All that `encoder` reads out.
-    async fn encoded(mut encoder: impl tokio::io::AsyncRead + Unpin) -> Vec<u8> {
-        let mut out = Vec::new();
-        encoder.read_to_end(&mut out).await.unwrap();
-        out
-    }
-
-    async fn brotli(data: &[u8]) -> Vec<u8> {
-        encoded(async_compression::tokio::bufread::BrotliEncoder::new(data)).await
-    }
-
-    async fn zstd(data: &[u8]) -> Vec<u8> {
-        encoded(async_compression::tokio::bufread::ZstdEncoder::new(data)).await
     }
 
     /// zstd with the given parameters.

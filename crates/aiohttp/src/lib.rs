@@ -76,6 +76,8 @@ mod run;
 mod session;
 mod shared;
 mod stream;
+#[cfg(test)]
+mod test_util;
 mod timeout;
 mod trace;
 mod transport;

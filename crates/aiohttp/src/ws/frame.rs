@@ -570,22 +570,7 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
-        match payload.len() {
-            n if n < 126 => v.push(n as u8),
-            n if n < 65536 => {
-                v.push(126);
-                v.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                v.push(127);
-                v.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        v.extend_from_slice(payload);
-        v
-    }
+    use crate::test_util::ws_frame as frame;
 
     fn reader(bytes: &[u8], max: usize, deflate: bool) -> Reader {
         let (a, _b) = tokio::io::duplex(64);
