@@ -36,7 +36,7 @@
 //! - `response`, `stream`, `decode`: [`ClientResponse`], [`StreamReader`], decompression and
 //!   charset decoding.
 //! - `connector`: the [`Connector`] trait, [`TcpConnector`], [`UnixConnector`], and the
-//!   [`Pool`] — its state machine (`pool/state.rs`, no I/O) and its I/O side.
+//!   [`Pool`] — its state machine (`pool/state.rs` and its counters, `pool/count.rs`; no I/O) and its I/O side.
 //! - `proto`: the only modules that name hyper's types — `h1` (HTTP/1 exchanges with the
 //!   response head captured as received), `h2` (HTTP/2 connections and streams), `body` (the
 //!   response body read off either).

@@ -26,6 +26,7 @@
 //! HTTP/2 required) is being opened, other requests for the key wait for it instead of opening
 //! their own; once a TLS key is known to speak HTTP/1.1, it is not probed again.
 
+mod count;
 mod state;
 
 use std::fmt;
@@ -38,7 +39,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use self::state::{Conn, Deferred, Grant, MuxConn, Polled, SocketState, State, Types, WaiterId};
+use self::count::SocketState;
+use self::state::{Conn, Deferred, Grant, MuxConn, Polled, State, Types, WaiterId};
 use super::{ConnShared, ConnectionKey, Connector, Io};
 use crate::body::WireBody;
 use crate::error::{ClientError, ErrorKind};

@@ -22,12 +22,14 @@
 //! connection at once. Idle proxy connections serve no target and count against `limit` only.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::time::Instant;
 
+use super::count::{
+    Counted, Move, SocketState, Totals, SOCKET_CLOSED, SOCKET_CLOSING, SOCKET_DONE,
+};
 use super::{PoolConfig, PoolStats};
 use crate::connector::ConnectionKey;
 use crate::timeout::later;
@@ -68,43 +70,6 @@ pub(crate) trait Types {
 }
 
 type StreamOf<T> = <<T as Types>::H2 as MuxConn>::Stream;
-
-/// No transport yet: the slot is being connected.
-const SOCKET_NONE: u8 = 0;
-/// Counted by the pool; the socket is open.
-const SOCKET_OPEN: u8 = 1;
-/// Counted by the pool; the socket is already closed (the server closed it, say).
-const SOCKET_CLOSED: u8 = 2;
-/// Let go of by the pool but not closed yet: counted as closing.
-const SOCKET_CLOSING: u8 = 3;
-/// Counted nowhere any more.
-const SOCKET_DONE: u8 = 4;
-
-/// What the pool knows of one connection's socket, shared with the transport.
-///
-/// The pool and the transport may let go in either order: the slot is free once both have.
-/// Once the socket is open, the state only changes under the pool's lock.
-#[derive(Debug)]
-pub(crate) struct SocketState(AtomicU8);
-
-impl SocketState {
-    pub(crate) fn new() -> Self {
-        SocketState(AtomicU8::new(SOCKET_NONE))
-    }
-
-    /// The transport exists: from now on the socket must be closed before its slot is free.
-    pub(crate) fn opened(&self) {
-        self.set(SOCKET_OPEN);
-    }
-
-    fn get(&self) -> u8 {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn set(&self, state: u8) {
-        self.0.store(state, Ordering::Release);
-    }
-}
 
 /// What a request is handed.
 pub(crate) enum Grant<T: Types> {
@@ -266,98 +231,13 @@ impl<T: Types> KeyState<T> {
     }
 }
 
-/// A change of a key's counters (and of the totals alike).
-#[derive(Clone, Copy)]
-enum Move {
-    /// A slot is reserved for a new connection.
-    Open,
-    /// An idle connection is taken.
-    Take,
-    /// A connection in use goes idle.
-    Park,
-    /// An idle connection is gone.
-    DropIdle,
-    /// A connection (or reserved slot) in use is gone.
-    DropInUse,
-    Wait,
-    Unwait,
-}
-
-impl Move {
-    fn apply(self, c: &mut PoolStats) {
-        match self {
-            Move::Open => {
-                c.open += 1;
-                c.in_use += 1;
-            }
-            Move::Take => {
-                c.idle -= 1;
-                c.in_use += 1;
-            }
-            Move::Park => {
-                c.in_use -= 1;
-                c.idle += 1;
-            }
-            Move::DropIdle => {
-                c.idle -= 1;
-                c.open -= 1;
-            }
-            Move::DropInUse => {
-                c.in_use -= 1;
-                c.open -= 1;
-            }
-            Move::Wait => c.waiting += 1,
-            Move::Unwait => c.waiting -= 1,
-        }
-    }
-}
-
-/// The counters over all keys.
-#[derive(Default)]
-struct Totals {
-    stats: PoolStats,
-    /// Sockets let go of and not closed yet.
-    closing: usize,
-    /// HTTP/2 connections in the pool.
-    h2: usize,
-}
-
-impl Totals {
-    fn count<T: Types>(&mut self, ks: &mut KeyState<T>, m: Move) {
-        m.apply(&mut self.stats);
-        m.apply(&mut ks.stats);
+impl<T: Types> Counted for KeyState<T> {
+    fn stats_mut(&mut self) -> &mut PoolStats {
+        &mut self.stats
     }
 
-    /// The pool no longer counts a connection (or a slot being connected) as open. Its slot
-    /// stays taken, as closing, while its socket is open; returns whether the slot is free now.
-    fn let_go<T: Types>(&mut self, ks: &mut KeyState<T>, socket: Option<&SocketState>) -> bool {
-        let Some(socket) = socket else {
-            return true;
-        };
-        match socket.get() {
-            SOCKET_OPEN => {
-                socket.set(SOCKET_CLOSING);
-                ks.closing += 1;
-                self.closing += 1;
-                false
-            }
-            SOCKET_CLOSING => false,
-            _ => {
-                socket.set(SOCKET_DONE);
-                true
-            }
-        }
-    }
-
-    /// A connection leaves the pool (counted as `m` says): returns whether its slot is free.
-    fn forget<T: Types>(
-        &mut self,
-        ks: &mut KeyState<T>,
-        m: Move,
-        socket: Option<&SocketState>,
-    ) -> bool {
-        self.count(ks, m);
-        self.let_go(ks, socket)
+    fn closing_mut(&mut self) -> &mut usize {
+        &mut self.closing
     }
 }
 
