@@ -66,9 +66,8 @@ fn boundary_of(content_type: &str) -> String {
 
 #[tokio::test]
 async fn known_size_form_is_sent_with_content_length_byte_for_byte() {
-    let dir = std::env::temp_dir().join(format!("aiohttp-mp-known-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let path = dir.join("data file.bin");
+    let dir = tempfile::tempdir().expect("tmp dir");
+    let path = dir.path().join("data file.bin");
     let file_bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&path, &file_bytes).expect("write file");
 
@@ -144,7 +143,6 @@ async fn known_size_form_is_sent_with_content_length_byte_for_byte() {
             ),
         ]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

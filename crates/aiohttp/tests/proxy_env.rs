@@ -56,9 +56,8 @@ async fn trust_env_reads_proxies_no_proxy_and_netrc() {
     let other_proxy = HttpProxy::builder().auth("nu", "np").start().await;
     let other_url = format!("http://localhost:{}", other_proxy.addr().port());
 
-    let dir = std::env::temp_dir().join(format!("aiohttp-netrc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let netrc = dir.join("netrc");
+    let dir = tempfile::tempdir().expect("dir");
+    let netrc = dir.path().join("netrc");
     std::fs::write(
         &netrc,
         "machine localhost login nu password np\nmachine 127.0.0.1 login tu password tp\n",
@@ -190,5 +189,4 @@ async fn trust_env_reads_proxies_no_proxy_and_netrc() {
     for v in VARS {
         std::env::remove_var(v);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

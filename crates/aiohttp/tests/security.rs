@@ -643,10 +643,11 @@ fn set_url(base: &str, cookies: &[&str]) -> String {
     url.to_string()
 }
 
-fn temp_file(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("aiohttp-security-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("cookies.json")
+/// A cookie file's path in a directory of its own, removed with the returned guard.
+fn temp_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cookies.json");
+    (dir, path)
 }
 
 /// The `Cookie` header of the last request `server` read.
@@ -678,7 +679,7 @@ async fn the_host_only_flag_survives_save_and_load() {
     send("sub", s.get(&sub)).await;
     assert_eq!(last_cookie(&server).as_deref(), Some("dom=1"));
 
-    let path = temp_file("host-only");
+    let (_dir, path) = temp_file();
     jar.save(&path).expect("save");
     let doc: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     let entry = |name: &str| {
@@ -747,7 +748,7 @@ async fn a_hostile_cookie_file_cannot_panic_widen_or_overfill_the_jar() {
     watch_panics();
     let server = cookie_setter().await;
     let port = server.addr().port();
-    let path = temp_file("hostile");
+    let (_dir, path) = temp_file();
     let jar = CookieJar::new();
     load_doc(
         &jar,
