@@ -55,6 +55,7 @@ mod http_server;
 mod ipv6;
 mod proxy;
 mod raw_server;
+mod tls;
 mod ws;
 
 pub use crate::black_hole::BlackHole;
@@ -68,6 +69,7 @@ pub use crate::proxy::{
     SocksTarget,
 };
 pub use crate::raw_server::{RawConn, RawRequest, RawServer, DEFAULT_IO_TIMEOUT};
+pub use crate::tls::TlsServer;
 pub use crate::ws::{
     echo_loop, frame_bytes as ws_frame_bytes, ws_accept, WsFrame, WsPeer, WsServer,
 };

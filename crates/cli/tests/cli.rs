@@ -1,0 +1,688 @@
+//! The `aiohttp` binary driven as a user would, against loopback servers: what it sends
+//! (checked on the server's side) and what it prints and returns.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use serde_json::Value;
+use test_support::{full, BoxBody, HttpProxy, HttpServer, Incoming, RawServer, TlsServer};
+
+/// Runs the binary with `args` (and `stdin`), with a fixed width for help texts.
+async fn aiohttp(args: &[&str], stdin: Option<&[u8]>, dir: Option<&Path>) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"));
+    cmd.args(args)
+        .env("COLUMNS", "100")
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(data) = stdin {
+        input.write_all(data).await.expect("stdin written");
+    }
+    drop(input);
+    match tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await {
+        Ok(out) => out.expect("the binary runs"),
+        Err(_) => panic!("aiohttp {args:?} still running after 30 s"),
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The echo server's description of the request, from the binary's (piped) output.
+fn echoed(out: &Output) -> Value {
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+fn header<'a>(echo: &'a Value, name: &str) -> Option<&'a str> {
+    echo["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0] == name)
+        .and_then(|h| h[1].as_str())
+}
+
+/// A 100 000-byte body, with `Range: bytes=N-` answered by 206.
+fn file_bytes() -> Vec<u8> {
+    (0..100_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// Routes for what the echo server cannot do.
+async fn routes(req: Request<Incoming>) -> Response<BoxBody> {
+    let path = req.uri().path().to_string();
+    let with = |status: u16, headers: &[(&str, &str)], body: Vec<u8>| {
+        let mut r = Response::builder().status(StatusCode::from_u16(status).unwrap());
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.body(full(body)).unwrap()
+    };
+    match path.as_str() {
+        "/set" => with(
+            200,
+            &[("Set-Cookie", "sid=abc123; Path=/")],
+            b"set".to_vec(),
+        ),
+        "/cookie" => {
+            let c = req
+                .headers()
+                .get("cookie")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            with(200, &[], c.into_bytes())
+        }
+        "/loop" => with(302, &[("Location", "/loop")], Vec::new()),
+        "/moved" => with(302, &[("Location", "/set")], Vec::new()),
+        "/missing" => with(404, &[], b"no".to_vec()),
+        "/broken" => with(503, &[], b"down".to_vec()),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            with(200, &[], Vec::new())
+        }
+        "/json" => with(
+            200,
+            &[
+                ("Content-Type", "application/json"),
+                ("X-MiXeD-Case", "yes"),
+            ],
+            br#"{"b":1,"a":[true,null]}"#.to_vec(),
+        ),
+        "/binary" => with(
+            200,
+            &[("Content-Type", "application/octet-stream")],
+            vec![0, 1, 2, 255],
+        ),
+        "/files/report.bin" => {
+            let all = file_bytes();
+            let from = req
+                .headers()
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("bytes="))
+                .and_then(|v| v.strip_suffix('-'))
+                .and_then(|v| v.parse::<usize>().ok());
+            match from {
+                Some(n) if n >= all.len() => with(416, &[], Vec::new()),
+                Some(n) => {
+                    let range = format!("bytes {n}-{}/{}", all.len() - 1, all.len());
+                    with(206, &[("Content-Range", range.as_str())], all[n..].to_vec())
+                }
+                None => with(
+                    200,
+                    &[("Content-Disposition", "attachment; filename=\"report.bin\"")],
+                    all,
+                ),
+            }
+        }
+        _ => with(404, &[], Vec::new()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_and_header_items_are_sent() {
+    let server = HttpServer::echo().await;
+    let out = aiohttp(
+        &["get", &server.url("/a"), "q==rust lang", "X-Api:key 1"],
+        None,
+        None,
+    )
+    .await;
+    let echo = echoed(&out);
+    assert_eq!(echo["method"], "GET");
+    assert_eq!(echo["query"], "q=rust+lang");
+    assert_eq!(header(&echo, "x-api"), Some("key 1"));
+    assert_eq!(echo["body_len"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_fields_make_a_json_body() {
+    let server = HttpServer::echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "from a file").unwrap();
+    std::fs::write(dir.path().join("obj.json"), r#"{"deep": [1, 2]}"#).unwrap();
+    let out = aiohttp(
+        &[
+            "post",
+            &server.url("/p"),
+            "name=value",
+            "n:=1",
+            "flags:=[true,null]",
+            "note=@note.txt",
+            "obj:=@obj.json",
+        ],
+        None,
+        Some(dir.path()),
+    )
+    .await;
+    let echo = echoed(&out);
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(header(&echo, "content-type"), Some("application/json"));
+    assert_eq!(header(&echo, "accept"), Some("application/json, */*;q=0.5"));
+    let sent: Value = serde_json::from_str(echo["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        serde_json::json!({
+            "name": "value", "n": 1, "flags": [true, null],
+            "note": "from a file", "obj": {"deep": [1, 2]}
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn form_fields_are_urlencoded_and_files_make_it_multipart() {
+    let server = HttpServer::echo().await;
+    let out = aiohttp(
+        &["post", "--form", &server.url("/f"), "a=1 2", "b=é"],
+        None,
+        None,
+    )
+    .await;
+    let echo = echoed(&out);
+    assert_eq!(
+        header(&echo, "content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(echo["body"], "a=1+2&b=%C3%A9");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("up.txt"), "file body").unwrap();
+    let out = aiohttp(
+        &["post", &server.url("/u"), "title=t", "doc@up.txt"],
+        None,
+        Some(dir.path()),
+    )
+    .await;
+    let echo = echoed(&out);
+    let ct = header(&echo, "content-type").unwrap();
+    assert!(ct.starts_with("multipart/form-data; boundary="), "{ct}");
+    let body = echo["body"].as_str().unwrap();
+    assert!(body.contains("name=\"doc\"; filename=\"up.txt\""), "{body}");
+    assert!(body.contains("\r\n\r\nfile body\r\n"), "{body}");
+    assert!(body.contains("name=\"title\"\r\n"), "{body}");
+    assert!(body.contains("\r\n\r\nt\r\n--"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_bodies_come_from_the_argument_a_file_or_stdin() {
+    let server = HttpServer::echo().await;
+    let out = aiohttp(&["put", &server.url("/"), "--data", "literal"], None, None).await;
+    assert_eq!(echoed(&out)["body"], "literal");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("body.bin"), vec![b'x'; 70_000]).unwrap();
+    let out = aiohttp(
+        &["post", &server.url("/"), "-d", "@body.bin"],
+        None,
+        Some(dir.path()),
+    )
+    .await;
+    let echo = echoed(&out);
+    assert_eq!(echo["body_len"], 70_000);
+    assert_eq!(header(&echo, "content-length"), Some("70000"));
+
+    let piped = vec![b'y'; 200_000];
+    let out = aiohttp(&["post", &server.url("/"), "-d", "-"], Some(&piped), None).await;
+    let echo = echoed(&out);
+    assert_eq!(echo["body_len"], 200_000);
+    assert_eq!(header(&echo, "transfer-encoding"), Some("chunked"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basic_auth_is_sent() {
+    let server = HttpServer::echo().await;
+    let out = aiohttp(&["get", &server.url("/"), "-a", "user:pa:ss"], None, None).await;
+    // base64("user:pa:ss")
+    assert_eq!(
+        header(&echoed(&out), "authorization"),
+        Some("Basic dXNlcjpwYTpzcw==")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn piped_output_is_the_body_as_received() {
+    let server = HttpServer::start(routes).await;
+    let out = aiohttp(&["get", &server.url("/json")], None, None).await;
+    assert!(out.status.success());
+    assert_eq!(out.stdout, br#"{"b":1,"a":[true,null]}"#);
+    let out = aiohttp(&["get", &server.url("/binary")], None, None).await;
+    assert_eq!(out.stdout, [0, 1, 2, 255]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn formatted_output_has_the_head_and_indented_json() {
+    let server = HttpServer::start(routes).await;
+    // A server that writes its header names in mixed case, as hyper's server does not.
+    let raw = RawServer::reply(
+        &b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-MiXeD-Case: yes\r\n\
+Content-Length: 23\r\n\r\n{\"b\":1,\"a\":[true,null]}"[..],
+    )
+    .await;
+    let url = format!("http://{}/json", raw.addr());
+    let out = aiohttp(&["get", "--pretty", "format", &url], None, None).await;
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{text}");
+    // The raw header case as received.
+    assert!(text.contains("\nX-MiXeD-Case: yes\n"), "{text}");
+    assert!(
+        text.ends_with(
+            "\n\n{\n    \"a\": [\n        true,\n        null\n    ],\n    \"b\": 1\n}\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no colours with --pretty format");
+    let out = aiohttp(
+        &["get", "--pretty", "all", &server.url("/json")],
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        stdout(&out).contains("\u{1b}["),
+        "colours with --pretty all"
+    );
+    let out = aiohttp(
+        &["get", "--pretty", "format", &server.url("/binary")],
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        stdout(&out).contains("binary data not shown"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn headers_only_and_verbose() {
+    let server = HttpServer::start(routes).await;
+    let out = aiohttp(&["get", "-h", &server.url("/json")], None, None).await;
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK\n"), "{text}");
+    assert!(!text.contains("\"b\""), "no body with -h: {text}");
+
+    let url = server.url("/json?x=1");
+    let out = aiohttp(&["get", "-v", &url, "X-Trace:t1"], None, None).await;
+    let text = stdout(&out);
+    let host = url.trim_start_matches("http://").split('/').next().unwrap();
+    assert!(
+        text.starts_with(&format!("GET /json?x=1 HTTP/1.1\nHost: {host}\n")),
+        "{text}"
+    );
+    assert!(text.contains("\nx-trace: t1\n"), "{text}");
+    assert!(text.contains("\n\nHTTP/1.1 200 OK\n"), "{text}");
+    assert!(text.ends_with(r#"{"b":1,"a":[true,null]}"#), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_files_keep_cookies_between_runs() {
+    let server = HttpServer::start(routes).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.json");
+    let file = file.to_str().unwrap();
+    let out = aiohttp(&["get", "--session", file, &server.url("/set")], None, None).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::read_to_string(file).unwrap().contains("abc123"));
+    let out = aiohttp(
+        &["get", "--session", file, &server.url("/cookie")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(stdout(&out), "sid=abc123");
+    // Without the session, no cookie.
+    let out = aiohttp(&["get", &server.url("/cookie")], None, None).await;
+    assert_eq!(stdout(&out), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_are_saved_and_resumed() {
+    let server = HttpServer::start(routes).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/files/report.bin");
+    // The name from Content-Disposition; the head on stderr, nothing on stdout.
+    let out = aiohttp(&["get", "--download", &url], None, Some(dir.path())).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("HTTP/1.1 200 OK"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.path().join("report.bin")).unwrap(),
+        file_bytes()
+    );
+    // Again: a new name, not over the first file.
+    let out = aiohttp(&["get", "--download", &url], None, Some(dir.path())).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("report.bin-1")).unwrap(),
+        file_bytes()
+    );
+
+    // Resumed from the 30 000 bytes already there.
+    let part = dir.path().join("part.bin");
+    std::fs::write(&part, &file_bytes()[..30_000]).unwrap();
+    let p = part.to_str().unwrap();
+    let out = aiohttp(
+        &["get", "--download", "-o", p, "--continue", &url],
+        None,
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(stderr(&out).contains("206"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&part).unwrap(), file_bytes());
+    // Complete: the server answers 416 and the file stays as it is.
+    let out = aiohttp(
+        &["get", "--download", "-o", p, "--continue", &url],
+        None,
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stderr(&out).contains("already complete"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), file_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_followed_unless_told_not_to() {
+    let server = HttpServer::start(routes).await;
+    let out = aiohttp(&["get", &server.url("/moved")], None, None).await;
+    assert_eq!(stdout(&out), "set");
+    let out = aiohttp(
+        &["get", "--no-follow", "-h", &server.url("/moved")],
+        None,
+        None,
+    )
+    .await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).starts_with("HTTP/1.1 302 Found\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = aiohttp(
+        &[
+            "get",
+            "--no-follow",
+            "--check-status",
+            &server.url("/moved"),
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_statuses_name_the_error() {
+    let server = HttpServer::start(routes).await;
+    // Without --check-status an error status is a success.
+    let out = aiohttp(&["get", &server.url("/missing")], None, None).await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = aiohttp(
+        &["get", "--check-status", &server.url("/missing")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr(&out).contains("warning: HTTP 404"),
+        "{}",
+        stderr(&out)
+    );
+    let out = aiohttp(
+        &["get", "--check-status", &server.url("/broken")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(5));
+
+    let out = aiohttp(
+        &["get", "--max-redirects", "2", &server.url("/loop")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        stderr(&out).starts_with("aiohttp: error: TooManyRedirects"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = aiohttp(
+        &["get", "--timeout", "0.5", &server.url("/slow")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("TimeoutError"), "{}", stderr(&out));
+
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = aiohttp(&["get", &format!("http://127.0.0.1:{port}/")], None, None).await;
+    assert_eq!(out.status.code(), Some(7));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("aiohttp: error: ClientConnectorError"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line, no backtrace: {err}");
+
+    let out = aiohttp(&["get", &server.url("/"), "not-an-item"], None, None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not a request item"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unix_sockets_carry_the_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            head.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nunix")
+            .await
+            .unwrap();
+        String::from_utf8(head).unwrap()
+    });
+    let out = aiohttp(
+        &[
+            "get",
+            "--unix-socket",
+            path.to_str().unwrap(),
+            "http://svc.local/x",
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(stdout(&out), "unix", "{out:?}");
+    let head = server.await.unwrap();
+    assert!(head.starts_with("GET /x HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nhost: svc.local\r\n"),
+        "{head}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http2_prior_knowledge_is_spoken_with_http2() {
+    use hyper::server::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+            let v = format!("{:?}", req.version());
+            Ok::<_, std::convert::Infallible>(Response::new(full(v)))
+        });
+        let _ = http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(s), service)
+            .await;
+    });
+    let out = aiohttp(&["get", "--http2", &format!("http://{addr}/")], None, None).await;
+    assert_eq!(stdout(&out), "HTTP/2.0", "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_help_text_is_the_committed_one() {
+    for (args, file) in [
+        (&["--help"][..], "help.txt"),
+        (&["get", "--help"][..], "help-get.txt"),
+    ] {
+        let out = aiohttp(args, None, None).await;
+        assert!(out.status.success(), "{out:?}");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(file);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &out.stdout).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
+        assert_eq!(
+            stdout(&out),
+            want,
+            "{file} (UPDATE_SNAPSHOTS=1 rewrites it)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_and_the_manual_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = aiohttp(&["completions", shell], None, None).await;
+        assert!(out.status.success(), "{shell}: {out:?}");
+        assert!(stdout(&out).contains("aiohttp"), "{shell}");
+        assert!(stdout(&out).contains("--download"), "{shell}");
+    }
+    let out = aiohttp(&["man"], None, None).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).starts_with(".ie"),
+        "{}",
+        &stdout(&out)[..40.min(out.stdout.len())]
+    );
+    assert!(stdout(&out).contains("aiohttp"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_is_verified_pinned_or_trusted_from_a_file() {
+    use sha2::Digest;
+    let server = TlsServer::start().await;
+    let url = server.url("/t");
+    // A self-signed certificate: refused by default, with the TLS status.
+    let out = aiohttp(&["get", &url], None, None).await;
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    assert!(
+        stderr(&out).starts_with("aiohttp: error: ClientConnectorCertificateError"),
+        "{}",
+        stderr(&out)
+    );
+    let out = aiohttp(&["get", "--no-verify", &url], None, None).await;
+    assert_eq!(stdout(&out), "HTTP/2.0 /t", "{out:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(&pem, server.cert_pem()).unwrap();
+    let pem = pem.to_str().unwrap();
+    let out = aiohttp(&["get", "--cacert", pem, &url], None, None).await;
+    assert_eq!(stdout(&out), "HTTP/2.0 /t", "{out:?}");
+    let out = aiohttp(&["get", "--cacert", pem, "--http1", &url], None, None).await;
+    assert_eq!(stdout(&out), "HTTP/1.1 /t", "{out:?}");
+
+    let digest = sha2::Sha256::digest(server.cert_der());
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    let out = aiohttp(&["get", "--fingerprint", &hex.join(":"), &url], None, None).await;
+    assert_eq!(stdout(&out), "HTTP/2.0 /t", "{out:?}");
+    let wrong = "00".repeat(32);
+    let out = aiohttp(&["get", "--fingerprint", &wrong, &url], None, None).await;
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    assert!(
+        stderr(&out).starts_with("aiohttp: error: ServerFingerprintMismatch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_through_a_proxy() {
+    let server = HttpServer::echo().await;
+    let proxy = HttpProxy::start().await;
+    let out = aiohttp(
+        &["get", "--proxy", &proxy.url(), &server.url("/via")],
+        None,
+        None,
+    )
+    .await;
+    let echo = echoed(&out);
+    assert_eq!(echo["path"], "/via");
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_gets_the_head_and_coloured_json() {
+    // `script` (util-linux, essential on Debian) runs the binary on a pseudo-terminal.
+    let server = HttpServer::start(routes).await;
+    let command = format!(
+        "{} get {}",
+        env!("CARGO_BIN_EXE_aiohttp"),
+        server.url("/json")
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COLUMNS", "100")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("script runs");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("HTTP/1.1 "), "{text:?}");
+    assert!(text.contains("\u{1b}["), "colours on a terminal: {text:?}");
+    assert!(text.contains("\"b\""), "{text:?}");
+    assert!(text.contains("    "), "indented: {text:?}");
+}
