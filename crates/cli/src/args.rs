@@ -29,6 +29,8 @@ pub enum Command {
     Head(RequestArgs),
     /// Send an OPTIONS request.
     Options(RequestArgs),
+    /// Load-test a URL, or an embedded loopback server when no URL is given.
+    Bench(BenchArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -164,4 +166,53 @@ pub struct RequestArgs {
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
+}
+
+/// A load test.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The URL; without one, a loopback server started in this process (GET answers 13
+    /// bytes).
+    pub url: Option<String>,
+
+    /// How many requests in all (default: as many as `--duration` allows).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub requests: Option<u64>,
+
+    /// How many requests are in flight at once.
+    #[arg(
+        short = 'c',
+        long = "concurrency",
+        value_name = "TASKS",
+        default_value_t = 50
+    )]
+    pub concurrency: usize,
+
+    /// How long to run, in seconds (default 5 when `-n` is not given).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// The connector's `limit`: connections open at once (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+
+    /// The connector's `limit_per_host` (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub limit_per_host: usize,
+
+    /// Speak HTTP/2 (by ALPN over TLS, prior knowledge in cleartext).
+    #[arg(long)]
+    pub http2: bool,
+
+    /// The method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+
+    /// A body sent with every request.
+    #[arg(long, value_name = "TEXT")]
+    pub body: Option<String>,
+
+    /// Each request's time limit, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub timeout: f64,
 }

@@ -2,9 +2,11 @@
 //!
 //! `aiohttp get URL [ITEM ...]` (and `post`, `put`, `patch`, `delete`, `head`, `options`)
 //! sends one request with httpie's request items and prints the response; `--download`
-//! saves the body with a progress bar. `aiohttp --help` lists everything.
+//! saves the body with a progress bar. `aiohttp bench [URL]` is a load generator, against an
+//! embedded loopback server when no URL is given. `aiohttp --help` lists everything.
 
 mod args;
+mod bench;
 mod exit;
 mod items;
 mod output;
@@ -26,6 +28,13 @@ fn main() -> ExitCode {
         Command::Delete(a) => ("DELETE", a),
         Command::Head(a) => ("HEAD", a),
         Command::Options(a) => ("OPTIONS", a),
+        Command::Bench(args) => {
+            return match runtime().map(|rt| rt.block_on(bench::run(args))) {
+                Ok(Ok(code)) => ExitCode::from(code),
+                Ok(Err(f)) => fail(f.code, &f.message),
+                Err(e) => fail(exit::ERROR, &format!("cannot start the runtime: {e}")),
+            };
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -43,10 +52,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(exit::ERROR, &format!("cannot start the runtime: {e}")),
     };
@@ -54,6 +60,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => fail(f.code, &f.message),
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

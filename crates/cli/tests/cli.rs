@@ -570,6 +570,7 @@ async fn the_help_text_is_the_committed_one() {
     for (args, file) in [
         (&["--help"][..], "help.txt"),
         (&["get", "--help"][..], "help-get.txt"),
+        (&["bench", "--help"][..], "help-bench.txt"),
     ] {
         let out = aiohttp(args, None, None).await;
         assert!(out.status.success(), "{out:?}");
@@ -685,4 +686,131 @@ async fn a_terminal_gets_the_head_and_coloured_json() {
     assert!(text.contains("\u{1b}["), "colours on a terminal: {text:?}");
     assert!(text.contains("\"b\""), "{text:?}");
     assert!(text.contains("    "), "indented: {text:?}");
+}
+
+/// A field of the bench report: the text after `name:` on its line.
+fn field<'a>(report: &'a str, name: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix(name))
+        .map(|v| v.trim_start_matches(':').trim())
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_against_the_embedded_server() {
+    let out = aiohttp(&["bench", "-n", "500", "-c", "10"], None, None).await;
+    assert!(out.status.success(), "{out:?}");
+    let report = stdout(&out);
+    assert!(
+        field(&report, "Target").ends_with("(embedded server)"),
+        "{report}"
+    );
+    assert_eq!(field(&report, "Requests"), "500 (0 errors)", "{report}");
+    assert_eq!(field(&report, "200"), "500", "{report}");
+    assert!(
+        field(&report, "Transferred").starts_with("6500 body bytes"),
+        "{report}"
+    );
+    for q in ["p50", "p90", "p99", "max"] {
+        let v: u64 = field(&report, q)
+            .parse()
+            .unwrap_or_else(|e| panic!("{q}: {e}: {report}"));
+        assert!(v > 0, "{report}");
+    }
+    let rate: f64 = field(&report, "Requests/s").parse().unwrap();
+    assert!(rate > 0.0);
+
+    let out = aiohttp(&["bench", "--http2", "-n", "200", "-c", "20"], None, None).await;
+    assert_eq!(
+        field(&stdout(&out), "Requests"),
+        "200 (0 errors)",
+        "{out:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_against_a_url_keeps_the_limit_and_counts_what_the_server_saw() {
+    let server = HttpServer::echo().await;
+    let out = aiohttp(
+        &[
+            "bench",
+            &server.url("/b"),
+            "-n",
+            "300",
+            "-c",
+            "16",
+            "--limit",
+            "4",
+            "-m",
+            "post",
+            "--body",
+            "abc",
+        ],
+        None,
+        None,
+    )
+    .await;
+    let report = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(field(&report, "Requests"), "300 (0 errors)", "{report}");
+    assert_eq!(field(&report, "200"), "300", "{report}");
+    assert_eq!(server.requests_received(), 300);
+    assert!(
+        server.max_open_connections() <= 4,
+        "{}",
+        server.max_open_connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_counts_errors_by_kind() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = aiohttp(&["bench", &url, "-n", "5", "-c", "2"], None, None).await;
+    let report = stdout(&out);
+    assert_eq!(field(&report, "Requests"), "5 (5 errors)", "{report}");
+    assert_eq!(field(&report, "ClientConnectorError"), "5", "{report}");
+    assert!(report.contains("no responses"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_interrupted_prints_the_partial_report() {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
+        .args(["bench", "--duration", "30", "-c", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("stops soon after Ctrl-C")
+        .unwrap();
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(report.starts_with("Interrupted"), "{report}");
+    let elapsed: f64 = field(&report, "Elapsed")
+        .trim_end_matches(" s")
+        .parse()
+        .unwrap();
+    assert!(elapsed < 10.0, "{report}");
+    let n: u64 = field(&report, "Requests")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 0, "{report}");
+    assert_eq!(field(&report, "200"), n.to_string(), "{report}");
 }
