@@ -31,6 +31,8 @@ pub enum Command {
     Options(RequestArgs),
     /// Load-test a URL, or an embedded loopback server when no URL is given.
     Bench(BenchArgs),
+    /// An interactive WebSocket client: lines in, messages out (`/ping`, `/close`).
+    Ws(WsArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -215,4 +217,30 @@ pub struct BenchArgs {
     /// Each request's time limit, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub timeout: f64,
+}
+
+/// A WebSocket session.
+#[derive(Debug, Args)]
+pub struct WsArgs {
+    /// The URL (`ws://` or `wss://`; `ws://` is assumed without a scheme).
+    pub url: String,
+
+    /// Request headers, `Name:value`.
+    pub headers: Vec<String>,
+
+    /// A subprotocol to offer (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub protocol: Vec<String>,
+
+    /// Ping the server this often, in seconds, and give up when a pong does not come.
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat: Option<f64>,
+
+    /// Offer permessage-deflate (the default).
+    #[arg(long, overrides_with = "no_compress")]
+    pub compress: bool,
+
+    /// Do not offer permessage-deflate.
+    #[arg(long, overrides_with = "compress")]
+    pub no_compress: bool,
 }

@@ -3,7 +3,8 @@
 //! `aiohttp get URL [ITEM ...]` (and `post`, `put`, `patch`, `delete`, `head`, `options`)
 //! sends one request with httpie's request items and prints the response; `--download`
 //! saves the body with a progress bar. `aiohttp bench [URL]` is a load generator, against an
-//! embedded loopback server when no URL is given. `aiohttp --help` lists everything.
+//! embedded loopback server when no URL is given. `aiohttp ws URL` is an interactive
+//! WebSocket client. `aiohttp --help` lists everything.
 
 mod args;
 mod bench;
@@ -11,6 +12,7 @@ mod exit;
 mod items;
 mod output;
 mod request;
+mod ws;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,13 @@ fn main() -> ExitCode {
         Command::Options(a) => ("OPTIONS", a),
         Command::Bench(args) => {
             return match runtime().map(|rt| rt.block_on(bench::run(args))) {
+                Ok(Ok(code)) => ExitCode::from(code),
+                Ok(Err(f)) => fail(f.code, &f.message),
+                Err(e) => fail(exit::ERROR, &format!("cannot start the runtime: {e}")),
+            };
+        }
+        Command::Ws(args) => {
+            return match runtime().map(|rt| rt.block_on(ws::run(args))) {
                 Ok(Ok(code)) => ExitCode::from(code),
                 Ok(Err(f)) => fail(f.code, &f.message),
                 Err(e) => fail(exit::ERROR, &format!("cannot start the runtime: {e}")),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use serde_json::Value;
-use test_support::{full, BoxBody, HttpProxy, HttpServer, Incoming, RawServer, TlsServer};
+use test_support::{
+    echo_loop, full, BoxBody, HttpProxy, HttpServer, Incoming, RawServer, TlsServer, WsServer,
+};
 
 /// Runs the binary with `args` (and `stdin`), with a fixed width for help texts.
 async fn aiohttp(args: &[&str], stdin: Option<&[u8]>, dir: Option<&Path>) -> Output {
@@ -571,6 +573,7 @@ async fn the_help_text_is_the_committed_one() {
         (&["--help"][..], "help.txt"),
         (&["get", "--help"][..], "help-get.txt"),
         (&["bench", "--help"][..], "help-bench.txt"),
+        (&["ws", "--help"][..], "help-ws.txt"),
     ] {
         let out = aiohttp(args, None, None).await;
         assert!(out.status.success(), "{out:?}");
@@ -813,4 +816,202 @@ async fn bench_interrupted_prints_the_partial_report() {
         .unwrap();
     assert!(n > 0, "{report}");
     assert_eq!(field(&report, "200"), n.to_string(), "{report}");
+}
+
+/// A WebSocket echo server that also reports each upgrade request's headers.
+async fn ws_echo_recording(
+    extra: &'static str,
+) -> (
+    RawServer,
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let server = WsServer::start(move |mut peer| {
+        let s = s.clone();
+        async move {
+            let headers = peer.request.headers.clone();
+            s.lock().unwrap().push(headers);
+            if peer.accept(extra).await.is_ok() {
+                echo_loop(&mut peer).await;
+            }
+        }
+    })
+    .await;
+    (server, seen)
+}
+
+fn sent_header(seen: &[(String, String)], name: &str) -> Option<String> {
+    seen.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_pipes_lines_as_messages_and_prints_the_echoes() {
+    let (server, seen) = ws_echo_recording("Sec-WebSocket-Protocol: chat\r\n").await;
+    let url = format!("ws://{}/echo", server.addr());
+    let out = aiohttp(
+        &[
+            "ws",
+            &url,
+            "--protocol",
+            "chat",
+            "--protocol",
+            "v2",
+            "X-Token:abc",
+        ],
+        Some(b"hello\nsecond line\n\nlast"),
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "hello\nsecond line\n\nlast\n");
+    let err = stderr(&out);
+    assert!(err.contains("connected to ws://"), "{err}");
+    assert!(err.contains("protocol chat"), "{err}");
+    assert!(err.contains("closed by the server: 1000"), "{err}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        sent_header(&seen[0], "sec-websocket-protocol").as_deref(),
+        Some("chat,v2")
+    );
+    assert_eq!(sent_header(&seen[0], "x-token").as_deref(), Some("abc"));
+    assert!(sent_header(&seen[0], "sec-websocket-extensions")
+        .is_some_and(|v| v.contains("permessage-deflate")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_no_compress_offers_no_extension() {
+    let (server, seen) = ws_echo_recording("").await;
+    let url = format!("ws://{}/", server.addr());
+    let out = aiohttp(&["ws", "--no-compress", &url], Some(b"x\n"), None).await;
+    assert_eq!(stdout(&out), "x\n", "{out:?}");
+    assert_eq!(
+        sent_header(&seen.lock().unwrap()[0], "sec-websocket-extensions"),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_reports_the_servers_close() {
+    let server = WsServer::start(|mut peer| async move {
+        if peer.accept("").await.is_ok() {
+            let _ = peer.send_text("welcome").await;
+            let _ = peer.send_close(Some(4000), "bye").await;
+            let _ = peer.read_message().await;
+        }
+    })
+    .await;
+    let url = format!("ws://{}/", server.addr());
+    // Standard input stays open: the server's close ends the session.
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
+        .args(["ws", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends when the server closes")
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "welcome\n");
+    assert!(
+        stderr(&out).contains("closed by the server: 4000 bye"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_on_a_terminal_takes_ping_and_close_commands() {
+    // An echo server that records the opcodes it reads.
+    let opcodes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = opcodes.clone();
+    let server = WsServer::start(move |mut peer| {
+        let seen = seen.clone();
+        async move {
+            if peer.accept("").await.is_err() {
+                return;
+            }
+            while let Some(m) = peer.read_message().await {
+                seen.lock().unwrap().push((m.opcode, m.text()));
+                let _ = match m.opcode {
+                    8 => {
+                        let _ = peer.send_close(m.close_code(), "").await;
+                        return;
+                    }
+                    9 => peer.send(true, 0, 10, &m.payload).await,
+                    op => peer.send(true, 0, op, &m.payload).await,
+                };
+            }
+        }
+    })
+    .await;
+    let url = format!("ws://{}/", server.addr());
+    // `script` gives the binary a pseudo-terminal for both ends; its own standard input is
+    // the typed lines.
+    let command = format!("{} ws {url}", env!("CARGO_BIN_EXE_aiohttp"));
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"hi there\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        input.write_all(b"/ping\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        input.write_all(b"/close\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("ends after /close")
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    // The terminal echoes what is typed; the messages come back after it.
+    assert!(text.matches("hi there").count() >= 2, "{text:?}");
+    assert!(text.contains("[ping sent]"), "{text:?}");
+    assert!(text.contains("closed by the server: 1000"), "{text:?}");
+    // What the server read: the text message, a ping (not a "/ping" message), the close.
+    let seen = opcodes.lock().unwrap().clone();
+    let kinds: Vec<u8> = seen.iter().map(|(op, _)| *op).collect();
+    assert_eq!(kinds, [1, 9, 8], "{seen:?}");
+    assert_eq!(seen[0].1, "hi there");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ws_heartbeat_gives_up_on_a_silent_server() {
+    // The server reads but never answers the heartbeat's pings.
+    let server = WsServer::start(|mut peer| async move {
+        if peer.accept("").await.is_ok() {
+            while peer.read_message().await.is_some() {}
+        }
+    })
+    .await;
+    let url = format!("ws://{}/", server.addr());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
+        .args(["ws", "--heartbeat", "0.3", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("the heartbeat ends it")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains("TimeoutError"), "{}", stderr(&out));
 }
