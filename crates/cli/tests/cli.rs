@@ -247,6 +247,26 @@ async fn raw_bodies_come_from_the_argument_a_file_or_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn json_is_the_default_and_can_be_named() {
+    let server = HttpServer::echo().await;
+    for flag in [None, Some("-j"), Some("--json")] {
+        let mut args = vec!["post", "/x", "a=1"];
+        let url = server.url("/x");
+        args[1] = &url;
+        if let Some(f) = flag {
+            args.insert(1, f);
+        }
+        let echo = echoed(&aiohttp(&args, None, None).await);
+        assert_eq!(
+            header(&echo, "content-type"),
+            Some("application/json"),
+            "{flag:?}"
+        );
+        assert_eq!(echo["body"], r#"{"a":"1"}"#, "{flag:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn basic_auth_is_sent() {
     let server = HttpServer::echo().await;
     let out = aiohttp(&["get", &server.url("/"), "-a", "user:pa:ss"], None, None).await;
@@ -627,6 +647,9 @@ async fn tls_is_verified_pinned_or_trusted_from_a_file() {
     );
     let out = aiohttp(&["get", "--no-verify", &url], None, None).await;
     assert_eq!(stdout(&out), "HTTP/2.0 /t", "{out:?}");
+    // The last of --verify and --no-verify counts.
+    let out = aiohttp(&["get", "--no-verify", "--verify", &url], None, None).await;
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
 
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("ca.pem");
@@ -1014,4 +1037,76 @@ async fn ws_heartbeat_gives_up_on_a_silent_server() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(stderr(&out).contains("TimeoutError"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_download_keeps_what_it_wrote_and_resumes() {
+    // 1 KiB every 50 ms, 400 KiB in all: about 20 s, interrupted after 1 s.
+    let server = HttpServer::start(|req: Request<Incoming>| async move {
+        if let Some(range) = req.headers().get("range") {
+            let from: usize = range.to_str().unwrap()["bytes=".len()..]
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            let rest = vec![b'z'; 400 * 1024 - from];
+            return Response::builder().status(206).body(full(rest)).unwrap();
+        }
+        let chunks = (0..400).map(|_| vec![b'z'; 1024]);
+        Response::new(test_support::chunks_with_delay(
+            chunks,
+            Duration::from_millis(50),
+        ))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.bin");
+    let f = file.to_str().unwrap().to_string();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
+        .args(["get", "--download", "-o", &f, &server.url("/slow")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let pid = child.id().unwrap().to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("stops soon after Ctrl-C")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    let kept = std::fs::read(&file).unwrap();
+    assert!(
+        !kept.is_empty() && kept.len() < 400 * 1024,
+        "{} bytes",
+        kept.len()
+    );
+    assert!(kept.iter().all(|b| *b == b'z'));
+    assert!(
+        stderr(&out).contains(&format!("interrupted: {} bytes", kept.len())),
+        "{}",
+        stderr(&out)
+    );
+    // --continue asks for the rest and completes the file.
+    let out = aiohttp(
+        &[
+            "get",
+            "--download",
+            "-o",
+            &f,
+            "--continue",
+            &server.url("/slow"),
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), vec![b'z'; 400 * 1024]);
 }
