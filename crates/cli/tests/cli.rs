@@ -1108,5 +1108,6 @@ async fn an_interrupted_download_keeps_what_it_wrote_and_resumes() {
     )
     .await;
     assert!(out.status.success(), "{out:?}");
+    assert!(stderr(&out).contains("HTTP/1.1 206"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&file).unwrap(), vec![b'z'; 400 * 1024]);
 }
