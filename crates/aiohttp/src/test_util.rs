@@ -1,5 +1,5 @@
-//! Helpers shared by the inline tests: compressed bodies and WebSocket frames as a server
-//! would send them.
+//! Helpers shared by the inline tests: compressed bodies as a server would send them.
+//! (WebSocket frames as a server sends them: `test_support::ws_frame_bytes`.)
 
 use std::io::Write as _;
 
@@ -41,23 +41,4 @@ pub(crate) async fn brotli(data: &[u8]) -> Vec<u8> {
 /// `data` in one zstd frame.
 pub(crate) async fn zstd(data: &[u8]) -> Vec<u8> {
     encoded(async_compression::tokio::bufread::ZstdEncoder::new(data)).await
-}
-
-/// A WebSocket frame as a server sends it (unmasked); `rsv` holds the bits RSV1-RSV3 as 4, 2
-/// and 1.
-pub(crate) fn ws_frame(fin: bool, rsv: u8, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![(u8::from(fin) << 7) | (rsv << 4) | opcode];
-    match payload.len() {
-        n if n < 126 => v.push(n as u8),
-        n if n < 65536 => {
-            v.push(126);
-            v.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            v.push(127);
-            v.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    v.extend_from_slice(payload);
-    v
 }

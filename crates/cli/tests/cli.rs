@@ -39,6 +39,37 @@ async fn aiohttp(args: &[&str], stdin: Option<&[u8]>, dir: Option<&Path>) -> Out
     }
 }
 
+/// The binary started with `args`, its standard input piped and left open.
+fn spawn(args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// What `child` printed, once it ends (within 10 s: `what` says why it should).
+async fn finished(child: tokio::process::Child, what: &str) -> Output {
+    match tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await {
+        Ok(out) => out.expect("the binary runs"),
+        Err(_) => panic!("still running after 10 s, though it {what}"),
+    }
+}
+
+/// Ctrl-C for `child`.
+async fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().expect("running").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(sent.success());
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -804,25 +835,10 @@ async fn bench_counts_errors_by_kind() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_interrupted_prints_the_partial_report() {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
-        .args(["bench", "--duration", "30", "-c", "4"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn(&["bench", "--duration", "30", "-c", "4"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let pid = child.id().unwrap().to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stops soon after Ctrl-C")
-        .unwrap();
+    interrupt(&child).await;
+    let out = finished(child, "was interrupted").await;
     let report = stdout(&out);
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(report.starts_with("Interrupted"), "{report}");
@@ -928,18 +944,8 @@ async fn ws_reports_the_servers_close() {
     .await;
     let url = format!("ws://{}/", server.addr());
     // Standard input stays open: the server's close ends the session.
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
-        .args(["ws", &url])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("ends when the server closes")
-        .unwrap();
+    let child = spawn(&["ws", &url]);
+    let out = finished(child, "the server closed").await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "welcome\n");
     assert!(
@@ -996,10 +1002,7 @@ async fn ws_on_a_terminal_takes_ping_and_close_commands() {
         input.write_all(b"/close\n").await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("ends after /close")
-        .unwrap();
+    let out = finished(child, "ends after /close").await;
     let text = stdout(&out);
     assert!(out.status.success(), "{out:?}");
     // The terminal echoes what is typed; the messages come back after it.
@@ -1023,18 +1026,8 @@ async fn ws_heartbeat_gives_up_on_a_silent_server() {
     })
     .await;
     let url = format!("ws://{}/", server.addr());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
-        .args(["ws", "--heartbeat", "0.3", &url])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the heartbeat ends it")
-        .unwrap();
+    let child = spawn(&["ws", "--heartbeat", "0.3", &url]);
+    let out = finished(child, "had no pong for its heartbeat").await;
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(stderr(&out).contains("TimeoutError"), "{}", stderr(&out));
 }
@@ -1061,25 +1054,10 @@ async fn an_interrupted_download_keeps_what_it_wrote_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("slow.bin");
     let f = file.to_str().unwrap().to_string();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aiohttp"))
-        .args(["get", "--download", "-o", &f, &server.url("/slow")])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn(&["get", "--download", "-o", &f, &server.url("/slow")]);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let pid = child.id().unwrap().to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(sent.success());
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("stops soon after Ctrl-C")
-        .unwrap();
+    interrupt(&child).await;
+    let out = finished(child, "was interrupted").await;
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     let kept = std::fs::read(&file).unwrap();
     assert!(

@@ -45,7 +45,7 @@ fn sample() -> Vec<u8> {
 
 /// A server frame (unmasked).
 fn ws_frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    test_util::ws_frame(fin, u8::from(rsv1) << 2, opcode, payload)
+    test_support::ws_frame_bytes(fin, u8::from(rsv1) << 2, opcode, payload)
 }
 
 fn response(head: &str, body: &[u8]) -> Vec<u8> {

@@ -570,7 +570,7 @@ impl Writer {
 mod tests {
     use super::*;
 
-    use crate::test_util::ws_frame as frame;
+    use test_support::ws_frame_bytes as frame;
 
     fn reader(bytes: &[u8], max: usize, deflate: bool) -> Reader {
         let (a, _b) = tokio::io::duplex(64);
