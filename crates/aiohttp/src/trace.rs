@@ -171,7 +171,9 @@ pub(crate) struct TraceState {
     configs: TraceConfigs,
     ctx: Option<Arc<dyn Any + Send + Sync>>,
     started: Instant,
-    hop: Mutex<(Method, Url)>,
+    /// The current hop, shared with each point's `TraceRequest` (replaced per redirect, so a
+    /// point costs no copy of the URL).
+    hop: Mutex<Arc<(Method, Url)>>,
 }
 
 impl TraceState {
@@ -185,24 +187,21 @@ impl TraceState {
             configs,
             ctx: ctx.map(|c| c.0),
             started: Instant::now(),
-            hop: Mutex::new((method, url)),
+            hop: Mutex::new(Arc::new((method, url))),
         })
     }
 
     /// The request goes on to another hop.
     pub(crate) fn set_hop(&self, method: &Method, url: &Url) {
         let mut hop = self.hop.lock().unwrap_or_else(|p| p.into_inner());
-        if hop.0 != *method {
-            hop.0 = method.clone();
-        }
-        if hop.1 != *url {
-            hop.1 = url.clone();
+        if hop.0 != *method || hop.1 != *url {
+            *hop = Arc::new((method.clone(), url.clone()));
         }
     }
 
     /// Calls `f` on every config with the request as it is now.
     pub(crate) fn each(&self, f: impl Fn(&dyn TraceConfig, &TraceRequest<'_>)) {
-        let hop = self.hop.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let hop = Arc::clone(&*self.hop.lock().unwrap_or_else(|p| p.into_inner()));
         let req = TraceRequest {
             state: self,
             hop: &hop,
