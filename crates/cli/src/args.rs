@@ -48,9 +48,9 @@ pub enum Command {
 pub enum Pretty {
     /// Colours and formatting when standard output is a terminal, nothing otherwise.
     Auto,
-    /// Colours and formatting.
+    /// As on a terminal: the response's head, then the body indented and coloured.
     All,
-    /// Formatting (indented JSON) without colours.
+    /// As on a terminal, without colours.
     Format,
     /// Neither: the body exactly as received.
     None,
@@ -145,7 +145,7 @@ pub struct RequestArgs {
     pub headers: bool,
 
     /// Save the body to a file (`-o`, or a name from the response or the URL), with a progress
-    /// bar.
+    /// bar; an answer other than 2xx is printed instead, with its status as the exit status.
     #[arg(long)]
     pub download: bool,
 

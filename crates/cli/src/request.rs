@@ -390,6 +390,18 @@ async fn respond(
     if code != exit::OK && !terminal {
         eprintln!("aiohttp: warning: HTTP {status} {}", resp.reason());
     }
+    // A download of an answer that is not the file (an error, a redirect not followed) is
+    // not saved: its body is printed and the status says why (416 is the end of a resume).
+    let not_the_file =
+        args.download && !(200..300).contains(&status) && !(status == 416 && resume_from > 0);
+    if not_the_file {
+        eprint!("{head}");
+        eprintln!("aiohttp: not downloaded: HTTP {status} {}", resp.reason());
+        let bytes = resp.read().await?;
+        stdout.write_all(&bytes).map_err(io)?;
+        stdout.flush().map_err(io)?;
+        return Ok(exit::for_status(status));
+    }
     if args.download {
         eprint!("{head}");
         drop(stdout);

@@ -427,6 +427,22 @@ async fn downloads_are_saved_and_resumed() {
         file_bytes()
     );
 
+    // An error is not saved: printed, with its status class as the exit status.
+    let out = aiohttp(
+        &["get", "--download", &server.url("/missing")],
+        None,
+        Some(dir.path()),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    assert_eq!(stdout(&out), "no");
+    assert!(
+        stderr(&out).contains("not downloaded: HTTP 404"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("missing").exists());
+
     // Resumed from the 30 000 bytes already there.
     let part = dir.path().join("part.bin");
     std::fs::write(&part, &file_bytes()[..30_000]).unwrap();
