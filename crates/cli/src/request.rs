@@ -424,10 +424,13 @@ async fn respond(
             .map_err(io)?;
     } else {
         let content = resp.content();
+        // One listener for the whole body: a Ctrl-C between two reads is not lost.
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
         loop {
             let chunk = tokio::select! {
                 c = content.readany() => c?,
-                _ = tokio::signal::ctrl_c() => {
+                _ = &mut ctrl_c => {
                     return Err(Failure { code: exit::INTERRUPTED, message: "interrupted".into() });
                 }
             };
@@ -537,10 +540,13 @@ async fn download(
     bar.set_position(start);
     let content = resp.content();
     let mut written = 0u64;
+    // One listener for the whole body: a Ctrl-C between two reads is not lost.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let chunk = tokio::select! {
             c = content.readany() => c,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 file.flush().await.map_err(file_error)?;
                 bar.abandon();
                 return Err(Failure {
