@@ -121,11 +121,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     if args.concurrency == 0 {
         return Err(Failure::usage("-c must be at least 1"));
     }
-    let total = match (args.requests, args.duration) {
-        (Some(n), _) => Some(n),
-        (None, Some(_)) => None,
-        (None, None) => None,
-    };
+    let total = args.requests;
     let duration = match (args.requests, args.duration) {
         (_, Some(d)) => Some(
             Duration::try_from_secs_f64(d)
