@@ -837,6 +837,34 @@ async fn bench_against_a_url_keeps_the_limit_and_counts_what_the_server_saw() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bench_keeps_the_per_host_limit() {
+    let server = HttpServer::echo().await;
+    let url = server.url("/h");
+    let args = [
+        "bench",
+        &url,
+        "-n",
+        "200",
+        "-c",
+        "16",
+        "--limit",
+        "0",
+        "--limit-per-host",
+        "2",
+    ];
+    let out = aiohttp(&args, None, None).await;
+    let report = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(field(&report, "Requests"), "200 (0 errors)", "{report}");
+    assert_eq!(server.requests_received(), 200);
+    assert!(
+        server.max_open_connections() <= 2,
+        "{}",
+        server.max_open_connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bench_counts_errors_by_kind() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
