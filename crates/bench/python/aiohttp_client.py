@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark client: Python aiohttp on plain asyncio (no uvloop), one ClientSession.
 
+With --impl aiohttp_rs the same code runs on the package aiohttp_rs (crates/python), which
+has aiohttp's client API; with --loop uvloop it runs on uvloop.
+
 Takes the same flags and prints the same JSON line as the Rust clients (see
 crates/bench/src/lib.rs); the latency histogram uses the same buckets. Like
 them it checks every response: status 200, and a body of the size the server
@@ -102,6 +105,8 @@ def parse_args(argv):
     p.add_argument("--bytes", type=int, default=0)
     p.add_argument("--ca", help="PEM certificate to trust over https://")
     p.add_argument("--http2", action="store_true", help="not supported by aiohttp")
+    p.add_argument("--impl", choices=["aiohttp", "aiohttp_rs"], default="aiohttp")
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     a = p.parse_args(argv)
     a.url = a.url.rstrip("/")
     a.tasks = max(1, a.tasks)
@@ -223,8 +228,19 @@ async def run(a):
 
 
 def main():
+    global aiohttp
     a = parse_args(sys.argv[1:])
-    report = asyncio.run(run(a))
+    if a.impl == "aiohttp_rs":
+        import aiohttp_rs as aiohttp
+    if a.loop == "uvloop":
+        import uvloop
+
+        report = uvloop.run(run(a))
+    else:
+        report = asyncio.run(run(a))
+    report["client"] = ("aiohttp-py" if a.impl == "aiohttp" else "aiohttp_rs-py") + (
+        "-uvloop" if a.loop == "uvloop" else ""
+    )
     print(json.dumps(report), flush=True)
     if report["errors"]:
         print(

@@ -1,0 +1,1254 @@
+"""aiohttp's client API over the native session of ``aiohttp_rs._core``.
+
+Every network operation is a native coroutine of the extension module; this module turns
+aiohttp's keywords into its arguments and its results into aiohttp's types (``yarl.URL``,
+``multidict.CIMultiDictProxy``, ``http.cookies.SimpleCookie``, aiohttp's exceptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import dataclasses
+import json as _json
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from http.cookies import Morsel, SimpleCookie
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from . import _core
+from . import _exceptions as E
+
+__all__ = [
+    "BasicAuth",
+    "ClientResponse",
+    "ClientSession",
+    "ClientTimeout",
+    "CookieJar",
+    "DummyCookieJar",
+    "Fingerprint",
+    "StreamReader",
+    "TCPConnector",
+    "UnixConnector",
+    "request",
+]
+
+_SENTINEL: Any = object()
+_CoreError = _core.CoreError
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientTimeout:
+    """Timeouts in seconds; ``None`` is no limit (as aiohttp's ``ClientTimeout``)."""
+
+    total: float | None = None
+    connect: float | None = None
+    sock_read: float | None = None
+    sock_connect: float | None = None
+    ceil_threshold: float = 5
+
+
+DEFAULT_TIMEOUT = ClientTimeout(total=5 * 60, sock_connect=30)
+
+
+def _timeout_tuple(t: Any) -> tuple[Any, Any, Any, Any]:
+    if t is None:
+        return (None, None, None, None)
+    if isinstance(t, (int, float)):
+        return (float(t), None, None, None)
+    return (t.total, t.connect, t.sock_read, t.sock_connect)
+
+
+class BasicAuth(tuple):
+    """HTTP Basic credentials: ``BasicAuth(login, password='', encoding='latin1')``."""
+
+    __slots__ = ()
+
+    def __new__(cls, login: str, password: str = "", encoding: str = "latin1") -> BasicAuth:
+        if login is None:
+            raise ValueError("None is not allowed as login value")
+        if password is None:
+            raise ValueError("None is not allowed as password value")
+        if ":" in login:
+            raise ValueError('A ":" is not allowed in login (RFC 1945#section-11.1)')
+        return tuple.__new__(cls, (login, password, encoding))
+
+    login = property(lambda self: self[0])
+    password = property(lambda self: self[1])
+    encoding = property(lambda self: self[2])
+
+    @classmethod
+    def decode(cls, auth_header: str, encoding: str = "latin1") -> BasicAuth:
+        import base64
+        import binascii
+
+        try:
+            scheme, encoded = auth_header.split(" ", 1)
+        except ValueError:
+            raise ValueError("Could not parse authorization header.") from None
+        if scheme.lower() != "basic":
+            raise ValueError(f"Unknown authorization method {scheme}")
+        try:
+            decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode(encoding)
+        except binascii.Error:
+            raise ValueError("Invalid base64 encoding.") from None
+        try:
+            login, password = decoded.split(":", 1)
+        except ValueError:
+            raise ValueError("Invalid credentials.") from None
+        return cls(login, password, encoding=encoding)
+
+    @classmethod
+    def from_url(cls, url: URL, *, encoding: str = "latin1") -> BasicAuth | None:
+        if not isinstance(url, URL):
+            raise TypeError("url should be yarl.URL instance")
+        if url.raw_user is None and url.raw_password is None:
+            return None
+        return cls(url.user or "", url.password or "", encoding=encoding)
+
+    def encode(self) -> str:
+        import base64
+
+        creds = f"{self.login}:{self.password}".encode(self.encoding)
+        return "Basic " + base64.b64encode(creds).decode(self.encoding)
+
+    def __repr__(self) -> str:
+        return f"BasicAuth(login={self.login!r}, password={self.password!r}, encoding={self.encoding!r})"
+
+
+def _auth_tuple(auth: Any) -> tuple[str, str, str] | None:
+    if auth is None:
+        return None
+    if not (hasattr(auth, "login") and hasattr(auth, "password")):
+        raise TypeError("BasicAuth() tuple is required instead")
+    return (auth.login, auth.password, getattr(auth, "encoding", "latin1"))
+
+
+class Fingerprint:
+    """Pins the server's certificate by its SHA-256 digest."""
+
+    def __init__(self, fingerprint: bytes) -> None:
+        if len(fingerprint) == 16 or len(fingerprint) == 20:
+            raise ValueError("md5 and sha1 are insecure and not supported. Use sha256.")
+        if len(fingerprint) != 32:
+            raise ValueError("fingerprint has invalid length")
+        self._fingerprint = fingerprint
+
+    @property
+    def fingerprint(self) -> bytes:
+        return self._fingerprint
+
+
+def _ssl_arg(value: Any) -> Any:
+    """``ssl=`` for the native side: True, False, or a SHA-256 digest."""
+    if value is None or value is True:
+        return None
+    if value is False:
+        return False
+    if hasattr(value, "fingerprint") and isinstance(value.fingerprint, bytes):
+        return value.fingerprint
+    if isinstance(value, _ssl.SSLContext):
+        if value.verify_mode == _ssl.CERT_NONE:
+            return False
+        return True
+    raise TypeError(f"ssl should be SSLContext, Fingerprint, or bool, got {value!r} instead.")
+
+
+class _BaseConnector:
+    _core: Any
+    _unix_path: str | None = None
+
+    @property
+    def limit(self) -> int:
+        return self._core.limit
+
+    @property
+    def limit_per_host(self) -> int:
+        return self._core.limit_per_host
+
+    @property
+    def force_close(self) -> bool:
+        return self._core.force_close
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    def close(self) -> Awaitable[None]:
+        return self._core.close()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class TCPConnector(_BaseConnector):
+    """A TCP (and TLS) connector with a pool: aiohttp's ``TCPConnector`` keywords."""
+
+    def __init__(
+        self,
+        *,
+        ssl: Any = True,
+        verify_ssl: bool = True,
+        fingerprint: bytes | None = None,
+        use_dns_cache: bool = True,
+        ttl_dns_cache: float | None = 10,
+        family: int = 0,
+        ssl_context: Any = None,
+        local_addr: tuple[str, int] | None = None,
+        resolver: Any = None,
+        keepalive_timeout: Any = _SENTINEL,
+        force_close: bool = False,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        enable_cleanup_closed: bool = False,
+        loop: Any = None,
+        timeout_ceil_threshold: float = 5,
+        happy_eyeballs_delay: float | None = 0.25,
+        interleave: int | None = None,
+    ) -> None:
+        if resolver is not None:
+            raise NotImplementedError("aiohttp_rs resolves names itself; resolver= is not supported")
+        if force_close and keepalive_timeout not in (_SENTINEL, None):
+            raise ValueError("keepalive_timeout cannot be set if force_close is True")
+        if keepalive_timeout is _SENTINEL:
+            keepalive_timeout = None if force_close else 15.0
+        if not verify_ssl:
+            ssl = False
+        if fingerprint is not None:
+            ssl = Fingerprint(fingerprint)
+        if ssl_context is not None:
+            ssl = ssl_context
+        self._ssl = ssl
+        self._core = _core.Connector.tcp(
+            limit=limit,
+            limit_per_host=limit_per_host,
+            keepalive_timeout=keepalive_timeout,
+            force_close=force_close,
+            ssl=_ssl_arg(ssl),
+            use_dns_cache=use_dns_cache,
+            ttl_dns_cache=ttl_dns_cache,
+            family=int(family),
+            local_addr=local_addr,
+            happy_eyeballs_delay=happy_eyeballs_delay,
+            interleave=interleave,
+            enable_cleanup_closed=enable_cleanup_closed,
+        )
+
+    @property
+    def family(self) -> int:
+        return 0
+
+
+class UnixConnector(_BaseConnector):
+    """Connects every request to a UNIX socket."""
+
+    def __init__(
+        self,
+        path: str,
+        force_close: bool = False,
+        keepalive_timeout: Any = _SENTINEL,
+        limit: int = 100,
+        limit_per_host: int = 0,
+        loop: Any = None,
+    ) -> None:
+        if keepalive_timeout is _SENTINEL:
+            keepalive_timeout = None if force_close else 15.0
+        self._unix_path = str(path)
+        self._core = _core.Connector.unix(
+            str(path),
+            limit=limit,
+            limit_per_host=limit_per_host,
+            keepalive_timeout=keepalive_timeout,
+            force_close=force_close,
+        )
+
+    @property
+    def path(self) -> str:
+        return self._unix_path or ""
+
+
+def _cookie_strings(cookies: Any) -> list[str]:
+    """``Set-Cookie`` values for a mapping or pairs of names to values or ``Morsel``s."""
+    items = cookies.items() if hasattr(cookies, "items") else cookies
+    out = []
+    for name, value in items:
+        if isinstance(value, Morsel):
+            out.append(value.OutputString())
+        else:
+            out.append(f"{name}={value}")
+    return out
+
+
+class CookieJar:
+    """An RFC 6265 cookie jar: aiohttp's ``CookieJar`` over the native jar."""
+
+    def __init__(
+        self,
+        *,
+        unsafe: bool = False,
+        quote_cookie: bool = True,
+        treat_as_secure_origin: Any = None,
+        loop: Any = None,
+    ) -> None:
+        origins = None
+        if treat_as_secure_origin is not None:
+            if isinstance(treat_as_secure_origin, (str, URL)):
+                treat_as_secure_origin = [treat_as_secure_origin]
+            origins = [str(o) for o in treat_as_secure_origin]
+        self._core = _core.Jar(unsafe_=unsafe, treat_as_secure_origin=origins)
+        self._quote_cookie = quote_cookie
+
+    @property
+    def unsafe(self) -> bool:
+        return self._core.unsafe_
+
+    @property
+    def quote_cookie(self) -> bool:
+        return self._quote_cookie
+
+    def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:
+        url = str(response_url) if response_url else None
+        self._core.update(_cookie_strings(cookies), url if url and URL(url).host else None)
+
+    def filter_cookies(self, request_url: URL) -> SimpleCookie:
+        jar: SimpleCookie = SimpleCookie()
+        for name, value in self._core.filter(str(request_url)):
+            jar[name] = value
+        return jar
+
+    def _morsels(self) -> list[Morsel]:
+        out = []
+        for name, value, domain, path, _host_only, secure, httponly, expires, samesite in self._core.all():
+            m: Morsel = Morsel()
+            m.set(name, value, value)
+            m["domain"] = domain
+            m["path"] = path
+            if secure:
+                m["secure"] = True
+            if httponly:
+                m["httponly"] = True
+            if expires is not None:
+                import email.utils
+
+                m["expires"] = email.utils.formatdate(expires, usegmt=True)
+            if samesite:
+                m["samesite"] = samesite
+            out.append(m)
+        return out
+
+    def __iter__(self) -> Any:
+        return iter(self._morsels())
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def clear(self, predicate: Callable[[Morsel], bool] | None = None) -> None:
+        if predicate is not None:
+            raise NotImplementedError("clear(predicate) is not supported; use clear_domain()")
+        self._core.clear()
+
+    def clear_domain(self, domain: str) -> None:
+        self._core.clear_domain(domain)
+
+    def save(self, file_path: Any) -> None:
+        self._core.save(str(file_path))
+
+    def load(self, file_path: Any) -> None:
+        self._core.load(str(file_path))
+
+
+class DummyCookieJar(CookieJar):
+    """A jar that keeps nothing."""
+
+    def __init__(self, *, loop: Any = None) -> None:
+        self._core = _core.Jar(dummy=True)
+        self._quote_cookie = True
+
+
+# ---------------------------------------------------------------------------------------
+# errors
+
+
+def _headers_proxy(pairs: Any) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict(pairs or ()))
+
+
+def _request_info(req: Any) -> Any:
+    if req is None:
+        return None
+    method, url, real_url, headers = req
+    return E.RequestInfo(URL(url, encoded=True), method, _headers_proxy(headers), URL(real_url, encoded=True))
+
+
+_RESPONSE_KINDS = {
+    "ClientResponseError": "ClientResponseError",
+    "ContentTypeError": "ContentTypeError",
+    "TooManyRedirects": "TooManyRedirects",
+    "WSServerHandshakeError": "WSServerHandshakeError",
+    "ClientHttpProxyError": "ClientHttpProxyError",
+}
+_CONNECTOR_KINDS = {
+    "ClientConnectorError",
+    "ClientConnectorDNSError",
+    "ClientProxyConnectionError",
+    "ClientSSLError",
+    "ClientConnectorSSLError",
+}
+_MESSAGE_KINDS = {
+    "ClientError",
+    "ClientConnectionError",
+    "ClientConnectionResetError",
+    "ServerConnectionError",
+    "ServerTimeoutError",
+    "ConnectionTimeoutError",
+    "SocketTimeoutError",
+    "ClientPayloadError",
+    "WSMessageTypeError",
+}
+
+
+def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, history: tuple = ()) -> BaseException:
+    """aiohttp's exception for a ``CoreError``."""
+    if not isinstance(err, _CoreError):
+        return err
+    kind, message, info = err.args
+    if kind in _RESPONSE_KINDS:
+        cls = getattr(E, kind)
+        return cls(
+            _request_info(info.request),
+            history,
+            status=info.status if info.status is not None else 0,
+            message=info.reason if info.reason is not None else message,
+            headers=_headers_proxy(info.headers) if info.headers is not None else None,
+        )
+    if kind in _CONNECTOR_KINDS or kind in ("UnixClientConnectorError", "ClientConnectorCertificateError"):
+        key = E.ConnectionKey(info.host or "", info.port, bool(info.ssl), ssl if ssl is not None else True, None, None, None)
+        errno, strerror = info.errno if info.errno else (None, message)
+        if kind == "ClientConnectorCertificateError":
+            return E.ClientConnectorCertificateError(key, _ssl.SSLCertVerificationError(1, message))
+        os_error = OSError(errno, strerror) if errno is not None else OSError(None, message)
+        if kind == "UnixClientConnectorError":
+            return E.UnixClientConnectorError(unix_path or "", key, os_error)
+        return getattr(E, kind)(key, os_error)
+    if kind == "ClientOSError":
+        if info.errno:
+            return E.ClientOSError(info.errno[0], message)
+        return E.ClientOSError(message)
+    if kind == "ServerDisconnectedError":
+        return E.ServerDisconnectedError(message)
+    if kind == "ServerFingerprintMismatch":
+        want, got = info.fingerprint or (b"", b"")
+        return E.ServerFingerprintMismatch(bytes(want), bytes(got), info.host or "", info.port or 0)
+    if kind in ("InvalidURL", "InvalidUrlClientError", "InvalidUrlRedirectClientError"):
+        return getattr(E, kind)(info.url or message, message)
+    if kind in ("NonHttpUrlClientError", "NonHttpUrlRedirectClientError"):
+        return getattr(E, kind)(info.url or message)
+    if kind in _MESSAGE_KINDS:
+        return getattr(E, kind)(message)
+    if kind == "InvalidArgument":
+        return ValueError(message)
+    if kind == "WebSocketError":
+        return E.ClientError(message)
+    return E.ClientError(message)
+
+
+# ---------------------------------------------------------------------------------------
+# responses
+
+
+class _Noop:
+    """What ``release()`` answers: awaitable, for code that awaits it."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_NOOP = _Noop()
+
+
+class StreamReader:
+    """``response.content``: the body as a stream (aiohttp's ``StreamReader`` reads)."""
+
+    __slots__ = ("_resp",)
+
+    def __init__(self, resp: ClientResponse) -> None:
+        self._resp = resp
+
+    async def _call(self, coro: Awaitable[Any]) -> Any:
+        try:
+            return await coro
+        except _CoreError as e:
+            raise _convert(e) from None
+
+    def at_eof(self) -> bool:
+        return self._resp._core.content_at_eof()
+
+    def is_eof(self) -> bool:
+        return self.at_eof()
+
+    def exception(self) -> BaseException | None:
+        return None
+
+    async def read(self, n: int = -1) -> bytes:
+        return await self._call(self._resp._core.content_read(n))
+
+    async def readany(self) -> bytes:
+        return await self._call(self._resp._core.content_readany())
+
+    async def readline(self) -> bytes:
+        return await self._call(self._resp._core.content_readline())
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        if not separator:
+            raise ValueError("Separator should be at least one-byte string")
+        return await self._call(self._resp._core.content_readuntil(separator))
+
+    async def readexactly(self, n: int) -> bytes:
+        try:
+            return await self._resp._core.content_readexactly(n)
+        except _CoreError as e:
+            if e.args[0] == "ClientPayloadError":
+                raise asyncio.IncompleteReadError(b"", n) from None
+            raise _convert(e) from None
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        return await self._call(self._resp._core.content_readchunk())
+
+    def iter_chunked(self, n: int) -> Any:
+        return _Iter(lambda: self.read(n))
+
+    def iter_any(self) -> Any:
+        return _Iter(self.readany)
+
+    def iter_chunks(self) -> Any:
+        return _Iter(self.readchunk, chunks=True)
+
+    def __aiter__(self) -> Any:
+        return _Iter(self.readline)
+
+
+class _Iter:
+    __slots__ = ("_read", "_chunks")
+
+    def __init__(self, read: Callable[[], Awaitable[Any]], chunks: bool = False) -> None:
+        self._read = read
+        self._chunks = chunks
+
+    def __aiter__(self) -> _Iter:
+        return self
+
+    async def __anext__(self) -> Any:
+        got = await self._read()
+        if (got == (b"", False)) if self._chunks else (got == b""):
+            raise StopAsyncIteration
+        return got
+
+
+def _version(v: tuple[int, int]) -> Any:
+    return E.HttpVersion(*v)
+
+
+class ClientResponse:
+    """A response: aiohttp's ``ClientResponse``."""
+
+    __slots__ = (
+        "_core",
+        "_session",
+        "status",
+        "_headers",
+        "_url",
+        "_body",
+        "_released",
+        "_history",
+        "_cookies",
+        "_ssl",
+        "__weakref__",
+    )
+
+    def __init__(self, core: Any, session: ClientSession | None, history: tuple = (), ssl: Any = True) -> None:
+        self._core = core
+        self._session = session
+        self.status: int = core.status
+        self._headers: CIMultiDictProxy[str] | None = None
+        self._url: URL | None = None
+        self._body: bytes | None = None
+        self._released = False
+        self._history: tuple | None = history or None
+        self._cookies: SimpleCookie | None = None
+        self._ssl = ssl
+
+    # head -------------------------------------------------------------------------
+    @property
+    def reason(self) -> str:
+        return self._core.reason
+
+    @property
+    def version(self) -> Any:
+        return _version(self._core.version)
+
+    @property
+    def method(self) -> str:
+        return self._core.method
+
+    @property
+    def url(self) -> URL:
+        if self._url is None:
+            self._url = URL(self._core.url, encoded=True)
+        return self._url
+
+    @property
+    def real_url(self) -> URL:
+        return URL(self._core.real_url, encoded=True)
+
+    @property
+    def host(self) -> str:
+        return self.url.host or ""
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(CIMultiDict(self._core.headers))
+        return self._headers
+
+    @property
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        return tuple(self._core.raw_headers)
+
+    @property
+    def request_info(self) -> Any:
+        return E.RequestInfo(self.url, self.method, _headers_proxy(self._core.request_headers), self.real_url)
+
+    @property
+    def history(self) -> tuple[ClientResponse, ...]:
+        if self._history is None:
+            self._history = tuple(ClientResponse(h, self._session) for h in self._core.history)
+        return self._history
+
+    @property
+    def cookies(self) -> SimpleCookie:
+        if self._cookies is None:
+            jar: SimpleCookie = SimpleCookie()
+            for value in self.headers.getall("Set-Cookie", ()):
+                try:
+                    jar.load(value)
+                except Exception:  # a malformed cookie is skipped, as aiohttp does
+                    pass
+            self._cookies = jar
+        return self._cookies
+
+    @property
+    def content_type(self) -> str:
+        return self._core.content_type
+
+    @property
+    def charset(self) -> str | None:
+        return self._core.charset
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None else None
+
+    @property
+    def content_disposition(self) -> Any:
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def closed(self) -> bool:
+        return self._released
+
+    @property
+    def connection(self) -> Any:
+        return None
+
+    @property
+    def content(self) -> StreamReader:
+        return StreamReader(self)
+
+    @property
+    def links(self) -> Any:
+        from multidict import MultiDict, MultiDictProxy
+
+        out: MultiDict[Any] = MultiDict()
+        for value in self.headers.getall("Link", ()):
+            for part in value.split(","):
+                bits = [b.strip() for b in part.split(";")]
+                if not bits or not bits[0].startswith("<") or not bits[0].endswith(">"):
+                    continue
+                link: MultiDict[Any] = MultiDict()
+                for param in bits[1:]:
+                    if "=" in param:
+                        k, v = param.split("=", 1)
+                        link.add(k.strip().lower(), v.strip().strip('"'))
+                link.add("url", self.url.join(URL(bits[0][1:-1])))
+                key = link.get("rel", str(link["url"]))
+                out.add(key, MultiDictProxy(link))
+        return MultiDictProxy(out)
+
+    def __repr__(self) -> str:
+        return f"<ClientResponse({self.url}) [{self.status} {self.reason}]>\n{self.headers!r}\n"
+
+    # body -------------------------------------------------------------------------
+    async def read(self) -> bytes:
+        if self._body is None:
+            body = self._core.ready_body
+            if body is not None:
+                self._body = body
+                return body
+            try:
+                self._body = await self._core.read()
+            except _CoreError as e:
+                raise _convert(e, self._ssl) from None
+        return self._body
+
+    def get_encoding(self) -> str:
+        charset = self._core.charset
+        if charset:
+            try:
+                codecs.lookup(charset)
+                return charset
+            except LookupError:
+                pass
+        ctype = self._core.content_type
+        if ctype in ("application/json", "application/rdap+json") or (
+            ctype.startswith("application/") and ctype.endswith("+json")
+        ):
+            return "utf-8"
+        resolver = getattr(self._session, "_fallback_charset_resolver", None)
+        if resolver is not None and self._body is not None:
+            return resolver(self, self._body)
+        return "utf-8"
+
+    async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        body = await self.read()
+        if encoding is None:
+            encoding = self.get_encoding()
+        return body.decode(encoding, errors=errors)
+
+    async def json(
+        self,
+        *,
+        encoding: str | None = None,
+        loads: Callable[[str], Any] = _json.loads,
+        content_type: str | None = "application/json",
+    ) -> Any:
+        body = await self.read()
+        if content_type:
+            ctype = self._core.content_type
+            if not _is_json(ctype, content_type):
+                raise E.ContentTypeError(
+                    self.request_info,
+                    self.history,
+                    status=self.status,
+                    message=f"Attempt to decode JSON with unexpected mimetype: {ctype}",
+                    headers=self.headers,
+                )
+        if not body.strip():
+            return None
+        if encoding is None:
+            encoding = self.get_encoding()
+        return loads(body.decode(encoding))
+
+    def release(self) -> Any:
+        if not self._released:
+            self._released = True
+            self._core.close()
+        return _NOOP
+
+    def close(self) -> None:
+        self._released = True
+        self._core.close()
+
+    async def wait_for_close(self) -> None:
+        self.release()
+
+    def raise_for_status(self) -> None:
+        if self.status >= 400:
+            self.release()
+            raise E.ClientResponseError(
+                self.request_info,
+                self.history,
+                status=self.status,
+                message=self.reason,
+                headers=self.headers,
+            )
+
+    async def __aenter__(self) -> ClientResponse:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _is_json(ctype: str, expected: str) -> bool:
+    if expected == "application/json":
+        return ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json"))
+    return expected in ctype
+
+
+# ---------------------------------------------------------------------------------------
+# sessions
+
+
+class _RequestContextManager:
+    """``session.get(...)``: awaitable, and an async context manager that releases."""
+
+    __slots__ = ("_coro", "_resp")
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._resp: ClientResponse | None = None
+
+    def __await__(self) -> Any:
+        return self._coro.__await__()
+
+    def send(self, arg: Any) -> Any:
+        return self._coro.send(arg)
+
+    def throw(self, *args: Any) -> Any:
+        return self._coro.throw(*args)
+
+    def close(self) -> None:
+        self._coro.close()
+
+    async def __aenter__(self) -> ClientResponse:
+        self._resp = await self._coro
+        return self._resp
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._resp is not None:
+            self._resp.release()
+
+
+def _pairs(values: Any, what: str) -> list[tuple[str, str]]:
+    items = values.items() if hasattr(values, "items") else values
+    out = []
+    for k, v in items:
+        out.append((str(k), _param_value(v, what)))
+    return out
+
+
+def _param_value(v: Any, what: str) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        raise TypeError(f"Invalid variable type: value should be str, int or float, got {v!r} of type {type(v)}")
+    if isinstance(v, (int, float)):
+        return str(v)
+    raise TypeError(f"Invalid variable type: value should be str, int or float, got {v!r} of type {type(v)}")
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), str(v)) for k, v in items]
+
+
+def _default_fallback_charset_resolver(resp: ClientResponse, body: bytes) -> str:
+    return "utf-8"
+
+
+class ClientSession:
+    """aiohttp's ``ClientSession``: a pool, defaults, cookies, and the request methods."""
+
+    def __init__(
+        self,
+        base_url: Any = None,
+        *,
+        connector: Any = None,
+        loop: Any = None,
+        cookies: Any = None,
+        headers: Any = None,
+        proxy: Any = None,
+        proxy_auth: Any = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: Any = None,
+        json_serialize: Callable[[Any], str] = _json.dumps,
+        request_class: Any = None,
+        response_class: Any = None,
+        ws_response_class: Any = None,
+        version: Any = (1, 1),
+        cookie_jar: Any = None,
+        connector_owner: bool = True,
+        raise_for_status: Any = False,
+        read_timeout: Any = _SENTINEL,
+        conn_timeout: float | None = None,
+        timeout: Any = _SENTINEL,
+        auto_decompress: bool = True,
+        trust_env: bool = False,
+        requote_redirect_url: bool = True,
+        trace_configs: Any = None,
+        read_bufsize: int = 2**16,
+        max_line_size: int = 8190,
+        max_field_size: int = 8190,
+        max_headers: int = 128,
+        fallback_charset_resolver: Callable[[ClientResponse, bytes], str] = _default_fallback_charset_resolver,
+        middlewares: Any = (),
+        ssl_shutdown_timeout: Any = _SENTINEL,
+    ) -> None:
+        if base_url is not None:
+            base_url = URL(base_url)
+            if not (base_url.is_absolute() and base_url.path.endswith("/")):
+                raise ValueError("base_url must be an absolute URL with a path ending in /")
+        self._base_url = base_url
+        if timeout is _SENTINEL:
+            timeout = DEFAULT_TIMEOUT
+            if read_timeout is not _SENTINEL:
+                timeout = dataclasses.replace(timeout, sock_read=read_timeout)
+            if conn_timeout is not None:
+                timeout = dataclasses.replace(timeout, connect=conn_timeout)
+        elif read_timeout is not _SENTINEL or conn_timeout is not None:
+            raise ValueError("read_timeout and conn_timeout cannot be used together with timeout")
+        if trace_configs:
+            raise NotImplementedError("trace_configs are not supported yet")
+        if middlewares:
+            raise NotImplementedError("middlewares are not supported yet")
+        if connector is None:
+            connector = TCPConnector()
+            connector_owner = True
+        if not hasattr(connector, "_core"):
+            raise TypeError("connector must be an aiohttp_rs TCPConnector or UnixConnector")
+        if cookie_jar is None:
+            cookie_jar = CookieJar()
+        if cookies:
+            cookie_jar.update_cookies(cookies)
+        self._connector = connector
+        self._connector_owner = connector_owner
+        self._cookie_jar = cookie_jar
+        self._timeout = timeout
+        self._json_serialize = json_serialize
+        self._raise_for_status = raise_for_status
+        self._auto_decompress = auto_decompress
+        self._trust_env = trust_env
+        self._requote_redirect_url = requote_redirect_url
+        self._fallback_charset_resolver = fallback_charset_resolver
+        self._default_auth = auth
+        self._default_proxy = proxy
+        self._version = version
+        self._read_bufsize = read_bufsize
+        self._max_line_size = max_line_size
+        self._max_field_size = max_field_size
+        self._default_headers: CIMultiDict[str] = CIMultiDict(headers or {})
+        self._skip_auto_headers = frozenset(skip_auto_headers or ())
+        self._unix_path = getattr(connector, "_unix_path", None)
+        self._ssl = getattr(connector, "_ssl", True)
+        self._closed = False
+        self._core = _core.Session(
+            connector=connector._core,
+            connector_owner=connector_owner,
+            base_url=str(base_url) if base_url is not None else None,
+            headers=_header_pairs(self._default_headers) if headers else None,
+            skip_auto_headers=list(self._skip_auto_headers) or None,
+            auth=_auth_tuple(auth),
+            cookie_jar=cookie_jar._core,
+            timeout=_timeout_tuple(timeout),
+            raise_for_status=raise_for_status is True,
+            trust_env=trust_env,
+            auto_decompress=auto_decompress,
+            version=tuple(version),
+            requote_redirect_url=requote_redirect_url,
+            max_line_size=max_line_size,
+            max_field_size=max_field_size,
+            max_headers=max_headers,
+            read_bufsize=read_bufsize,
+            proxy=str(proxy) if proxy is not None else None,
+            proxy_auth=_auth_tuple(proxy_auth),
+        )
+
+    # properties ---------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._core.closed
+
+    @property
+    def connector(self) -> Any:
+        return self._connector
+
+    @property
+    def cookie_jar(self) -> Any:
+        return self._cookie_jar
+
+    @property
+    def timeout(self) -> Any:
+        return self._timeout
+
+    @property
+    def headers(self) -> CIMultiDict[str]:
+        return self._default_headers
+
+    @property
+    def skip_auto_headers(self) -> frozenset[str]:
+        return self._skip_auto_headers
+
+    @property
+    def auth(self) -> Any:
+        return self._default_auth
+
+    @property
+    def json_serialize(self) -> Callable[[Any], str]:
+        return self._json_serialize
+
+    @property
+    def connector_owner(self) -> bool:
+        return self._connector_owner
+
+    @property
+    def raise_for_status(self) -> Any:
+        return self._raise_for_status
+
+    @property
+    def auto_decompress(self) -> bool:
+        return self._auto_decompress
+
+    @property
+    def trust_env(self) -> bool:
+        return self._trust_env
+
+    @property
+    def version(self) -> Any:
+        return self._version
+
+    @property
+    def requote_redirect_url(self) -> bool:
+        return self._requote_redirect_url
+
+    # lifecycle ----------------------------------------------------------------------
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._core.close()
+
+    def detach(self) -> None:
+        self._connector_owner = False
+        self._core.detach()
+
+    async def __aenter__(self) -> ClientSession:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # requests -----------------------------------------------------------------------
+    def request(self, method: str, url: Any, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request(method, url, **kwargs))
+
+    def get(self, url: Any, *, allow_redirects: bool = True, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("GET", url, allow_redirects=allow_redirects, **kwargs))
+
+    def options(self, url: Any, *, allow_redirects: bool = True, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("OPTIONS", url, allow_redirects=allow_redirects, **kwargs))
+
+    def head(self, url: Any, *, allow_redirects: bool = False, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("HEAD", url, allow_redirects=allow_redirects, **kwargs))
+
+    def post(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("POST", url, data=data, **kwargs))
+
+    def put(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("PUT", url, data=data, **kwargs))
+
+    def patch(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("PATCH", url, data=data, **kwargs))
+
+    def delete(self, url: Any, **kwargs: Any) -> _RequestContextManager:
+        return _RequestContextManager(self._request("DELETE", url, **kwargs))
+
+    async def _body(self, data: Any, json: Any, headers: list[tuple[str, str]] | None) -> tuple[Any, Any, Any]:
+        """``(body bytes, form pairs, content type to add)`` for ``data=`` / ``json=``."""
+        has_ct = headers is not None and any(k.lower() == "content-type" for k, _ in headers)
+        if json is not None:
+            if data is not None:
+                raise ValueError("data and json parameters can not be used at the same time")
+            body = self._json_serialize(json)
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            return body, None, None if has_ct else "application/json"
+        if data is None:
+            return None, None, None
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return bytes(data), None, None if has_ct else "application/octet-stream"
+        if isinstance(data, str):
+            return data.encode("utf-8"), None, None if has_ct else "text/plain; charset=utf-8"
+        if isinstance(data, (Mapping, list, tuple)) or hasattr(data, "items"):
+            return None, _pairs(data, "data"), None
+        if hasattr(data, "read"):
+            chunk = data.read()
+            if asyncio.iscoroutine(chunk):
+                chunk = await chunk
+            if isinstance(chunk, str):
+                chunk = chunk.encode("utf-8")
+            return bytes(chunk), None, None if has_ct else "application/octet-stream"
+        if hasattr(data, "__aiter__"):
+            parts = []
+            async for part in data:
+                parts.append(part.encode("utf-8") if isinstance(part, str) else bytes(part))
+            return b"".join(parts), None, None if has_ct else "application/octet-stream"
+        raise TypeError(f"data type {type(data).__name__} is not supported")
+
+    async def _request(
+        self,
+        method: str,
+        str_or_url: Any,
+        *,
+        params: Any = None,
+        data: Any = None,
+        json: Any = None,
+        cookies: Any = None,
+        headers: Any = None,
+        skip_auto_headers: Iterable[str] | None = None,
+        auth: Any = None,
+        allow_redirects: bool = True,
+        max_redirects: int = 10,
+        compress: Any = False,
+        chunked: Any = None,
+        expect100: bool = False,
+        raise_for_status: Any = None,
+        read_until_eof: bool = True,
+        proxy: Any = None,
+        proxy_auth: Any = None,
+        timeout: Any = _SENTINEL,
+        ssl: Any = True,
+        server_hostname: str | None = None,
+        proxy_headers: Any = None,
+        trace_request_ctx: Any = None,
+        read_bufsize: int | None = None,
+        auto_decompress: bool | None = None,
+        max_line_size: int | None = None,
+        max_field_size: int | None = None,
+        middlewares: Any = None,
+        verify_ssl: Any = None,
+        fingerprint: Any = None,
+        ssl_context: Any = None,
+    ) -> ClientResponse:
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        url = str_or_url if type(str_or_url) is str else str(str_or_url)
+        if auto_decompress is not None and auto_decompress != self._auto_decompress:
+            raise NotImplementedError("auto_decompress per request is not supported; set it on the session")
+        if middlewares:
+            raise NotImplementedError("middlewares are not supported yet")
+        if proxy_headers:
+            raise NotImplementedError("proxy_headers are not supported yet")
+        if verify_ssl is False:
+            ssl = False
+        if fingerprint is not None:
+            ssl = Fingerprint(fingerprint)
+        if ssl_context is not None:
+            ssl = ssl_context
+        query = None
+        if params is not None:
+            if isinstance(params, str):
+                if params:
+                    url = url + ("&" if "?" in url else "?") + params
+            else:
+                query = _pairs(params, "params")
+        hdrs = _header_pairs(headers) if headers else None
+        if data is not None or json is not None:
+            body, form, ctype = await self._body(data, json, hdrs)
+        else:
+            body = form = ctype = None
+        if compress is True:
+            compress = "deflate"
+        if chunked is True:
+            chunked = 8192
+        elif chunked is False:
+            chunked = None
+        if raise_for_status is None:
+            raise_for_status = self._raise_for_status
+        check = raise_for_status if callable(raise_for_status) else None
+        try:
+            core = await self._core.request(
+                method,
+                url,
+                params=query,
+                headers=hdrs,
+                skip_auto_headers=list(skip_auto_headers) if skip_auto_headers else None,
+                body=body,
+                form=form,
+                content_type=ctype,
+                auth=_auth_tuple(auth),
+                allow_redirects=allow_redirects,
+                max_redirects=max_redirects,
+                compress=bool(compress),
+                chunked=chunked,
+                expect100=expect100,
+                raise_for_status=raise_for_status is True,
+                read_until_eof=read_until_eof,
+                proxy=str(proxy) if proxy is not None else None,
+                proxy_auth=_auth_tuple(proxy_auth),
+                timeout=_timeout_tuple(timeout) if timeout is not _SENTINEL else None,
+                ssl=_ssl_arg(ssl),
+                server_hostname=server_hostname,
+                cookies=_pairs(cookies, "cookies") if cookies else None,
+                read_bufsize=read_bufsize,
+                max_line_size=max_line_size,
+                max_field_size=max_field_size,
+            )
+        except _CoreError as e:
+            raise _convert(e, ssl, self._unix_path) from None
+        resp = ClientResponse(core, self, ssl=ssl)
+        if check is not None:
+            await check(resp)
+        return resp
+
+    def ws_connect(self, url: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ws_connect is not available yet")
+
+
+class _SessionRequestContextManager:
+    """``aiohttp_rs.request(...)``: a one-off session closed with the response."""
+
+    __slots__ = ("_coro", "_resp", "_session")
+
+    def __init__(self, coro: Any, session: ClientSession) -> None:
+        self._coro = coro
+        self._session = session
+        self._resp: ClientResponse | None = None
+
+    def __await__(self) -> Any:
+        return self._await().__await__()
+
+    async def _await(self) -> ClientResponse:
+        try:
+            return await self._coro
+        except BaseException:
+            await self._session.close()
+            raise
+
+    async def __aenter__(self) -> ClientResponse:
+        self._resp = await self._await()
+        return self._resp
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._resp is not None:
+            self._resp.release()
+        await self._session.close()
+
+
+def request(
+    method: str,
+    url: Any,
+    *,
+    connector: Any = None,
+    loop: Any = None,
+    **kwargs: Any,
+) -> _SessionRequestContextManager:
+    """One request on a session of its own, closed with the response."""
+    session_keys = ("cookies", "version", "connector_owner", "auto_decompress")
+    session_kwargs = {k: kwargs.pop(k) for k in session_keys if k in kwargs}
+    if connector is None:
+        connector = TCPConnector(force_close=True)
+    session = ClientSession(connector=connector, **session_kwargs)
+    return _SessionRequestContextManager(session._request(method, url, **kwargs), session)
+

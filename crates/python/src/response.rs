@@ -1,0 +1,280 @@
+//! `Response`: a response head, taken once, and the body behind a lock for the reads.
+
+use std::sync::Arc;
+
+use aiohttp::ClientResponse;
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use tokio::sync::Mutex;
+
+use crate::error::IntoPy;
+use crate::runtime::spawn;
+
+fn bytes_out(b: Bytes) -> Py<PyBytes> {
+    Python::attach(|py| PyBytes::new(py, &b).unbind())
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A response: its head as plain values, its body read through the crate.
+#[pyclass(frozen, module = "aiohttp_rs._core")]
+#[derive(Debug)]
+pub struct Response {
+    /// The status code.
+    #[pyo3(get)]
+    status: u16,
+    /// The reason phrase.
+    #[pyo3(get)]
+    reason: String,
+    /// `(major, minor)`.
+    #[pyo3(get)]
+    version: (u8, u8),
+    /// The request's method.
+    #[pyo3(get)]
+    method: String,
+    /// The final URL (credentials removed).
+    #[pyo3(get)]
+    url: String,
+    /// The URL as requested, before redirects.
+    #[pyo3(get)]
+    real_url: String,
+    /// The media type, lower case (`application/octet-stream` without a header).
+    #[pyo3(get)]
+    content_type: String,
+    /// The `charset` parameter.
+    #[pyo3(get)]
+    charset: Option<String>,
+    raw_headers: Vec<(Bytes, Bytes)>,
+    request_headers: Vec<(String, String)>,
+    history: Vec<Py<Response>>,
+    ready: Option<Py<PyBytes>>,
+    body: Option<Arc<Mutex<ClientResponse>>>,
+}
+
+impl Response {
+    fn head(r: &ClientResponse) -> Self {
+        let v = r.version();
+        let version = if v == http::Version::HTTP_10 {
+            (1, 0)
+        } else if v == http::Version::HTTP_2 {
+            (2, 0)
+        } else {
+            (1, 1)
+        };
+        let info = r.request_info();
+        Response {
+            status: r.status().as_u16(),
+            reason: r.reason().to_owned(),
+            version,
+            method: r.method().as_str().to_owned(),
+            url: r.url().to_string(),
+            real_url: info.real_url().to_string(),
+            content_type: r.content_type().to_owned(),
+            charset: r.charset().map(str::to_owned),
+            raw_headers: r.raw_headers().to_vec(),
+            request_headers: info
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), text(v.as_bytes())))
+                .collect(),
+            history: Vec::new(),
+            ready: None,
+            body: None,
+        }
+    }
+
+    /// The response; `body` if it was read with the head.
+    pub(crate) fn new(r: ClientResponse, body: Option<Bytes>) -> Self {
+        let mut head = Self::head(&r);
+        Python::attach(|py| {
+            if !r.history().is_empty() {
+                head.history = r
+                    .history()
+                    .iter()
+                    .filter_map(|h| Py::new(py, Self::head(h)).ok())
+                    .collect();
+            }
+            head.ready = body.map(|b| PyBytes::new(py, &b).unbind());
+        });
+        head.body = Some(Arc::new(Mutex::new(r)));
+        head
+    }
+
+    /// Runs `f` on the body on the runtime; a response of the history has none.
+    async fn with_body<T, F>(&self, f: F) -> PyResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(
+                &'a mut ClientResponse,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T, aiohttp::ClientError>> + Send + 'a>,
+            > + Send
+            + 'static,
+    {
+        let Some(body) = self.body.clone() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "a response of the redirect history has no body",
+            ));
+        };
+        spawn(async move {
+            let mut r = body.lock().await;
+            f(&mut r).await
+        })
+        .await?
+        .py_err()
+    }
+}
+
+#[pymethods]
+impl Response {
+    /// The headers as received: `(name, value)` pairs, decoded as UTF-8 (lossy).
+    #[getter]
+    fn headers(&self) -> Vec<(String, String)> {
+        self.raw_headers
+            .iter()
+            .map(|(k, v)| (text(k), text(v)))
+            .collect()
+    }
+
+    /// The headers as received, as bytes.
+    #[getter]
+    fn raw_headers<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        self.raw_headers
+            .iter()
+            .map(|(k, v)| (PyBytes::new(py, k), PyBytes::new(py, v)))
+            .collect()
+    }
+
+    /// The headers the request was sent with.
+    #[getter]
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.request_headers.clone()
+    }
+
+    /// The body if it was read with the head, else `None` (then `read()` reads it).
+    #[getter]
+    fn ready_body(&self, py: Python<'_>) -> Option<Py<PyBytes>> {
+        self.ready.as_ref().map(|b| b.clone_ref(py))
+    }
+
+    /// The redirect responses before this one, oldest first.
+    #[getter]
+    fn history(&self, py: Python<'_>) -> Vec<Py<Response>> {
+        self.history.iter().map(|h| h.clone_ref(py)).collect()
+    }
+
+    /// The whole body, decompressed.
+    async fn read(&self) -> PyResult<Py<PyBytes>> {
+        let b = self.with_body(|r| Box::pin(r.read())).await?;
+        Ok(bytes_out(b))
+    }
+
+    /// The body as text: `encoding` if given, else the crate's choice.
+    #[pyo3(signature = (encoding=None))]
+    async fn text(&self, encoding: Option<String>) -> PyResult<String> {
+        match encoding {
+            Some(e) => {
+                self.with_body(move |r| Box::pin(async move { r.text_with_encoding(&e).await }))
+                    .await
+            }
+            None => self.with_body(|r| Box::pin(r.text())).await,
+        }
+    }
+
+    /// The encoding `text()` would use.
+    async fn get_encoding(&self) -> PyResult<String> {
+        self.with_body(|r| Box::pin(r.get_encoding())).await
+    }
+
+    /// Done with the body: pooled if read to the end, else closed.
+    async fn release(&self) -> PyResult<()> {
+        self.with_body(|r| {
+            Box::pin(async move {
+                r.release().await;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Closes the connection unless the body was read to the end. Doesn't wait if the body is
+    /// in use by a read: that read finishes first.
+    fn close(&self) {
+        if let Some(body) = &self.body {
+            if let Ok(mut r) = body.try_lock() {
+                r.close();
+            }
+        }
+    }
+
+    /// `content.read(n)`: up to `n` bytes, or everything with `n < 0`.
+    #[pyo3(signature = (n=-1))]
+    async fn content_read(&self, n: isize) -> PyResult<Py<PyBytes>> {
+        let b = self
+            .with_body(move |r| {
+                Box::pin(async move {
+                    if n < 0 {
+                        r.content().read_to_end().await
+                    } else {
+                        r.content().read(n.unsigned_abs()).await
+                    }
+                })
+            })
+            .await?;
+        Ok(bytes_out(b))
+    }
+
+    /// `content.readany()`.
+    async fn content_readany(&self) -> PyResult<Py<PyBytes>> {
+        let b = self
+            .with_body(|r| Box::pin(async move { r.content().readany().await }))
+            .await?;
+        Ok(bytes_out(b))
+    }
+
+    /// `content.readline()`.
+    async fn content_readline(&self) -> PyResult<Py<PyBytes>> {
+        let b = self
+            .with_body(|r| Box::pin(async move { r.content().readline().await }))
+            .await?;
+        Ok(bytes_out(b))
+    }
+
+    /// `content.readuntil(separator)`.
+    async fn content_readuntil(&self, separator: Vec<u8>) -> PyResult<Py<PyBytes>> {
+        let b = self
+            .with_body(move |r| Box::pin(async move { r.content().readuntil(&separator).await }))
+            .await?;
+        Ok(bytes_out(b))
+    }
+
+    /// `content.readexactly(n)`.
+    async fn content_readexactly(&self, n: usize) -> PyResult<Py<PyBytes>> {
+        let b = self
+            .with_body(move |r| Box::pin(async move { r.content().readexactly(n).await }))
+            .await?;
+        Ok(bytes_out(b))
+    }
+
+    /// `content.readchunk()`: `(data, end_of_http_chunk)`.
+    async fn content_readchunk(&self) -> PyResult<(Py<PyBytes>, bool)> {
+        let (b, end) = self
+            .with_body(|r| Box::pin(async move { r.content().readchunk().await }))
+            .await?;
+        Ok((bytes_out(b), end))
+    }
+
+    /// `content.at_eof()`; true while a read holds the body.
+    fn content_at_eof(&self) -> bool {
+        match &self.body {
+            Some(body) => match body.try_lock() {
+                Ok(mut r) => r.content().at_eof(),
+                Err(_) => false,
+            },
+            None => true,
+        }
+    }
+}

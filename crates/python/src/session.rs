@@ -1,0 +1,441 @@
+//! `Session` and `Connector`: the crate's session and connectors behind Python's
+//! `ClientSession`, `TCPConnector` and `UnixConnector`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiohttp::{BasicAuth, ClientTimeout, Family, PoolConfig, Ssl, TcpConnector, UnixConnector};
+use bytes::Bytes;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+
+use crate::cookies::Jar;
+use crate::error::IntoPy;
+use crate::response::Response;
+use crate::runtime::spawn;
+
+/// `(login, password, encoding)` as the Python half passes a `BasicAuth`.
+type AuthTuple = (String, String, String);
+/// `(total, connect, sock_read, sock_connect)` in seconds, `None` for no limit.
+type TimeoutTuple = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
+/// Header or parameter pairs.
+type Pairs = Vec<(String, String)>;
+
+fn basic_auth((login, password, encoding): AuthTuple) -> PyResult<BasicAuth> {
+    BasicAuth::new_with_encoding(login, password, &encoding).py_err()
+}
+
+fn seconds(value: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(PyValueError::new_err(format!(
+            "{what}: {s} is not a duration"
+        ))),
+    }
+}
+
+fn timeout((total, connect, sock_read, sock_connect): TimeoutTuple) -> PyResult<ClientTimeout> {
+    Ok(ClientTimeout {
+        total: seconds(total, "total")?,
+        connect: seconds(connect, "connect")?,
+        sock_read: seconds(sock_read, "sock_read")?,
+        sock_connect: seconds(sock_connect, "sock_connect")?,
+    })
+}
+
+fn version(v: (u8, u8)) -> PyResult<http::Version> {
+    match v {
+        (1, 0) => Ok(http::Version::HTTP_10),
+        (1, 1) => Ok(http::Version::HTTP_11),
+        (2, _) => Ok(http::Version::HTTP_2),
+        (a, b) => Err(PyValueError::new_err(format!(
+            "unsupported HTTP version {a}.{b}"
+        ))),
+    }
+}
+
+/// `ssl=` as the Python half passes it: `True` (verify), `False` (don't), or the SHA-256
+/// digest of a `Fingerprint`.
+#[derive(FromPyObject)]
+pub(crate) enum SslArg {
+    Verify(bool),
+    Fingerprint(Vec<u8>),
+}
+
+impl SslArg {
+    fn into_ssl(self) -> Ssl {
+        match self {
+            SslArg::Verify(true) => Ssl::Verified,
+            SslArg::Verify(false) => Ssl::Unverified,
+            SslArg::Fingerprint(digest) => Ssl::Fingerprint(digest),
+        }
+    }
+}
+
+/// Bodies up to this size, sent with a `Content-Length` and no `Content-Encoding`, are read
+/// with the head, in the same task: the connection goes back to the pool at once and
+/// `read()` answers without another round trip through the runtime. (aiohttp reads ahead
+/// too: its protocol buffers what arrives up to twice `read_bufsize`.)
+const PREFETCH_MAX: u64 = 64 * 1024;
+
+fn prefetch(r: &aiohttp::ClientResponse) -> bool {
+    let h = r.headers();
+    r.method() != http::Method::HEAD
+        && !h.contains_key(http::header::CONTENT_ENCODING)
+        && h.get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n <= PREFETCH_MAX)
+}
+
+/// A connector: TCP (with TLS) or a UNIX socket, with its pool.
+#[pyclass(frozen, module = "aiohttp_rs._core")]
+pub struct Connector {
+    inner: Arc<dyn aiohttp::Connector>,
+}
+
+#[pymethods]
+impl Connector {
+    /// A TCP connector (`TCPConnector`'s keywords).
+    #[staticmethod]
+    #[pyo3(signature = (*, limit=100, limit_per_host=0, keepalive_timeout=Some(15.0),
+        force_close=false, ssl=None, use_dns_cache=true, ttl_dns_cache=Some(10.0),
+        family=0, local_addr=None, happy_eyeballs_delay=Some(0.25), interleave=None,
+        enable_cleanup_closed=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        limit: usize,
+        limit_per_host: usize,
+        keepalive_timeout: Option<f64>,
+        force_close: bool,
+        ssl: Option<SslArg>,
+        use_dns_cache: bool,
+        ttl_dns_cache: Option<f64>,
+        family: i32,
+        local_addr: Option<(String, u16)>,
+        happy_eyeballs_delay: Option<f64>,
+        interleave: Option<usize>,
+        enable_cleanup_closed: bool,
+    ) -> PyResult<Self> {
+        let mut b = TcpConnector::builder()
+            .limit(limit)
+            .limit_per_host(limit_per_host)
+            .keepalive_timeout(seconds(keepalive_timeout, "keepalive_timeout")?)
+            .force_close(force_close)
+            .use_dns_cache(use_dns_cache)
+            .ttl_dns_cache(seconds(ttl_dns_cache, "ttl_dns_cache")?)
+            .happy_eyeballs_delay(seconds(happy_eyeballs_delay, "happy_eyeballs_delay")?)
+            .enable_cleanup_closed(enable_cleanup_closed);
+        b = b.family(match family {
+            0 => Family::Any,
+            2 => Family::Ipv4,
+            10 => Family::Ipv6,
+            f => return Err(PyValueError::new_err(format!("unsupported family {f}"))),
+        });
+        if let Some(ssl) = ssl {
+            b = b.ssl(ssl.into_ssl());
+        }
+        if let Some((host, port)) = local_addr {
+            let ip = host
+                .parse()
+                .map_err(|_| PyValueError::new_err(format!("local_addr: {host} is not an IP")))?;
+            b = b.local_addr(SocketAddr::new(ip, port));
+        }
+        if let Some(n) = interleave {
+            b = b.interleave(n);
+        }
+        Ok(Connector {
+            inner: Arc::new(b.build().py_err()?),
+        })
+    }
+
+    /// A UNIX socket connector.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, limit=100, limit_per_host=0, keepalive_timeout=Some(15.0),
+        force_close=false))]
+    fn unix(
+        path: std::path::PathBuf,
+        limit: usize,
+        limit_per_host: usize,
+        keepalive_timeout: Option<f64>,
+        force_close: bool,
+    ) -> PyResult<Self> {
+        let config = PoolConfig {
+            limit,
+            limit_per_host,
+            keepalive_timeout: seconds(keepalive_timeout, "keepalive_timeout")?,
+            force_close,
+        };
+        Ok(Connector {
+            inner: Arc::new(UnixConnector::with_pool(path, config).py_err()?),
+        })
+    }
+
+    /// The total connection limit (0: none).
+    #[getter]
+    fn limit(&self) -> usize {
+        self.inner.limit()
+    }
+
+    /// The per-host connection limit (0: none).
+    #[getter]
+    fn limit_per_host(&self) -> usize {
+        self.inner.limit_per_host()
+    }
+
+    /// Whether connections close after each request.
+    #[getter]
+    fn force_close(&self) -> bool {
+        self.inner.force_close()
+    }
+
+    /// Whether the connector is closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.closed()
+    }
+
+    /// Closes every connection.
+    async fn close(&self) -> PyResult<()> {
+        let inner = self.inner.clone();
+        spawn(async move { inner.close().await }).await
+    }
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("limit", &self.inner.limit())
+            .field("limit_per_host", &self.inner.limit_per_host())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session: the crate's `ClientSession`.
+#[pyclass(frozen, module = "aiohttp_rs._core")]
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) inner: aiohttp::ClientSession,
+}
+
+#[pymethods]
+impl Session {
+    #[new]
+    #[pyo3(signature = (*, connector=None, connector_owner=true, base_url=None, headers=None,
+        skip_auto_headers=None, auth=None, cookie_jar=None, timeout=None,
+        raise_for_status=false, trust_env=false, auto_decompress=true, version=None,
+        requote_redirect_url=true, max_line_size=8190, max_field_size=8190,
+        max_headers=128, read_bufsize=65536, proxy=None, proxy_auth=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        connector: Option<PyRef<'_, Connector>>,
+        connector_owner: bool,
+        base_url: Option<String>,
+        headers: Option<Pairs>,
+        skip_auto_headers: Option<Vec<String>>,
+        auth: Option<AuthTuple>,
+        cookie_jar: Option<PyRef<'_, Jar>>,
+        timeout: Option<TimeoutTuple>,
+        raise_for_status: bool,
+        trust_env: bool,
+        auto_decompress: bool,
+        version: Option<(u8, u8)>,
+        requote_redirect_url: bool,
+        max_line_size: usize,
+        max_field_size: usize,
+        max_headers: usize,
+        read_bufsize: usize,
+        proxy: Option<String>,
+        proxy_auth: Option<AuthTuple>,
+    ) -> PyResult<Self> {
+        let mut b = aiohttp::ClientSession::builder()
+            .raise_for_status(raise_for_status)
+            .trust_env(trust_env)
+            .auto_decompress(auto_decompress)
+            .requote_redirect_url(requote_redirect_url)
+            .max_line_size(max_line_size)
+            .max_field_size(max_field_size)
+            .max_headers(max_headers)
+            .read_bufsize(read_bufsize)
+            .connector_owner(connector_owner)
+            // The Python half reads bodies with `read()`, whose cap is aiohttp's: none.
+            .max_body_size(None);
+        if let Some(c) = connector {
+            b = b.shared_connector(c.inner.clone());
+        }
+        if let Some(url) = base_url {
+            b = b.base_url(url);
+        }
+        if let Some(h) = headers {
+            b = b.headers(h);
+        }
+        if let Some(names) = skip_auto_headers {
+            b = b.skip_auto_headers(names);
+        }
+        if let Some(a) = auth {
+            b = b.auth(basic_auth(a)?);
+        }
+        if let Some(jar) = cookie_jar {
+            b = jar.install(b);
+        }
+        if let Some(t) = timeout {
+            b = b.timeout(self::timeout(t)?);
+        }
+        if let Some(v) = version {
+            b = b.version(self::version(v)?);
+        }
+        if let Some(p) = proxy {
+            b = b.proxy(p);
+        }
+        if let Some(a) = proxy_auth {
+            b = b.proxy_auth(basic_auth(a)?);
+        }
+        Ok(Session {
+            inner: b.build().py_err()?,
+        })
+    }
+
+    /// Whether the session is closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.closed()
+    }
+
+    /// Closes the session (and its connector if it owns it).
+    async fn close(&self) -> PyResult<()> {
+        let inner = self.inner.clone();
+        spawn(async move { inner.close().await }).await
+    }
+
+    /// Leaves the connector open for others.
+    fn detach(&self) {
+        self.inner.detach();
+    }
+
+    /// Sends a request and answers with the response head; the body is read on demand.
+    #[pyo3(signature = (method, url, *, params=None, headers=None, skip_auto_headers=None,
+        body=None, form=None, content_type=None, auth=None, allow_redirects=true, max_redirects=10,
+        compress=false, chunked=None, expect100=false, raise_for_status=None,
+        read_until_eof=true, proxy=None, proxy_auth=None, timeout=None, ssl=None,
+        server_hostname=None, cookies=None, version=None, read_bufsize=None,
+        max_line_size=None, max_field_size=None))]
+    #[allow(clippy::too_many_arguments)]
+    async fn request(
+        &self,
+        method: String,
+        url: String,
+        params: Option<Pairs>,
+        headers: Option<Pairs>,
+        skip_auto_headers: Option<Vec<String>>,
+        body: Option<PyBackedBytes>,
+        form: Option<Pairs>,
+        content_type: Option<String>,
+        auth: Option<AuthTuple>,
+        allow_redirects: bool,
+        max_redirects: usize,
+        compress: bool,
+        chunked: Option<usize>,
+        expect100: bool,
+        raise_for_status: Option<bool>,
+        read_until_eof: bool,
+        proxy: Option<String>,
+        proxy_auth: Option<AuthTuple>,
+        timeout: Option<TimeoutTuple>,
+        ssl: Option<SslArg>,
+        server_hostname: Option<String>,
+        cookies: Option<Pairs>,
+        version: Option<(u8, u8)>,
+        read_bufsize: Option<usize>,
+        max_line_size: Option<usize>,
+        max_field_size: Option<usize>,
+    ) -> PyResult<Response> {
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
+        let mut b = self
+            .inner
+            .request(method, url.as_str())
+            .allow_redirects(allow_redirects)
+            .max_redirects(max_redirects)
+            .compress(compress)
+            .expect100(expect100)
+            .read_until_eof(read_until_eof);
+        if let Some(p) = params {
+            b = b.params(p);
+        }
+        if let Some(h) = headers {
+            for (name, value) in h {
+                b = b.header(name, value);
+            }
+        }
+        if let Some(names) = skip_auto_headers {
+            b = b.skip_auto_headers(names);
+        }
+        if let Some(data) = body {
+            b = b.data(Bytes::from_owner(data));
+        }
+        if let Some(fields) = form {
+            b = b.data(aiohttp::Body::form(&fields));
+        }
+        if let Some(ct) = content_type {
+            b = b.header("Content-Type", ct);
+        }
+        if let Some(a) = auth {
+            b = b.auth(basic_auth(a)?);
+        }
+        if let Some(size) = chunked {
+            b = b.chunked(size);
+        }
+        if let Some(r) = raise_for_status {
+            b = b.raise_for_status(r);
+        }
+        if let Some(p) = proxy {
+            b = b.proxy(p);
+        }
+        if let Some(a) = proxy_auth {
+            b = b.proxy_auth(basic_auth(a)?);
+        }
+        if let Some(t) = timeout {
+            b = b.timeout(self::timeout(t)?);
+        }
+        if let Some(s) = ssl {
+            b = b.ssl(s.into_ssl());
+        }
+        if let Some(name) = server_hostname {
+            b = b.server_hostname(name);
+        }
+        if let Some(c) = cookies {
+            b = b.cookies(c);
+        }
+        if let Some(v) = version {
+            b = b.version(self::version(v)?);
+        }
+        if let Some(n) = read_bufsize {
+            b = b.read_bufsize(n);
+        }
+        if let Some(n) = max_line_size {
+            b = b.max_line_size(n);
+        }
+        if let Some(n) = max_field_size {
+            b = b.max_field_size(n);
+        }
+        let (response, body) = spawn(async move {
+            let mut r = b.send().await?;
+            let body = if prefetch(&r) {
+                r.read().await.ok()
+            } else {
+                None
+            };
+            if let Some(b) = &body {
+                // Streaming reads see the body too.
+                r.content().unread_data(b.clone());
+            }
+            Ok::<_, aiohttp::ClientError>((r, body))
+        })
+        .await?
+        .py_err()?;
+        Ok(Response::new(response, body))
+    }
+}
