@@ -11,6 +11,10 @@
 #   scripts/bench.sh [--smoke] [bench-run flags, e.g. --scenarios 1,2 --reps 3]
 #   scripts/bench.sh --scenarios 7 --reps 3   HTTPS keep-alive (7a) and HTTP/2 (7b) alone
 #   scripts/bench.sh --scenarios 8            WebSocket echo (8a) and bulk (8b) alone
+#   scripts/bench.sh --python-package [--smoke] [--reps N] [--duration S]
+#                  the Python scenario alone: aiohttp against the package aiohttp_rs
+#                  (crates/python, built by scripts/python.sh), asyncio and uvloop, 64
+#                  tasks GETting 13 bytes, client on one core (scripts/bench_python.py)
 #
 # Environment:
 #   PYTHON         interpreter used to create .venv-bench (default: python3)
@@ -31,9 +35,24 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 log() { printf 'bench: %s\n' "$*" >&2; }
 
 smoke=0
+python_package=0
 for a in "$@"; do
     [[ "$a" == "--smoke" ]] && smoke=1
+    [[ "$a" == "--python-package" ]] && python_package=1
 done
+
+# --- the Python scenario (its own driver and venv) ---------------------------
+
+if [[ "$python_package" == 1 ]]; then
+    args=()
+    for a in "$@"; do
+        [[ "$a" != "--python-package" ]] && args+=("$a")
+    done
+    log "building bench-server (release) and the aiohttp_rs wheel"
+    cargo build --release -p bench --bin bench-server
+    bash scripts/python.sh build
+    exec "$ROOT/.venv-py/bin/python" scripts/bench_python.py --python "$ROOT/.venv-py/bin/python" "${args[@]}"
+fi
 if [[ "$smoke" == 1 ]]; then
     profile="${BENCH_PROFILE:-dev}"
 else

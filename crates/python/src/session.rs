@@ -123,12 +123,14 @@ impl Connector {
         let mut b = TcpConnector::builder()
             .limit(limit)
             .limit_per_host(limit_per_host)
-            .keepalive_timeout(seconds(keepalive_timeout, "keepalive_timeout")?)
             .force_close(force_close)
             .use_dns_cache(use_dns_cache)
             .ttl_dns_cache(seconds(ttl_dns_cache, "ttl_dns_cache")?)
             .happy_eyeballs_delay(seconds(happy_eyeballs_delay, "happy_eyeballs_delay")?)
             .enable_cleanup_closed(enable_cleanup_closed);
+        if !force_close {
+            b = b.keepalive_timeout(seconds(keepalive_timeout, "keepalive_timeout")?);
+        }
         b = b.family(match family {
             0 => Family::Any,
             2 => Family::Ipv4,
