@@ -13,6 +13,7 @@ mod error;
 mod response;
 mod runtime;
 mod session;
+mod ws;
 
 use pyo3::prelude::*;
 
@@ -25,6 +26,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Session>()?;
     m.add_class::<response::Response>()?;
     m.add_class::<cookies::Jar>()?;
+    m.add_class::<ws::WebSocket>()?;
 
     m.add("USER_AGENT", aiohttp::USER_AGENT)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;

@@ -15,6 +15,7 @@ use crate::cookies::Jar;
 use crate::error::IntoPy;
 use crate::response::Response;
 use crate::runtime::spawn;
+use crate::ws::WebSocket;
 
 /// `(login, password, encoding)` as the Python half passes a `BasicAuth`.
 type AuthTuple = (String, String, String);
@@ -315,6 +316,91 @@ impl Session {
     /// Leaves the connector open for others.
     fn detach(&self) {
         self.inner.detach();
+    }
+
+    /// Opens a WebSocket (aiohttp's `ws_connect` keywords).
+    #[pyo3(signature = (url, *, method=None, protocols=None, ws_receive=None,
+        ws_close=Some(10.0), receive_timeout=None, autoclose=true, autoping=true,
+        heartbeat=None, auth=None, origin=None, params=None, headers=None, proxy=None,
+        proxy_auth=None, ssl=None, server_hostname=None, compress=0,
+        max_msg_size=4194304))]
+    #[allow(clippy::too_many_arguments)]
+    async fn ws_connect(
+        &self,
+        url: String,
+        method: Option<String>,
+        protocols: Option<Vec<String>>,
+        ws_receive: Option<f64>,
+        ws_close: Option<f64>,
+        receive_timeout: Option<f64>,
+        autoclose: bool,
+        autoping: bool,
+        heartbeat: Option<f64>,
+        auth: Option<AuthTuple>,
+        origin: Option<String>,
+        params: Option<Pairs>,
+        headers: Option<Pairs>,
+        proxy: Option<String>,
+        proxy_auth: Option<AuthTuple>,
+        ssl: Option<SslArg>,
+        server_hostname: Option<String>,
+        compress: u8,
+        max_msg_size: usize,
+    ) -> PyResult<WebSocket> {
+        let close_timeout = seconds(ws_close, "ws_close")?;
+        let mut b = self
+            .inner
+            .ws_connect(url.as_str())
+            .timeout(aiohttp::ClientWSTimeout {
+                ws_receive: seconds(ws_receive, "ws_receive")?,
+                ws_close: close_timeout,
+            })
+            .autoclose(autoclose)
+            .autoping(autoping)
+            .max_msg_size(max_msg_size);
+        if let Some(m) = method {
+            let m = http::Method::from_bytes(m.as_bytes())
+                .map_err(|_| PyValueError::new_err(format!("invalid method {m:?}")))?;
+            b = b.method(m);
+        }
+        if let Some(p) = protocols {
+            b = b.protocols(p);
+        }
+        if let Some(t) = seconds(receive_timeout, "receive_timeout")? {
+            b = b.receive_timeout(t);
+        }
+        if let Some(t) = seconds(heartbeat, "heartbeat")? {
+            b = b.heartbeat(t);
+        }
+        if let Some(a) = auth {
+            b = b.auth(basic_auth(a)?);
+        }
+        if let Some(o) = origin {
+            b = b.origin(o);
+        }
+        if let Some(p) = params {
+            b = b.params(p);
+        }
+        if let Some(h) = headers {
+            for (name, value) in h {
+                b = b.header(name, value);
+            }
+        }
+        if let Some(p) = proxy {
+            b = b.proxy(p);
+        }
+        if let Some(a) = proxy_auth {
+            b = b.proxy_auth(basic_auth(a)?);
+        }
+        if let Some(s) = ssl {
+            b = b.ssl(s.into_ssl());
+        }
+        if let Some(name) = server_hostname {
+            b = b.server_hostname(name);
+        }
+        b = b.compress(compress);
+        let ws = spawn(b.send()).await?.py_err()?;
+        Ok(WebSocket::new(ws, close_timeout))
     }
 
     /// Sends a request and answers with the response head; the body is read on demand.

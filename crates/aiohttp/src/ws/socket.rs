@@ -1095,6 +1095,30 @@ impl WsWriter {
         self.shared.state().closed
     }
 
+    /// The close code: the peer's, or the one a failure closed with; `None` while open
+    /// (as [`ClientWebSocketResponse::close_code`]).
+    ///
+    /// ```no_run
+    /// # fn f(tx: &aiohttp::WsWriter) { let _ = tx.close_code(); }
+    /// ```
+    pub fn close_code(&self) -> Option<u16> {
+        self.shared.state().close_code
+    }
+
+    /// The failure that closed the WebSocket, if one did (as
+    /// [`ClientWebSocketResponse::exception`]).
+    ///
+    /// ```no_run
+    /// # fn f(tx: &aiohttp::WsWriter) { let _ = tx.exception(); }
+    /// ```
+    pub fn exception(&self) -> Option<ClientError> {
+        self.shared
+            .state()
+            .exception
+            .as_ref()
+            .map(ClientError::duplicate)
+    }
+
     fn poll_sending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ClientError>> {
         let slot = self.sending.get_mut().unwrap_or_else(|e| e.into_inner());
         match slot.as_mut() {

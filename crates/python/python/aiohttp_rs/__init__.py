@@ -26,6 +26,7 @@ from ._client import (
     UnixConnector,
     request,
 )
+from ._ws import ClientWebSocketResponse, ClientWSTimeout, WSCloseCode, WSMessage, WSMsgType
 from ._core import USER_AGENT, VERSION as __version__
 from ._exceptions import *  # noqa: F403
 from ._exceptions import __all__ as _exception_names
@@ -37,6 +38,11 @@ __all__ = [
     "ClientResponse",
     "ClientSession",
     "ClientTimeout",
+    "ClientWebSocketResponse",
+    "ClientWSTimeout",
+    "WSCloseCode",
+    "WSMessage",
+    "WSMsgType",
     "CookieJar",
     "DummyCookieJar",
     "Fingerprint",

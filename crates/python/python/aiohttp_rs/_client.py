@@ -454,7 +454,7 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
     if kind == "InvalidArgument":
         return ValueError(message)
     if kind == "WebSocketError":
-        return E.ClientError(message)
+        return E.WebSocketError(info.ws_close_code or 1002, message)
     return E.ClientError(message)
 
 
@@ -832,6 +832,16 @@ class _RequestContextManager:
             self._resp.release()
 
 
+class _WSContextManager(_RequestContextManager):
+    """``session.ws_connect(...)``: awaitable, and an async context manager that closes."""
+
+    __slots__ = ()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._resp is not None:
+            await self._resp.close()
+
+
 def _pairs(values: Any, what: str) -> list[tuple[str, str]]:
     items = values.items() if hasattr(values, "items") else values
     out = []
@@ -1202,8 +1212,77 @@ class ClientSession:
             await check(resp)
         return resp
 
-    def ws_connect(self, url: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("ws_connect is not available yet")
+    def ws_connect(self, url: Any, **kwargs: Any) -> _RequestContextManager:
+        return _WSContextManager(self._ws_connect(url, **kwargs))
+
+    async def _ws_connect(
+        self,
+        url: Any,
+        *,
+        method: str = "GET",
+        protocols: Iterable[str] = (),
+        timeout: Any = _SENTINEL,
+        receive_timeout: float | None = None,
+        autoclose: bool = True,
+        autoping: bool = True,
+        heartbeat: float | None = None,
+        auth: Any = None,
+        origin: str | None = None,
+        params: Any = None,
+        headers: Any = None,
+        proxy: Any = None,
+        proxy_auth: Any = None,
+        ssl: Any = True,
+        verify_ssl: Any = None,
+        fingerprint: Any = None,
+        ssl_context: Any = None,
+        server_hostname: str | None = None,
+        proxy_headers: Any = None,
+        compress: int = 0,
+        max_msg_size: int = 4 * 1024 * 1024,
+        decode_text: bool = True,
+    ) -> Any:
+        from ._ws import DEFAULT_WS_CLIENT_TIMEOUT, ClientWebSocketResponse
+
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        if proxy_headers:
+            raise NotImplementedError("proxy_headers are not supported yet")
+        if timeout is _SENTINEL:
+            timeout = DEFAULT_WS_CLIENT_TIMEOUT
+        elif isinstance(timeout, (int, float)):
+            timeout = dataclasses.replace(DEFAULT_WS_CLIENT_TIMEOUT, ws_close=float(timeout))
+        if verify_ssl is False:
+            ssl = False
+        if fingerprint is not None:
+            ssl = Fingerprint(fingerprint)
+        if ssl_context is not None:
+            ssl = ssl_context
+        try:
+            core = await self._core.ws_connect(
+                str(url),
+                method=method,
+                protocols=list(protocols) or None,
+                ws_receive=timeout.ws_receive,
+                ws_close=timeout.ws_close,
+                receive_timeout=receive_timeout,
+                autoclose=autoclose,
+                autoping=autoping,
+                heartbeat=heartbeat,
+                auth=_auth_tuple(auth),
+                origin=origin,
+                params=_pairs(params, "params") if params is not None else None,
+                headers=_header_pairs(headers) if headers else None,
+                proxy=str(proxy) if proxy is not None else None,
+                proxy_auth=_auth_tuple(proxy_auth),
+                ssl=_ssl_arg(ssl),
+                server_hostname=server_hostname,
+                compress=compress,
+                max_msg_size=max_msg_size,
+            )
+        except _CoreError as e:
+            raise _convert(e, ssl, self._unix_path) from None
+        return ClientWebSocketResponse(core, _convert, decode_text)
 
 
 class _SessionRequestContextManager:

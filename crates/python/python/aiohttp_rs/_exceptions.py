@@ -43,6 +43,7 @@ __all__ = [
     "InvalidUrlRedirectClientError",
     "NonHttpUrlRedirectClientError",
     "WSMessageTypeError",
+    "WebSocketError",
     "ConnectionKey",
     "RequestInfo",
     "HttpVersion",
@@ -341,9 +342,21 @@ class WSMessageTypeError(TypeError):
     """A WebSocket message of another type than asked for."""
 
 
+class WebSocketError(Exception):
+    """A WebSocket protocol failure, with the close code it closed with."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        return str(self.args[1])
+
+
 try:  # aiohttp's own classes, when it is installed (AIOHTTP_RS_OWN_EXCEPTIONS=1: never)
     if os.environ.get("AIOHTTP_RS_OWN_EXCEPTIONS") == "1":
         raise ImportError("aiohttp's classes are turned off")
+    import aiohttp as _aio_top
     from aiohttp import client_exceptions as _aio
     from aiohttp import client_reqrep as _aio_reqrep
     from aiohttp import connector as _aio_connector
@@ -353,7 +366,7 @@ except ImportError:  # pragma: no cover - exercised by the tests without aiohttp
 else:
     USING_AIOHTTP = True
     for _name in __all__:
-        for _mod in (_aio_reqrep, _aio_http, _aio_connector, _aio):
+        for _mod in (_aio_reqrep, _aio_http, _aio_connector, _aio, _aio_top):
             if getattr(_mod, _name, None) is not None:
                 globals()[_name] = getattr(_mod, _name)
                 break

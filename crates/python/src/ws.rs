@@ -1,0 +1,216 @@
+//! `WebSocket`: a client WebSocket of the crate, split so that one task can send while
+//! another waits in `receive()`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aiohttp::{ClientWebSocketResponse, WSMessage, WSMsgType, WsReader, WsWriter};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use tokio::sync::{watch, Mutex};
+
+use crate::error::{to_py, IntoPy};
+use crate::runtime::spawn;
+
+/// A message as the Python half builds aiohttp's `WSMessage` from it: `(type, data,
+/// extra)`, with `data` the text, the bytes, the close code or the error (a `CoreError`).
+type MessageTuple = (u16, Py<PyAny>, Option<String>);
+
+fn message_tuple(py: Python<'_>, msg: WSMessage) -> MessageTuple {
+    let kind = msg.kind as u16;
+    match msg.kind {
+        WSMsgType::Text => {
+            let text = String::from_utf8_lossy(&msg.data);
+            (kind, PyString::new(py, &text).into_any().unbind(), None)
+        }
+        WSMsgType::Close => {
+            let code = msg.close_code().unwrap_or(0);
+            let extra = msg.extra.clone();
+            let code = code.into_pyobject(py).map(|c| c.into_any().unbind());
+            (kind, code.unwrap_or_else(|_| py.None()), extra)
+        }
+        WSMsgType::Error => match msg.into_error() {
+            Some(e) => (kind, to_py(e).into_value(py).into_any(), None),
+            None => (kind, py.None(), None),
+        },
+        WSMsgType::Closed | WSMsgType::Closing => (kind, py.None(), None),
+        _ => (kind, PyBytes::new(py, &msg.data).into_any().unbind(), None),
+    }
+}
+
+/// A client WebSocket.
+#[pyclass(frozen, module = "aiohttp_rs._core")]
+pub struct WebSocket {
+    reader: Arc<Mutex<WsReader>>,
+    writer: Arc<WsWriter>,
+    /// Set when `close()` starts; a `receive()` waiting then answers `CLOSING`, and later
+    /// ones `CLOSED` (aiohttp's order).
+    closing: watch::Sender<bool>,
+    /// The subprotocol the server chose.
+    #[pyo3(get)]
+    protocol: Option<String>,
+    /// The window bits of permessage-deflate (0: not in use).
+    #[pyo3(get)]
+    compress: u8,
+    peername: Option<String>,
+    sockname: Option<String>,
+    close_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("protocol", &self.protocol)
+            .field("closed", &self.writer.closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocket {
+    pub(crate) fn new(ws: ClientWebSocketResponse, close_timeout: Option<Duration>) -> Self {
+        let protocol = ws.protocol().map(str::to_owned);
+        let compress = ws.compress();
+        let peername = ws.get_extra_info("peername");
+        let sockname = ws.get_extra_info("sockname");
+        let (reader, writer) = ws.split();
+        WebSocket {
+            reader: Arc::new(Mutex::new(reader)),
+            writer: Arc::new(writer),
+            closing: watch::Sender::new(false),
+            protocol,
+            compress,
+            peername,
+            sockname,
+            close_timeout,
+        }
+    }
+}
+
+#[pymethods]
+impl WebSocket {
+    /// The next message, within `timeout` seconds if given (else the connect's
+    /// `receive_timeout`).
+    #[pyo3(signature = (timeout=None))]
+    async fn receive(&self, timeout: Option<f64>) -> PyResult<MessageTuple> {
+        let reader = self.reader.clone();
+        // Whether close() came before this receive is decided here, on the Python thread,
+        // in the order the calls were made; a close() after it interrupts it.
+        let mut closing = self.closing.subscribe();
+        let closed_before = *closing.borrow_and_update();
+        let limit = timeout.filter(|t| t.is_finite() && *t >= 0.0);
+        let msg = spawn(async move {
+            if closed_before {
+                return Err(WSMsgType::Closed);
+            }
+            let read = async {
+                let mut r = reader.lock().await;
+                match limit {
+                    Some(t) => r.receive_timeout(Duration::from_secs_f64(t)).await,
+                    None => r.receive().await,
+                }
+            };
+            // Reads are cancel-safe: a message half-read stays for the next receive.
+            tokio::select! {
+                msg = read => Ok(msg),
+                _ = closing.changed() => Err(WSMsgType::Closing),
+            }
+        })
+        .await?;
+        Ok(Python::attach(|py| match msg {
+            Ok(msg) => message_tuple(py, msg),
+            Err(kind) => (kind as u16, py.None(), None),
+        }))
+    }
+
+    /// Sends a text message.
+    async fn send_str(&self, data: String) -> PyResult<()> {
+        let w = self.writer.clone();
+        spawn(async move { w.send_str(data).await }).await?.py_err()
+    }
+
+    /// Sends a binary message.
+    async fn send_bytes(&self, data: Vec<u8>) -> PyResult<()> {
+        let w = self.writer.clone();
+        spawn(async move { w.send_bytes(data).await })
+            .await?
+            .py_err()
+    }
+
+    /// Sends a ping.
+    async fn ping(&self, data: Vec<u8>) -> PyResult<()> {
+        let w = self.writer.clone();
+        spawn(async move { w.ping(data).await }).await?.py_err()
+    }
+
+    /// Sends a pong.
+    async fn pong(&self, data: Vec<u8>) -> PyResult<()> {
+        let w = self.writer.clone();
+        spawn(async move { w.pong(data).await }).await?.py_err()
+    }
+
+    /// Sends a close frame and waits (up to the close timeout) for the server's; true if
+    /// this call closed the WebSocket, false if it was closed already.
+    async fn close(&self, code: u16, message: Vec<u8>) -> PyResult<bool> {
+        let w = self.writer.clone();
+        let reader = self.reader.clone();
+        let wait = self.close_timeout;
+        let first = !self.closing.send_replace(true);
+        spawn(async move {
+            if w.closed() || !first {
+                return Ok(false);
+            }
+            let sent = w.close(code, message).await;
+            // The server's close frame (or the end of the connection) ends the WebSocket;
+            // messages before it are dropped, as aiohttp's close() does.
+            let drain = async {
+                let mut r = reader.lock().await;
+                loop {
+                    let msg = r.receive().await;
+                    if matches!(
+                        msg.kind,
+                        WSMsgType::Close | WSMsgType::Closed | WSMsgType::Error
+                    ) {
+                        break;
+                    }
+                }
+            };
+            match wait {
+                Some(t) => {
+                    let _ = tokio::time::timeout(t, drain).await;
+                }
+                None => drain.await,
+            }
+            sent.map(|_| true)
+        })
+        .await?
+        .py_err()
+    }
+
+    /// Whether the WebSocket is closed, or closing since `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.writer.closed() || *self.closing.borrow()
+    }
+
+    /// The close code (`None` while open).
+    #[getter]
+    fn close_code(&self) -> Option<u16> {
+        self.writer.close_code()
+    }
+
+    /// The failure that closed the WebSocket, as a `CoreError`, if one did.
+    fn exception(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.writer
+            .exception()
+            .map(|e| to_py(e).into_value(py).into_any())
+    }
+
+    /// `"peername"` or `"sockname"` as `host:port` text.
+    fn extra_info(&self, name: &str) -> Option<String> {
+        match name {
+            "peername" => self.peername.clone(),
+            "sockname" => self.sockname.clone(),
+            _ => None,
+        }
+    }
+}
