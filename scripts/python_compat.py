@@ -36,7 +36,7 @@ WORK = os.path.join(ROOT, ".compat")
 FILES = ["test_client_functional.py", "test_client_ws_functional.py", "test_cookiejar.py"]
 PYTEST_INI = """[pytest]
 addopts = -p no:cacheprovider -m "not dev_mode and not autobahn and not internal"
-timeout = 60
+timeout = 30
 filterwarnings =
     ignore::DeprecationWarning
     ignore::ResourceWarning

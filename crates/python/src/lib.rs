@@ -28,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cookies::Jar>()?;
     m.add_class::<ws::WebSocket>()?;
 
+    m.add_function(pyo3::wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add("USER_AGENT", aiohttp::USER_AGENT)?;
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())

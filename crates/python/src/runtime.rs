@@ -3,15 +3,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::PyResult;
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 use tokio::task::JoinHandle;
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static HANDLE: OnceLock<Handle> = OnceLock::new();
+static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
 
 /// Worker threads: `AIOHTTP_RS_THREADS` if set (at first use), else one. One thread beside
 /// the Python thread is the fastest on small machines: the event loop and the I/O each
@@ -25,15 +26,32 @@ fn worker_threads() -> usize {
 }
 
 /// The package's runtime, started at first use.
-pub(crate) fn runtime() -> &'static Runtime {
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+pub(crate) fn handle() -> &'static Handle {
+    HANDLE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("aiohttp-rs")
             .enable_all()
             .build()
-            .unwrap_or_else(|e| panic!("aiohttp_rs: cannot start the tokio runtime: {e}"))
+            .unwrap_or_else(|e| panic!("aiohttp_rs: cannot start the tokio runtime: {e}"));
+        let handle = rt.handle().clone();
+        *RUNTIME.lock().unwrap_or_else(|e| e.into_inner()) = Some(rt);
+        handle
     })
+}
+
+/// Stops the runtime: every task is dropped and its threads end (within 5 s). Called at
+/// interpreter exit (the Python half registers it with `atexit`), while threads may still
+/// take the GIL: a task finishing later would wake its coroutine from a runtime thread
+/// during finalization, which CPython answers by ending that thread mid-call. Tasks
+/// spawned afterwards are dropped at once (their awaits fail).
+#[pyo3::pyfunction]
+pub(crate) fn shutdown(py: pyo3::Python<'_>) {
+    let rt = RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(rt) = rt {
+        // The threads may need the GIL to finish what they are doing: let them have it.
+        py.detach(move || rt.shutdown_timeout(std::time::Duration::from_secs(5)));
+    }
 }
 
 /// A spawned task as a future; dropping it aborts the task, so that a cancelled Python
@@ -68,5 +86,5 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    Task(runtime().spawn(future))
+    Task(handle().spawn(future))
 }

@@ -96,6 +96,8 @@ fn prefetch(r: &aiohttp::ClientResponse) -> bool {
 #[pyclass(frozen, module = "aiohttp_rs._core")]
 pub struct Connector {
     inner: Arc<dyn aiohttp::Connector>,
+    /// The same connector as a TCP one, for its DNS cache.
+    tcp: Option<Arc<TcpConnector>>,
 }
 
 #[pymethods]
@@ -150,8 +152,10 @@ impl Connector {
         if let Some(n) = interleave {
             b = b.interleave(n);
         }
+        let tcp = Arc::new(b.build().py_err()?);
         Ok(Connector {
-            inner: Arc::new(b.build().py_err()?),
+            inner: tcp.clone(),
+            tcp: Some(tcp),
         })
     }
 
@@ -174,6 +178,7 @@ impl Connector {
         };
         Ok(Connector {
             inner: Arc::new(UnixConnector::with_pool(path, config).py_err()?),
+            tcp: None,
         })
     }
 
@@ -199,6 +204,17 @@ impl Connector {
     #[getter]
     fn closed(&self) -> bool {
         self.inner.closed()
+    }
+
+    /// Forgets the cached addresses of `(host, port)`, or of every host.
+    #[pyo3(signature = (host=None, port=None))]
+    fn clear_dns_cache(&self, host: Option<String>, port: Option<u16>) {
+        if let Some(tcp) = &self.tcp {
+            match (host, port) {
+                (Some(h), Some(p)) => tcp.clear_dns_cache(Some((h.as_str(), p))),
+                _ => tcp.clear_dns_cache(None),
+            }
+        }
     }
 
     /// Closes every connection.
@@ -409,7 +425,7 @@ impl Session {
         compress=false, chunked=None, expect100=false, raise_for_status=None,
         read_until_eof=true, proxy=None, proxy_auth=None, timeout=None, ssl=None,
         server_hostname=None, cookies=None, version=None, read_bufsize=None,
-        max_line_size=None, max_field_size=None))]
+        max_line_size=None, max_field_size=None, max_headers=None))]
     #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
@@ -439,6 +455,7 @@ impl Session {
         read_bufsize: Option<usize>,
         max_line_size: Option<usize>,
         max_field_size: Option<usize>,
+        max_headers: Option<usize>,
     ) -> PyResult<Response> {
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
@@ -508,6 +525,9 @@ impl Session {
         }
         if let Some(n) = max_field_size {
             b = b.max_field_size(n);
+        }
+        if let Some(n) = max_headers {
+            b = b.max_headers(n);
         }
         let (response, body) = spawn(async move {
             let mut r = b.send().await?;

@@ -398,3 +398,24 @@ def test_own_exception_classes_without_aiohttp():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_interpreter_exit_is_clean():
+    """A process that used the package exits with status 0: the runtime's threads stop at
+    exit, before they could wake a coroutine during interpreter finalization (which
+    aborted the process)."""
+    code = (
+        "import asyncio, aiohttp_rs\n"
+        "async def main():\n"
+        "    async with aiohttp_rs.ClientSession() as s:\n"
+        "        for _ in range(3):\n"
+        "            try:\n"
+        "                await s.get('http://127.0.0.1:1/')\n"
+        "            except aiohttp_rs.ClientConnectorError:\n"
+        "                pass\n"
+        "asyncio.run(main())\n"
+        "print('done')\n"
+    )
+    for _ in range(8):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stdout.strip()) == (0, "done"), out.stderr

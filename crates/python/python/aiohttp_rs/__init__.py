@@ -12,6 +12,9 @@ Exceptions are aiohttp's own classes when aiohttp is installed (``except
 aiohttp.ClientError`` keeps working), else identical classes of this package.
 """
 
+import atexit as _atexit
+
+from . import _core
 from ._client import (
     DEFAULT_TIMEOUT,
     BasicAuth,
@@ -52,3 +55,6 @@ __all__ = [
     "request",
     *_exception_names,
 ]
+
+# The runtime's threads stop before the interpreter finalizes (see _core.shutdown).
+_atexit.register(_core.shutdown)

@@ -19,7 +19,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from . import _core
+from . import _core, _payload
 from . import _exceptions as E
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _SENTINEL: Any = object()
+_SCHEMES = frozenset(("http", "https", "ws", "wss"))
 _CoreError = _core.CoreError
 
 
@@ -177,7 +178,7 @@ class _BaseConnector:
     def closed(self) -> bool:
         return self._core.closed
 
-    def close(self) -> Awaitable[None]:
+    def close(self, *, abort_ssl: bool = False) -> Awaitable[None]:
         return self._core.close()
 
     async def __aenter__(self) -> Any:
@@ -243,6 +244,11 @@ class TCPConnector(_BaseConnector):
     @property
     def family(self) -> int:
         return 0
+
+    def clear_dns_cache(self, host: str | None = None, port: int | None = None) -> None:
+        if host is not None and port is None:
+            raise ValueError("either both host and port or none of them are allowed")
+        self._core.clear_dns_cache(host, port)
 
 
 class UnixConnector(_BaseConnector):
@@ -483,6 +489,9 @@ class StreamReader:
         self._resp = resp
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
+        if self._resp._released and self._resp._body is None:
+            coro.close()  # type: ignore[attr-defined]
+            raise E.ClientConnectionError("Connection closed")
         try:
             return await coro
         except _CoreError as e:
@@ -496,6 +505,10 @@ class StreamReader:
 
     def exception(self) -> BaseException | None:
         return None
+
+    def get_read_buffer_limits(self) -> tuple[int, int]:
+        n = self._resp._read_bufsize
+        return (n, 2 * n)
 
     async def read(self, n: int = -1) -> bytes:
         return await self._call(self._resp._core.content_read(n))
@@ -552,6 +565,33 @@ class _Iter:
         return got
 
 
+_MORSEL_ATTRS = {k.lower(): k for k in Morsel._reserved}  # type: ignore[attr-defined]
+
+
+def _morsel(set_cookie: str) -> Morsel | None:
+    """A ``Set-Cookie`` value as a Morsel, leniently: names ``SimpleCookie`` refuses (as
+    ``a,b`` or ``{...}``) are kept, as aiohttp keeps them; an attribute it doesn't know is
+    skipped."""
+    first, _, rest = set_cookie.partition(";")
+    name, eq, value = first.partition("=")
+    name, value = name.strip(), value.strip()
+    if not eq or not name:
+        return None
+    m: Morsel = Morsel()
+    unquoted = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+    m.__setstate__({"key": name, "value": unquoted, "coded_value": value})
+    for attr in rest.split(";"):
+        k, has, v = attr.partition("=")
+        key = _MORSEL_ATTRS.get(k.strip().lower())
+        if key is None:
+            continue
+        if key in ("secure", "httponly"):
+            m[key] = True
+        elif has:
+            dict.__setitem__(m, key, v.strip())
+    return m
+
+
 def _version(v: tuple[int, int]) -> Any:
     return E.HttpVersion(*v)
 
@@ -570,10 +610,13 @@ class ClientResponse:
         "_history",
         "_cookies",
         "_ssl",
+        "_read_bufsize",
         "__weakref__",
     )
 
-    def __init__(self, core: Any, session: ClientSession | None, history: tuple = (), ssl: Any = True) -> None:
+    def __init__(
+        self, core: Any, session: ClientSession | None, history: tuple = (), ssl: Any = True, read_bufsize: int = 2**16
+    ) -> None:
         self._core = core
         self._session = session
         self.status: int = core.status
@@ -584,6 +627,7 @@ class ClientResponse:
         self._history: tuple | None = history or None
         self._cookies: SimpleCookie | None = None
         self._ssl = ssl
+        self._read_bufsize = read_bufsize
 
     # head -------------------------------------------------------------------------
     @property
@@ -637,10 +681,9 @@ class ClientResponse:
         if self._cookies is None:
             jar: SimpleCookie = SimpleCookie()
             for value in self.headers.getall("Set-Cookie", ()):
-                try:
-                    jar.load(value)
-                except Exception:  # a malformed cookie is skipped, as aiohttp does
-                    pass
+                m = _morsel(value)
+                if m is not None:
+                    dict.__setitem__(jar, m.key, m)
             self._cookies = jar
         return self._cookies
 
@@ -667,7 +710,8 @@ class ClientResponse:
 
     @property
     def closed(self) -> bool:
-        return self._released
+        """Released, or the body is all in (then its connection is back in the pool)."""
+        return self._released or self._core.ready_body is not None or self._core.content_at_eof()
 
     @property
     def connection(self) -> Any:
@@ -707,6 +751,8 @@ class ClientResponse:
             if body is not None:
                 self._body = body
                 return body
+            if self._released:
+                raise E.ClientConnectionError("Connection closed")
             try:
                 self._body = await self._core.read()
             except _CoreError as e:
@@ -858,6 +904,11 @@ def _param_value(v: Any, what: str) -> str:
     if isinstance(v, (int, float)):
         return str(v)
     raise TypeError(f"Invalid variable type: value should be str, int or float, got {v!r} of type {type(v)}")
+
+
+def _cookie_pairs(cookies: Any) -> list[tuple[str, str]]:
+    items = cookies.items() if hasattr(cookies, "items") else cookies
+    return [(str(k), v.value if isinstance(v, Morsel) else str(v)) for k, v in items]
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
@@ -1074,37 +1125,20 @@ class ClientSession:
     def delete(self, url: Any, **kwargs: Any) -> _RequestContextManager:
         return _RequestContextManager(self._request("DELETE", url, **kwargs))
 
-    async def _body(self, data: Any, json: Any, headers: list[tuple[str, str]] | None) -> tuple[Any, Any, Any]:
-        """``(body bytes, form pairs, content type to add)`` for ``data=`` / ``json=``."""
-        has_ct = headers is not None and any(k.lower() == "content-type" for k, _ in headers)
-        if json is not None:
-            if data is not None:
-                raise ValueError("data and json parameters can not be used at the same time")
-            body = self._json_serialize(json)
-            if isinstance(body, str):
-                body = body.encode("utf-8")
-            return body, None, None if has_ct else "application/json"
-        if data is None:
-            return None, None, None
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return bytes(data), None, None if has_ct else "application/octet-stream"
-        if isinstance(data, str):
-            return data.encode("utf-8"), None, None if has_ct else "text/plain; charset=utf-8"
-        if isinstance(data, (Mapping, list, tuple)) or hasattr(data, "items"):
-            return None, _pairs(data, "data"), None
-        if hasattr(data, "read"):
-            chunk = data.read()
-            if asyncio.iscoroutine(chunk):
-                chunk = await chunk
-            if isinstance(chunk, str):
-                chunk = chunk.encode("utf-8")
-            return bytes(chunk), None, None if has_ct else "application/octet-stream"
-        if hasattr(data, "__aiter__"):
-            parts = []
-            async for part in data:
-                parts.append(part.encode("utf-8") if isinstance(part, str) else bytes(part))
-            return b"".join(parts), None, None if has_ct else "application/octet-stream"
-        raise TypeError(f"data type {type(data).__name__} is not supported")
+    def _checked_url(self, str_or_url: Any) -> str:
+        """The URL to send to, checked as aiohttp checks it (yarl's parser)."""
+        try:
+            url = str_or_url if isinstance(str_or_url, URL) else URL(str_or_url)
+        except (ValueError, TypeError) as e:
+            raise E.InvalidUrlClientError(str_or_url) from e
+        if self._base_url is not None and not url.absolute:
+            url = self._base_url.join(url)
+            str_or_url = url
+        if url.scheme not in _SCHEMES:
+            raise E.NonHttpUrlClientError(url)
+        if not url.raw_host and not self._unix_path:
+            raise E.InvalidUrlClientError(url)
+        return str_or_url if type(str_or_url) is str else str(url)
 
     async def _request(
         self,
@@ -1136,6 +1170,7 @@ class ClientSession:
         auto_decompress: bool | None = None,
         max_line_size: int | None = None,
         max_field_size: int | None = None,
+        max_headers: int | None = None,
         middlewares: Any = None,
         verify_ssl: Any = None,
         fingerprint: Any = None,
@@ -1143,7 +1178,8 @@ class ClientSession:
     ) -> ClientResponse:
         if self._closed:
             raise RuntimeError("Session is closed")
-        url = str_or_url if type(str_or_url) is str else str(str_or_url)
+        url = self._checked_url(str_or_url)
+        method = method.upper()
         if auto_decompress is not None and auto_decompress != self._auto_decompress:
             raise NotImplementedError("auto_decompress per request is not supported; set it on the session")
         if middlewares:
@@ -1164,10 +1200,22 @@ class ClientSession:
             else:
                 query = _pairs(params, "params")
         hdrs = _header_pairs(headers) if headers else None
-        if data is not None or json is not None:
-            body, form, ctype = await self._body(data, json, hdrs)
-        else:
-            body = form = ctype = None
+        body = form = ctype = None
+        if json is not None:
+            if data is not None:
+                raise ValueError("data and json parameters can not be used at the same time")
+            body = self._json_serialize(json)
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            if not (hdrs and any(k.lower() == "content-type" for k, _ in hdrs)):
+                ctype = "application/json"
+        elif data is not None:
+            encoded = await _payload.encode(data, bool(hdrs) and any(k.lower() == "content-type" for k, _ in hdrs))
+            body, form = encoded.data, encoded.form
+            if encoded.headers:
+                hdrs = (hdrs or []) + encoded.headers
+            if encoded.chunked and chunked is None:
+                chunked = True
         if compress is True:
             compress = "deflate"
         if chunked is True:
@@ -1200,14 +1248,15 @@ class ClientSession:
                 timeout=_timeout_tuple(timeout) if timeout is not _SENTINEL else None,
                 ssl=_ssl_arg(ssl),
                 server_hostname=server_hostname,
-                cookies=_pairs(cookies, "cookies") if cookies else None,
+                cookies=_cookie_pairs(cookies) if cookies else None,
                 read_bufsize=read_bufsize,
                 max_line_size=max_line_size,
                 max_field_size=max_field_size,
+                max_headers=max_headers,
             )
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None
-        resp = ClientResponse(core, self, ssl=ssl)
+        resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
         if check is not None:
             await check(resp)
         return resp
