@@ -13,6 +13,7 @@ mod error;
 mod response;
 mod runtime;
 mod session;
+mod tls;
 mod ws;
 
 use pyo3::prelude::*;
@@ -27,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::Response>()?;
     m.add_class::<cookies::Jar>()?;
     m.add_class::<ws::WebSocket>()?;
+    m.add_class::<tls::TlsConfig>()?;
 
     m.add_function(pyo3::wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add("USER_AGENT", aiohttp::USER_AGENT)?;

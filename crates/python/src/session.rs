@@ -15,6 +15,7 @@ use crate::cookies::Jar;
 use crate::error::IntoPy;
 use crate::response::Response;
 use crate::runtime::spawn;
+use crate::tls::TlsConfig;
 use crate::ws::WebSocket;
 
 /// `(login, password, encoding)` as the Python half passes a `BasicAuth`.
@@ -58,12 +59,13 @@ fn version(v: (u8, u8)) -> PyResult<http::Version> {
     }
 }
 
-/// `ssl=` as the Python half passes it: `True` (verify), `False` (don't), or the SHA-256
-/// digest of a `Fingerprint`.
+/// `ssl=` as the Python half passes it: `True` (verify), `False` (don't), the SHA-256
+/// digest of a `Fingerprint`, or the configuration made from an `SSLContext`.
 #[derive(FromPyObject)]
 pub(crate) enum SslArg {
     Verify(bool),
     Fingerprint(Vec<u8>),
+    Config(Py<TlsConfig>),
 }
 
 impl SslArg {
@@ -72,6 +74,7 @@ impl SslArg {
             SslArg::Verify(true) => Ssl::Verified,
             SslArg::Verify(false) => Ssl::Unverified,
             SslArg::Fingerprint(digest) => Ssl::Fingerprint(digest),
+            SslArg::Config(c) => Ssl::Config(c.get().config.clone()),
         }
     }
 }

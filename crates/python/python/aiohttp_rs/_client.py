@@ -12,6 +12,8 @@ import codecs
 import dataclasses
 import json as _json
 import ssl as _ssl
+import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
 
 _SENTINEL: Any = object()
 _SCHEMES = frozenset(("http", "https", "ws", "wss"))
+_TLS_CONFIGS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _CoreError = _core.CoreError
 
 
@@ -154,7 +157,16 @@ def _ssl_arg(value: Any) -> Any:
     if isinstance(value, _ssl.SSLContext):
         if value.verify_mode == _ssl.CERT_NONE:
             return False
-        return True
+        config = _TLS_CONFIGS.get(value)
+        if config is None:
+            # The context's trust roots, once per context (the pool tells configurations
+            # apart by identity). A context without CA certificates loaded from a file or
+            # data verifies against the default roots. Client certificates in a context
+            # cannot be read back from it and are not used.
+            certs = value.get_ca_certs(binary_form=True)
+            config = _core.TlsConfig(certs) if certs else True
+            _TLS_CONFIGS[value] = config
+        return None if config is True else config
     raise TypeError(f"ssl should be SSLContext, Fingerprint, or bool, got {value!r} instead.")
 
 
@@ -611,6 +623,7 @@ class ClientResponse:
         "_cookies",
         "_ssl",
         "_read_bufsize",
+        "_in_context",
         "__weakref__",
     )
 
@@ -628,6 +641,7 @@ class ClientResponse:
         self._cookies: SimpleCookie | None = None
         self._ssl = ssl
         self._read_bufsize = read_bufsize
+        self._in_context = False
 
     # head -------------------------------------------------------------------------
     @property
@@ -746,13 +760,14 @@ class ClientResponse:
 
     # body -------------------------------------------------------------------------
     async def read(self) -> bytes:
+        if self._released:
+            # As aiohttp: a released response is not read again, cached body or not.
+            raise E.ClientConnectionError("Connection closed")
         if self._body is None:
             body = self._core.ready_body
             if body is not None:
                 self._body = body
                 return body
-            if self._released:
-                raise E.ClientConnectionError("Connection closed")
             try:
                 self._body = await self._core.read()
             except _CoreError as e:
@@ -822,7 +837,9 @@ class ClientResponse:
 
     def raise_for_status(self) -> None:
         if self.status >= 400:
-            self.release()
+            # Inside ``async with`` the response stays readable, as in aiohttp.
+            if not self._in_context:
+                self.release()
             raise E.ClientResponseError(
                 self.request_info,
                 self.history,
@@ -832,9 +849,11 @@ class ClientResponse:
             )
 
     async def __aenter__(self) -> ClientResponse:
+        self._in_context = True
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
+        self._in_context = False
         self.release()
 
 
@@ -871,6 +890,7 @@ class _RequestContextManager:
 
     async def __aenter__(self) -> ClientResponse:
         self._resp = await self._coro
+        self._resp._in_context = True
         return self._resp
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -1214,8 +1234,16 @@ class ClientSession:
             body, form = encoded.data, encoded.form
             if encoded.headers:
                 hdrs = (hdrs or []) + encoded.headers
-            if encoded.chunked and chunked is None:
+            length = next((v for k, v in hdrs or () if k.lower() == "content-length"), None)
+            if length is not None and body is not None and length.isdigit():
+                # A Content-Length given by the caller bounds what is sent, as in aiohttp.
+                body = body[: int(length)]
+            elif encoded.chunked and chunked is None:
                 chunked = True
+        if chunked is not None and not isinstance(chunked, bool):
+            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=3)
+        if proxy is not None:
+            proxy = URL(proxy)
         if compress is True:
             compress = "deflate"
         if chunked is True:
@@ -1291,7 +1319,7 @@ class ClientSession:
         max_msg_size: int = 4 * 1024 * 1024,
         decode_text: bool = True,
     ) -> Any:
-        from ._ws import DEFAULT_WS_CLIENT_TIMEOUT, ClientWebSocketResponse
+        from ._ws import DEFAULT_WS_CLIENT_TIMEOUT, ClientWebSocketResponse, ClientWSTimeout
 
         if self._closed:
             raise RuntimeError("Session is closed")
@@ -1300,7 +1328,20 @@ class ClientSession:
         if timeout is _SENTINEL:
             timeout = DEFAULT_WS_CLIENT_TIMEOUT
         elif isinstance(timeout, (int, float)):
-            timeout = dataclasses.replace(DEFAULT_WS_CLIENT_TIMEOUT, ws_close=float(timeout))
+            warnings.warn(
+                "parameter 'timeout' of type 'float' is deprecated, please use "
+                "'timeout=ClientWSTimeout(ws_close=...)'",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            timeout = ClientWSTimeout(ws_receive=DEFAULT_WS_CLIENT_TIMEOUT.ws_receive, ws_close=float(timeout))
+        if receive_timeout is not None:
+            warnings.warn(
+                "float parameter 'receive_timeout' is deprecated, please use parameter "
+                "'timeout=ClientWSTimeout(ws_receive=...)'",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         if verify_ssl is False:
             ssl = False
         if fingerprint is not None:

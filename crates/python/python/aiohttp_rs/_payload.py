@@ -90,10 +90,15 @@ def _plain_fields(data: Any) -> list[tuple[str, str]] | None:
 
 
 async def _write_payload(payload: Any, has_ct: bool) -> Body:
-    w = _Collector()
-    await payload.write(w)
+    size = payload.size
     headers = [(k, v) for k, v in payload.headers.items() if not (has_ct and k.lower() == "content-type")]
-    return Body(b"".join(w.parts), headers=headers, chunked=payload.size is None)
+    w = _Collector()
+    try:
+        await payload.write(w)
+    finally:
+        # The body is in memory now; the payload's file or iterator is done with.
+        await payload.close()
+    return Body(b"".join(w.parts), headers=headers, chunked=size is None)
 
 
 async def encode(data: Any, has_ct: bool) -> Body:
