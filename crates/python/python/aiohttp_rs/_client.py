@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import dataclasses
 import json as _json
+import re
 import ssl as _ssl
 import warnings
 import weakref
@@ -40,6 +41,7 @@ __all__ = [
 
 _SENTINEL: Any = object()
 _SCHEMES = frozenset(("http", "https", "ws", "wss"))
+_REDIRECT_TARGET = re.compile(r'redirected to "(.*?)"(?:,|$)')
 _TLS_CONFIGS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _CoreError = _core.CoreError
 
@@ -463,10 +465,19 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
     if kind == "ServerFingerprintMismatch":
         want, got = info.fingerprint or (b"", b"")
         return E.ServerFingerprintMismatch(bytes(want), bytes(got), info.host or "", info.port or 0)
-    if kind in ("InvalidURL", "InvalidUrlClientError", "InvalidUrlRedirectClientError"):
+    if kind in ("InvalidUrlRedirectClientError", "NonHttpUrlRedirectClientError"):
+        # The crate names the rejected Location in its message: `redirected to "<it>"`.
+        found = _REDIRECT_TARGET.search(message)
+        target = found.group(1) if found else (info.url or message)
+        if kind == "NonHttpUrlRedirectClientError":
+            return E.NonHttpUrlRedirectClientError(target)
+        return E.InvalidUrlRedirectClientError(
+            target, "Server attempted redirecting to a location that does not look like a URL"
+        )
+    if kind in ("InvalidURL", "InvalidUrlClientError"):
         return getattr(E, kind)(info.url or message, message)
-    if kind in ("NonHttpUrlClientError", "NonHttpUrlRedirectClientError"):
-        return getattr(E, kind)(info.url or message)
+    if kind == "NonHttpUrlClientError":
+        return E.NonHttpUrlClientError(info.url or message)
     if kind in _MESSAGE_KINDS:
         return getattr(E, kind)(message)
     if kind == "InvalidArgument":
