@@ -24,6 +24,7 @@ from yarl import URL
 
 from . import _core, _payload
 from . import _exceptions as E
+from ._cookiejar import CookieJar, DummyCookieJar
 
 __all__ = [
     "BasicAuth",
@@ -291,104 +292,6 @@ class UnixConnector(_BaseConnector):
     @property
     def path(self) -> str:
         return self._unix_path or ""
-
-
-def _cookie_strings(cookies: Any) -> list[str]:
-    """``Set-Cookie`` values for a mapping or pairs of names to values or ``Morsel``s."""
-    items = cookies.items() if hasattr(cookies, "items") else cookies
-    out = []
-    for name, value in items:
-        if isinstance(value, Morsel):
-            out.append(value.OutputString())
-        else:
-            out.append(f"{name}={value}")
-    return out
-
-
-class CookieJar:
-    """An RFC 6265 cookie jar: aiohttp's ``CookieJar`` over the native jar."""
-
-    def __init__(
-        self,
-        *,
-        unsafe: bool = False,
-        quote_cookie: bool = True,
-        treat_as_secure_origin: Any = None,
-        loop: Any = None,
-    ) -> None:
-        origins = None
-        if treat_as_secure_origin is not None:
-            if isinstance(treat_as_secure_origin, (str, URL)):
-                treat_as_secure_origin = [treat_as_secure_origin]
-            origins = [str(o) for o in treat_as_secure_origin]
-        self._core = _core.Jar(unsafe_=unsafe, treat_as_secure_origin=origins)
-        self._quote_cookie = quote_cookie
-
-    @property
-    def unsafe(self) -> bool:
-        return self._core.unsafe_
-
-    @property
-    def quote_cookie(self) -> bool:
-        return self._quote_cookie
-
-    def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:
-        url = str(response_url) if response_url else None
-        self._core.update(_cookie_strings(cookies), url if url and URL(url).host else None)
-
-    def filter_cookies(self, request_url: URL) -> SimpleCookie:
-        jar: SimpleCookie = SimpleCookie()
-        for name, value in self._core.filter(str(request_url)):
-            jar[name] = value
-        return jar
-
-    def _morsels(self) -> list[Morsel]:
-        out = []
-        for name, value, domain, path, _host_only, secure, httponly, expires, samesite in self._core.all():
-            m: Morsel = Morsel()
-            m.set(name, value, value)
-            m["domain"] = domain
-            m["path"] = path
-            if secure:
-                m["secure"] = True
-            if httponly:
-                m["httponly"] = True
-            if expires is not None:
-                import email.utils
-
-                m["expires"] = email.utils.formatdate(expires, usegmt=True)
-            if samesite:
-                m["samesite"] = samesite
-            out.append(m)
-        return out
-
-    def __iter__(self) -> Any:
-        return iter(self._morsels())
-
-    def __len__(self) -> int:
-        return len(self._core)
-
-    def clear(self, predicate: Callable[[Morsel], bool] | None = None) -> None:
-        if predicate is not None:
-            raise NotImplementedError("clear(predicate) is not supported; use clear_domain()")
-        self._core.clear()
-
-    def clear_domain(self, domain: str) -> None:
-        self._core.clear_domain(domain)
-
-    def save(self, file_path: Any) -> None:
-        self._core.save(str(file_path))
-
-    def load(self, file_path: Any) -> None:
-        self._core.load(str(file_path))
-
-
-class DummyCookieJar(CookieJar):
-    """A jar that keeps nothing."""
-
-    def __init__(self, *, loop: Any = None) -> None:
-        self._core = _core.Jar(dummy=True)
-        self._quote_cookie = True
 
 
 # ---------------------------------------------------------------------------------------
