@@ -15,7 +15,7 @@ import re
 import ssl as _ssl
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from http.cookies import Morsel, SimpleCookie
 from typing import Any
 
@@ -24,7 +24,7 @@ from yarl import URL
 
 from . import _core, _payload
 from . import _exceptions as E
-from ._cookiejar import CookieJar, DummyCookieJar
+from ._cookiejar import CookieJar, DummyCookieJar, _parse_set_cookie
 
 __all__ = [
     "BasicAuth",
@@ -491,33 +491,6 @@ class _Iter:
         return got
 
 
-_MORSEL_ATTRS = {k.lower(): k for k in Morsel._reserved}  # type: ignore[attr-defined]
-
-
-def _morsel(set_cookie: str) -> Morsel | None:
-    """A ``Set-Cookie`` value as a Morsel, leniently: names ``SimpleCookie`` refuses (as
-    ``a,b`` or ``{...}``) are kept, as aiohttp keeps them; an attribute it doesn't know is
-    skipped."""
-    first, _, rest = set_cookie.partition(";")
-    name, eq, value = first.partition("=")
-    name, value = name.strip(), value.strip()
-    if not eq or not name:
-        return None
-    m: Morsel = Morsel()
-    unquoted = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
-    m.__setstate__({"key": name, "value": unquoted, "coded_value": value})
-    for attr in rest.split(";"):
-        k, has, v = attr.partition("=")
-        key = _MORSEL_ATTRS.get(k.strip().lower())
-        if key is None:
-            continue
-        if key in ("secure", "httponly"):
-            m[key] = True
-        elif has:
-            dict.__setitem__(m, key, v.strip())
-    return m
-
-
 def _version(v: tuple[int, int]) -> Any:
     return E.HttpVersion(*v)
 
@@ -609,9 +582,9 @@ class ClientResponse:
         if self._cookies is None:
             jar: SimpleCookie = SimpleCookie()
             for value in self.headers.getall("Set-Cookie", ()):
-                m = _morsel(value)
-                if m is not None:
-                    dict.__setitem__(jar, m.key, m)
+                parsed = _parse_set_cookie(value)
+                if parsed is not None:
+                    dict.__setitem__(jar, parsed[0], parsed[1])
             self._cookies = jar
         return self._cookies
 

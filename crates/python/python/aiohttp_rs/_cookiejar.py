@@ -51,21 +51,6 @@ _NORMALISED = ("domain", "path", "max-age", "expires")
 _BAD_NAME = re.compile(r"[\x00-\x20\x7f,;=\"\\]")
 
 
-def _cookie_strings(cookies: Any) -> list[str]:
-    """``Set-Cookie`` values for a mapping or pairs of names to values or ``Morsel``s."""
-    items = cookies.items() if hasattr(cookies, "items") else cookies
-    out = []
-    for name, value in items:
-        if isinstance(value, Morsel):
-            out.append(value.OutputString())
-        else:
-            out.append(f"{name}={value}")
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# cookie dates (RFC 6265 section 5.1.1)
-
 _DATE_TOKENS = re.compile(r"[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
 _TIME = re.compile(r"^(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\D.*)?$")
 _DAY = re.compile(r"^(\d{1,2})(?:\D.*)?$")
