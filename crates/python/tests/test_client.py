@@ -419,3 +419,22 @@ def test_interpreter_exit_is_clean():
     for _ in range(8):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert (out.returncode, out.stdout.strip()) == (0, "done"), out.stderr
+
+
+def test_file_fields_are_multipart(run):
+    seen = Seen()
+
+    async def main():
+        async with web_server(recording_app(seen)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                import io
+
+                await s.post(base + "/echo", data=[io.BytesIO(b"file body")])
+                await s.post(base + "/echo", data={"name": "v", "doc": io.BytesIO(b"more")})
+        first, second = seen.requests
+        assert first["headers"]["Content-Type"].startswith("multipart/form-data; boundary=")
+        assert b'name="unknown"; filename="unknown"' in first["body"]
+        assert b"\r\n\r\nfile body\r\n" in first["body"]
+        assert b'name="name"' in second["body"] and b"\r\n\r\nmore\r\n" in second["body"]
+
+    run(main())

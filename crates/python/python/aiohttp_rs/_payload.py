@@ -79,7 +79,12 @@ def _plain_fields(data: Any) -> list[tuple[str, str]] | None:
     items = data.items() if hasattr(data, "items") else data
     out = []
     try:
-        for k, v in items:
+        for item in items:
+            # Only (name, value) pairs: unpacking anything else (a file in a list) would
+            # read from it.
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                return None
+            k, v = item
             s = _field(v)
             if s is None:
                 return None
