@@ -10,6 +10,7 @@
 
 mod cookies;
 mod error;
+mod resolver;
 mod response;
 mod runtime;
 mod session;

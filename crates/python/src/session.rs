@@ -110,7 +110,7 @@ impl Connector {
     #[pyo3(signature = (*, limit=100, limit_per_host=0, keepalive_timeout=Some(15.0),
         force_close=false, ssl=None, use_dns_cache=true, ttl_dns_cache=Some(10.0),
         family=0, local_addr=None, happy_eyeballs_delay=Some(0.25), interleave=None,
-        enable_cleanup_closed=false))]
+        enable_cleanup_closed=false, resolver=None))]
     #[allow(clippy::too_many_arguments)]
     fn tcp(
         limit: usize,
@@ -125,6 +125,7 @@ impl Connector {
         happy_eyeballs_delay: Option<f64>,
         interleave: Option<usize>,
         enable_cleanup_closed: bool,
+        resolver: Option<(Py<PyAny>, Py<PyAny>)>,
     ) -> PyResult<Self> {
         let mut b = TcpConnector::builder()
             .limit(limit)
@@ -154,6 +155,9 @@ impl Connector {
         }
         if let Some(n) = interleave {
             b = b.interleave(n);
+        }
+        if let Some((resolver, event_loop)) = resolver {
+            b = b.resolver(crate::resolver::PyResolver::new(resolver, event_loop));
         }
         let tcp = Arc::new(b.build().py_err()?);
         Ok(Connector {

@@ -438,3 +438,31 @@ def test_file_fields_are_multipart(run):
         assert b'name="name"' in second["body"] and b"\r\n\r\nmore\r\n" in second["body"]
 
     run(main())
+
+
+def test_custom_resolver_runs_python_on_the_loop(run):
+    """A Python resolver (aiohttp's AbstractResolver shape) answers for a made-up host; its
+    coroutine runs on the session's loop while the request waits, without deadlock."""
+    seen = Seen()
+    asked = []
+
+    class Resolver:
+        async def resolve(self, host, port=0, family=0):
+            asked.append((host, port))
+            await asyncio.sleep(0)  # Python code on the loop, mid-request
+            return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": 2, "proto": 0, "flags": 0}]
+
+        async def close(self):
+            pass
+
+    async def main():
+        async with web_server(recording_app(seen)) as base:
+            port = URL(base).port
+            conn = aiohttp_rs.TCPConnector(resolver=Resolver(), use_dns_cache=False)
+            async with aiohttp_rs.ClientSession(connector=conn) as s:
+                got = await asyncio.gather(*(s.get(f"http://made-up.test:{port}/hello") for _ in range(4)))
+                assert [r.status for r in got] == [200] * 4
+        assert asked and all(a == ("made-up.test", port) for a in asked)
+        assert {q["headers"]["Host"] for q in seen.requests} == {f"made-up.test:{port}"}
+
+    run(main())

@@ -193,8 +193,11 @@ class _BaseConnector:
     def closed(self) -> bool:
         return self._core.closed
 
-    def close(self, *, abort_ssl: bool = False) -> Awaitable[None]:
-        return self._core.close()
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        await self._core.close()
+        resolver = getattr(self, "_resolver", None)
+        if resolver is not None and hasattr(resolver, "close"):
+            await resolver.close()
 
     async def __aenter__(self) -> Any:
         return self
@@ -228,8 +231,10 @@ class TCPConnector(_BaseConnector):
         happy_eyeballs_delay: float | None = 0.25,
         interleave: int | None = None,
     ) -> None:
+        resolver_arg = None
         if resolver is not None:
-            raise NotImplementedError("aiohttp_rs resolves names itself; resolver= is not supported")
+            # aiohttp's AbstractResolver: its resolve() runs on this event loop.
+            resolver_arg = (resolver, asyncio.get_running_loop())
         if force_close and keepalive_timeout not in (_SENTINEL, None):
             raise ValueError("keepalive_timeout cannot be set if force_close is True")
         if keepalive_timeout is _SENTINEL:
@@ -254,7 +259,9 @@ class TCPConnector(_BaseConnector):
             happy_eyeballs_delay=happy_eyeballs_delay,
             interleave=interleave,
             enable_cleanup_closed=enable_cleanup_closed,
+            resolver=resolver_arg,
         )
+        self._resolver = resolver
 
     @property
     def family(self) -> int:
