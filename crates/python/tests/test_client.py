@@ -466,3 +466,19 @@ def test_custom_resolver_runs_python_on_the_loop(run):
         assert {q["headers"]["Host"] for q in seen.requests} == {f"made-up.test:{port}"}
 
     run(main())
+
+
+def test_per_request_morsels_use_their_own_names(run):
+    from http.cookies import Morsel
+
+    seen = Seen()
+
+    async def main():
+        m = Morsel()
+        m.set("real", "v1", "v1")
+        async with web_server(recording_app(seen)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                await s.get(base + "/hello", cookies={"key": m, "plain": "v2"})
+        assert seen.requests[0]["cookies"] == {"real": "v1", "plain": "v2"}
+
+    run(main())

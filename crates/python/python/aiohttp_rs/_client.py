@@ -822,7 +822,8 @@ def _param_value(v: Any, what: str) -> str:
 
 def _cookie_pairs(cookies: Any) -> list[tuple[str, str]]:
     items = cookies.items() if hasattr(cookies, "items") else cookies
-    return [(str(k), v.value if isinstance(v, Morsel) else str(v)) for k, v in items]
+    # A Morsel is sent under its own name, whatever key it was given under (as aiohttp).
+    return [(v.key, v.value) if isinstance(v, Morsel) else (str(k), str(v)) for k, v in items]
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
