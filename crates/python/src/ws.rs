@@ -148,16 +148,17 @@ impl WebSocket {
         spawn(async move { w.pong(data).await }).await?.py_err()
     }
 
-    /// Sends a close frame and waits (up to the close timeout) for the server's; true if
-    /// this call closed the WebSocket, false if it was closed already.
-    async fn close(&self, code: u16, message: Vec<u8>) -> PyResult<bool> {
+    /// Sends a close frame and waits (up to the close timeout) for the server's. Answers
+    /// whether this call closed the WebSocket (false if it was closed already) and whether
+    /// the wait timed out.
+    async fn close(&self, code: u16, message: Vec<u8>) -> PyResult<(bool, bool)> {
         let w = self.writer.clone();
         let reader = self.reader.clone();
         let wait = self.close_timeout;
         let first = !self.closing.send_replace(true);
         spawn(async move {
             if w.closed() || !first {
-                return Ok(false);
+                return Ok((false, false));
             }
             let sent = w.close(code, message).await;
             // The server's close frame (or the end of the connection) ends the WebSocket;
@@ -174,13 +175,14 @@ impl WebSocket {
                     }
                 }
             };
-            match wait {
-                Some(t) => {
-                    let _ = tokio::time::timeout(t, drain).await;
+            let timed_out = match wait {
+                Some(t) => tokio::time::timeout(t, drain).await.is_err(),
+                None => {
+                    drain.await;
+                    false
                 }
-                None => drain.await,
-            }
-            sent.map(|_| true)
+            };
+            sent.map(|_| (true, timed_out))
         })
         .await?
         .py_err()

@@ -93,6 +93,7 @@ class ClientWebSocketResponse:
         self._convert = convert
         self._waiting = False
         self._interrupted = False
+        self._abnormal = False
         self._decode_text = decode_text
         self._exception: BaseException | None = None
 
@@ -102,6 +103,8 @@ class ClientWebSocketResponse:
 
     @property
     def close_code(self) -> int | None:
+        if self._abnormal:
+            return WSCloseCode.ABNORMAL_CLOSURE
         return self._core.close_code
 
     @property
@@ -172,13 +175,18 @@ class ClientWebSocketResponse:
         if self._waiting:
             self._interrupted = True
         try:
-            return await self._core.close(int(code), bytes(message))
+            closed_now, timed_out = await self._core.close(int(code), bytes(message))
         except asyncio.CancelledError:
             self._exception = None
             raise
         except _core.CoreError as e:
             self._exception = self._convert(e)
             return True
+        if timed_out:
+            # No close frame from the server in time, as aiohttp reports it.
+            self._exception = asyncio.TimeoutError()
+            self._abnormal = True
+        return closed_now
 
     async def receive(self, timeout: float | None = None) -> Any:
         if self._waiting:

@@ -1,0 +1,123 @@
+"""ws_connect against aiohttp's WebSocket server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp import web
+from conftest import web_server
+
+import aiohttp_rs
+
+
+def ws_app(received: list, *, close_after: int | None = None, ignore_close: bool = False) -> web.Application:
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("chat",), autoclose=not ignore_close)
+        await ws.prepare(request)
+        async for msg in ws:
+            received.append((msg.type, msg.data))
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await ws.send_str(msg.data + "/answer")
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await ws.send_bytes(msg.data[::-1])
+            if close_after is not None and len(received) >= close_after:
+                await ws.close(code=4001, message=b"enough")
+        if ignore_close:
+            await asyncio.sleep(5)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    return app
+
+
+def test_messages_both_ways_and_close(run):
+    received: list = []
+
+    async def main():
+        async with web_server(ws_app(received)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                async with s.ws_connect(base + "/ws", protocols=("chat",)) as ws:
+                    assert ws.protocol == "chat"
+                    await ws.send_str("hi")
+                    msg = await ws.receive()
+                    assert (msg.type, msg.data) == (aiohttp.WSMsgType.TEXT, "hi/answer")
+                    await ws.send_bytes(b"abc")
+                    assert await ws.receive_bytes() == b"cba"
+                    await ws.send_json({"a": 1})
+                    assert await ws.receive_str() == '{"a": 1}/answer'
+                    assert await ws.close() is True
+                    assert ws.closed
+                    assert ws.close_code == 1000
+        assert received[:3] == [
+            (aiohttp.WSMsgType.TEXT, "hi"),
+            (aiohttp.WSMsgType.BINARY, b"abc"),
+            (aiohttp.WSMsgType.TEXT, '{"a": 1}'),
+        ]
+
+    run(main())
+
+
+def test_server_close_ends_iteration(run):
+    received: list = []
+
+    async def main():
+        async with web_server(ws_app(received, close_after=1)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                ws = await s.ws_connect(base + "/ws")
+                await ws.send_str("one")
+                got = [msg.data async for msg in ws]
+                assert got == ["one/answer"]
+                assert ws.close_code == 4001
+                assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSED
+
+    run(main())
+
+
+def test_close_from_another_task_interrupts_receive(run):
+    received: list = []
+
+    async def main():
+        async with web_server(ws_app(received)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                ws = await s.ws_connect(base + "/ws")
+                waiting = asyncio.ensure_future(ws.receive())
+                await asyncio.sleep(0.05)
+                assert await ws.close() is True
+                msg = await waiting
+                assert msg.type == aiohttp.WSMsgType.CLOSING
+                assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSED
+
+    run(main())
+
+
+def test_close_timeout_is_reported(run):
+    received: list = []
+
+    async def main():
+        async with web_server(ws_app(received, ignore_close=True)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                ws = await s.ws_connect(base + "/ws", timeout=aiohttp_rs.ClientWSTimeout(ws_close=0.2))
+                await ws.close()
+                assert isinstance(ws.exception(), asyncio.TimeoutError)
+                assert ws.close_code == 1006
+
+    run(main())
+
+
+def test_handshake_refused_is_wsserverhandshakeerror(run):
+    async def main():
+        async def plain(request: web.Request) -> web.Response:
+            return web.Response(text="no")
+
+        app = web.Application()
+        app.router.add_get("/ws", plain)
+        async with web_server(app) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await s.ws_connect(base + "/ws")
+                assert info.value.status == 200
+
+    run(main())
