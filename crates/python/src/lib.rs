@@ -2,9 +2,9 @@
 //!
 //! The Python half (`python/aiohttp_rs`) gives aiohttp's client API: keyword handling,
 //! `multidict` headers, `yarl` URLs and aiohttp's exception classes. This module owns the
-//! I/O: a [`Session`] wraps an [`aiohttp::ClientSession`], and every request, body read and
+//! I/O: a `Session` wraps an [`aiohttp::ClientSession`], and every request, body read and
 //! WebSocket operation is a native PyO3 `async fn` whose work is spawned on a tokio runtime
-//! owned by the module ([`runtime`]). The Python thread only polls a join handle, so the GIL
+//! owned by the module (`runtime.rs`). The Python thread only polls a join handle, so the GIL
 //! is free while the network waits; dropping the coroutine (a cancelled Python task) aborts
 //! the spawned work.
 
