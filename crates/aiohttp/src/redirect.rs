@@ -153,6 +153,9 @@ fn resolve(raw: &[u8], base: &Url, requote: bool) -> Result<Url, ClientError> {
     let text = std::str::from_utf8(raw)
         .map_err(|e| invalid("which is not UTF-8").with_source(e))?
         .trim();
+    if http_without_authority(text) {
+        return Err(invalid("which has no host"));
+    }
     let mut url = base
         .join(text)
         .map_err(|e| invalid("which is not a valid URL").with_source(e))?;
@@ -178,6 +181,32 @@ fn resolve(raw: &[u8], base: &Url, requote: bool) -> Result<Url, ClientError> {
         }
     }
     Ok(url)
+}
+
+/// Whether `text` names the http(s) scheme without an authority after it: `http:/x`,
+/// `http:///x`, `https:x`. The WHATWG parser repairs those (`http:/x` becomes `http://x/`,
+/// and `http:x` is a path relative to an http base), while an RFC 3986 reading, and aiohttp,
+/// finds no host in them. The parser's own removal of tabs and newlines is applied first.
+fn http_without_authority(text: &str) -> bool {
+    let cleaned: Cow<'_, str> = if text.contains(['\t', '\n', '\r']) {
+        Cow::Owned(
+            text.chars()
+                .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(text)
+    };
+    let Some((scheme, rest)) = cleaned.split_once(':') else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
+    match rest.strip_prefix("//") {
+        None => true,
+        Some(after) => after.is_empty() || after.starts_with(['/', '\\', '?', '#']),
+    }
 }
 
 /// Normalizes percent-escapes (RFC 3986 section 6.2.2): an escaped unreserved character is
@@ -487,7 +516,7 @@ mod tests {
 
     #[test]
     fn bad_locations_are_errors_naming_them() {
-        let table: [(&[u8], ErrorKind); 7] = [
+        let table: [(&[u8], ErrorKind); 12] = [
             (
                 b"ftp://files.test/x",
                 ErrorKind::NonHttpUrlRedirectClientError,
@@ -501,6 +530,15 @@ mod tests {
             (b"http://", ErrorKind::InvalidUrlRedirectClientError),
             (b"http://a b/", ErrorKind::InvalidUrlRedirectClientError),
             (b"/\xff\xfe", ErrorKind::InvalidUrlRedirectClientError),
+            // An http(s) scheme without an authority: the WHATWG parser would repair these.
+            (b"http:/", ErrorKind::InvalidUrlRedirectClientError),
+            (b"http:/b.test/p", ErrorKind::InvalidUrlRedirectClientError),
+            (
+                b"http:///b.test/p",
+                ErrorKind::InvalidUrlRedirectClientError,
+            ),
+            (b"HTTPS:b.test", ErrorKind::InvalidUrlRedirectClientError),
+            (b"http:rel", ErrorKind::InvalidUrlRedirectClientError),
         ];
         let from = url("http://a.test/");
         for (loc, kind) in table {
@@ -512,6 +550,22 @@ mod tests {
                 err.to_string().contains(shown.trim_end_matches('/')),
                 "{err} names {shown}"
             );
+        }
+        // Backslashes and a tab inside the scheme do not hide a missing authority.
+        for loc in [&b"http:\\\\b.test\\p"[..], b"ht\ttp:/b.test"] {
+            let err = resolve(loc, &from, true).expect_err("rejected");
+            assert_eq!(err.kind(), ErrorKind::InvalidUrlRedirectClientError);
+        }
+        // An authority after the scheme, or no scheme, is still followed.
+        for loc in [
+            "http://b.test",
+            "https://b.test:1/p",
+            "//b.test/p",
+            "/http:/x",
+            "x/http:y",
+            "https:\t//b.test/",
+        ] {
+            assert!(resolve(loc.as_bytes(), &from, true).is_ok(), "{loc}");
         }
     }
 

@@ -16,7 +16,8 @@ const REDIRECT_FROM: &str = "http://a.test/x/y?q=1";
 /// the redirects already followed (mod 12, of at most 10), then the URL requested up to a `\n`
 /// (the default one when it is not an http(s) URL with a host), then the `Location` value.
 ///
-/// Checks: a redirect followed goes to an http(s) URL with a host; leaving the origin drops
+/// Checks: a redirect followed goes to an http(s) URL with a host, and from a `Location`
+/// whose http(s) scheme has an authority after it (`http:/x` is refused); leaving the origin drops
 /// the credentials, cookies and `Host`; https to http is a downgrade; a 303 (but for HEAD) and
 /// a POST answered with 301/302 become GET without a body; a kept body is never a spent one;
 /// requoting is stable (following the URL followed gives it back); the next URL's credentials
@@ -110,6 +111,21 @@ pub fn redirect(data: &[u8]) -> Result<Option<Url>, ClientError> {
         url.host_str().is_some_and(|h| !h.is_empty()),
         "redirected to {url}"
     );
+    // An http(s) scheme in the Location is followed only with an authority after it.
+    if let Some(v) = hop.location {
+        let text: String = String::from_utf8_lossy(v.as_bytes())
+            .trim()
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let lower = text.to_ascii_lowercase();
+        if let Some(rest) = lower
+            .strip_prefix("http:")
+            .or_else(|| lower.strip_prefix("https:"))
+        {
+            assert!(rest.starts_with("//"), "followed {text:?} to {url}");
+        }
+    }
     let cross = url.origin() != from.origin();
     assert_eq!(next.cross_origin, cross, "{from} -> {url}");
     if cross {
