@@ -1,12 +1,13 @@
 //! `Response`: a response head, taken once, and the body behind a lock for the reads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use aiohttp::ClientResponse;
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use crate::error::IntoPy;
 use crate::runtime::spawn;
@@ -51,7 +52,23 @@ pub struct Response {
     request_headers: Vec<(String, String)>,
     history: Vec<Py<Response>>,
     ready: Option<Py<PyBytes>>,
-    body: Option<Arc<Mutex<ClientResponse>>>,
+    body: Option<Arc<Body>>,
+}
+
+/// The response's body, and whether `close()` was called: a read waiting then ends at once
+/// (the connection closes under it, as in aiohttp) instead of holding the body.
+#[derive(Debug)]
+struct Body {
+    response: Mutex<ClientResponse>,
+    closed: AtomicBool,
+    close_now: Notify,
+}
+
+fn closed_error() -> aiohttp::ClientError {
+    aiohttp::ClientError::new(
+        aiohttp::ErrorKind::ClientConnectionError,
+        "Connection closed",
+    )
 }
 
 impl Response {
@@ -99,7 +116,11 @@ impl Response {
             }
             head.ready = body.map(|b| PyBytes::new(py, &b).unbind());
         });
-        head.body = Some(Arc::new(Mutex::new(r)));
+        head.body = Some(Arc::new(Body {
+            response: Mutex::new(r),
+            closed: AtomicBool::new(false),
+            close_now: Notify::new(),
+        }));
         head
     }
 
@@ -120,8 +141,24 @@ impl Response {
             ));
         };
         spawn(async move {
-            let mut r = body.lock().await;
-            f(&mut r).await
+            let mut r = body.response.lock().await;
+            // Made before the flag is read: a close() after that wakes it.
+            let close_now = body.close_now.notified();
+            if body.closed.load(Ordering::Acquire) {
+                r.close();
+                return Err(closed_error());
+            }
+            let done = tokio::select! {
+                res = f(&mut r) => Some(res),
+                () = close_now => None,
+            };
+            match done {
+                Some(res) => res,
+                None => {
+                    r.close();
+                    Err(closed_error())
+                }
+            }
         })
         .await?
         .py_err()
@@ -200,11 +237,13 @@ impl Response {
         .await
     }
 
-    /// Closes the connection unless the body was read to the end. Doesn't wait if the body is
-    /// in use by a read: that read finishes first.
+    /// Closes the connection unless the body was read to the end. A read in progress ends
+    /// with "Connection closed" and closes it; so does any later read.
     fn close(&self) {
         if let Some(body) = &self.body {
-            if let Ok(mut r) = body.try_lock() {
+            body.closed.store(true, Ordering::Release);
+            body.close_now.notify_waiters();
+            if let Ok(mut r) = body.response.try_lock() {
                 r.close();
             }
         }
@@ -270,7 +309,7 @@ impl Response {
     /// `content.at_eof()`; true while a read holds the body.
     fn content_at_eof(&self) -> bool {
         match &self.body {
-            Some(body) => match body.try_lock() {
+            Some(body) => match body.response.try_lock() {
                 Ok(mut r) => r.content().at_eof(),
                 Err(_) => false,
             },

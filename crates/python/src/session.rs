@@ -79,16 +79,23 @@ impl SslArg {
     }
 }
 
-/// Bodies up to this size, sent with a `Content-Length` and no `Content-Encoding`, are read
-/// with the head, in the same task: the connection goes back to the pool at once and
+/// Bodies up to this size, sent with a `Content-Length` and no `Content-Encoding`, and the
+/// empty bodies of HEAD, 204 and 304 responses, are read with the head, in the same task: the connection goes back to the pool at once and
 /// `read()` answers without another round trip through the runtime. (aiohttp reads ahead
 /// too: its protocol buffers what arrives up to twice `read_bufsize`.)
 const PREFETCH_MAX: u64 = 64 * 1024;
 
 fn prefetch(r: &aiohttp::ClientResponse) -> bool {
+    let status = r.status();
+    // These have no body whatever their headers say: reading it ends at once.
+    if r.method() == http::Method::HEAD
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED
+    {
+        return true;
+    }
     let h = r.headers();
-    r.method() != http::Method::HEAD
-        && !h.contains_key(http::header::CONTENT_ENCODING)
+    !h.contains_key(http::header::CONTENT_ENCODING)
         && h.get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
@@ -392,9 +399,13 @@ impl Session {
         if let Some(t) = seconds(receive_timeout, "receive_timeout")? {
             b = b.receive_timeout(t);
         }
-        if let Some(t) = seconds(heartbeat, "heartbeat")? {
-            b = b.heartbeat(t);
-        }
+        let heartbeat_on = match seconds(heartbeat, "heartbeat")? {
+            Some(t) => {
+                b = b.heartbeat(t);
+                true
+            }
+            None => false,
+        };
         if let Some(a) = auth {
             b = b.auth(basic_auth(a)?);
         }
@@ -423,7 +434,7 @@ impl Session {
         }
         b = b.compress(compress);
         let ws = spawn(b.send()).await?.py_err()?;
-        Ok(WebSocket::new(ws, close_timeout))
+        Ok(WebSocket::new(ws, close_timeout, heartbeat_on))
     }
 
     /// Sends a request and answers with the response head; the body is read on demand.

@@ -1,16 +1,74 @@
 //! `WebSocket`: a client WebSocket of the crate, split so that one task can send while
 //! another waits in `receive()`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aiohttp::{ClientWebSocketResponse, WSMessage, WSMsgType, WsReader, WsWriter};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, Notify};
 
 use crate::error::{to_py, IntoPy};
-use crate::runtime::spawn;
+use crate::runtime::{spawn, Task};
+
+/// Messages the background reader took while no `receive()` was waiting, oldest first.
+type Pending = Arc<std::sync::Mutex<VecDeque<WSMessage>>>;
+
+/// The most messages the background reader keeps before it stops reading until a
+/// `receive()` takes some.
+const PENDING_MAX: usize = 64;
+
+fn pop(pending: &Pending) -> Option<WSMessage> {
+    pending.lock().ok().and_then(|mut q| q.pop_front())
+}
+
+/// Whether no message follows this one.
+fn ends(kind: WSMsgType) -> bool {
+    matches!(kind, WSMsgType::Close | WSMsgType::Closed | WSMsgType::Error)
+}
+
+/// With a heartbeat, reads while no `receive()` is waiting, as aiohttp's reader does: the
+/// crate's heartbeat (and its answers to pings) runs only while a read is in progress, so a
+/// client that only sends, or sleeps, still pings and is closed with 1006 when no pong
+/// comes. A `receive()` takes the reader over through `want`; what was read meanwhile waits
+/// in `pending` for it. Stops at the last message, or when `close()` starts.
+async fn read_in_background(
+    reader: Arc<Mutex<WsReader>>,
+    pending: Pending,
+    want: Arc<Notify>,
+    mut closing: watch::Receiver<bool>,
+) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        let full = pending.lock().map_or(true, |q| q.len() >= PENDING_MAX);
+        if full {
+            want.notified().await;
+            continue;
+        }
+        let mut r = reader.lock().await;
+        tokio::select! {
+            biased;
+            // A receive() waits for the reader (it stands in line for the lock, which is
+            // fair, so it comes next).
+            _ = want.notified() => {}
+            _ = closing.changed() => return,
+            // Reads are cancel-safe: a message half-read stays for the next read.
+            msg = r.receive() => {
+                let last = ends(msg.kind);
+                if let Ok(mut q) = pending.lock() {
+                    q.push_back(msg);
+                }
+                if last {
+                    return;
+                }
+            }
+        }
+    }
+}
 
 /// A message as the Python half builds aiohttp's `WSMessage` from it: `(type, data,
 /// extra)`, with `data` the text, the bytes, the close code or the error (a `CoreError`).
@@ -55,6 +113,10 @@ pub struct WebSocket {
     peername: Option<String>,
     sockname: Option<String>,
     close_timeout: Option<Duration>,
+    pending: Pending,
+    want: Arc<Notify>,
+    /// The background reader (with a heartbeat only); stopped when the WebSocket is dropped.
+    _background: Option<Task<()>>,
 }
 
 impl std::fmt::Debug for WebSocket {
@@ -67,21 +129,41 @@ impl std::fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(ws: ClientWebSocketResponse, close_timeout: Option<Duration>) -> Self {
+    /// `heartbeat`: the WebSocket pings, so it is read in the background too.
+    pub(crate) fn new(
+        ws: ClientWebSocketResponse,
+        close_timeout: Option<Duration>,
+        heartbeat: bool,
+    ) -> Self {
         let protocol = ws.protocol().map(str::to_owned);
         let compress = ws.compress();
         let peername = ws.get_extra_info("peername");
         let sockname = ws.get_extra_info("sockname");
         let (reader, writer) = ws.split();
+        let reader = Arc::new(Mutex::new(reader));
+        let closing = watch::Sender::new(false);
+        let pending = Pending::default();
+        let want = Arc::new(Notify::new());
+        let background = heartbeat.then(|| {
+            spawn(read_in_background(
+                reader.clone(),
+                pending.clone(),
+                want.clone(),
+                closing.subscribe(),
+            ))
+        });
         WebSocket {
-            reader: Arc::new(Mutex::new(reader)),
+            reader,
             writer: Arc::new(writer),
-            closing: watch::Sender::new(false),
+            closing,
             protocol,
             compress,
             peername,
             sockname,
             close_timeout,
+            pending,
+            want,
+            _background: background,
         }
     }
 }
@@ -98,12 +180,21 @@ impl WebSocket {
         let mut closing = self.closing.subscribe();
         let closed_before = *closing.borrow_and_update();
         let limit = timeout.filter(|t| t.is_finite() && *t >= 0.0);
+        let pending = self.pending.clone();
+        let want = self.want.clone();
+        let background = self._background.is_some();
         let msg = spawn(async move {
             if closed_before {
                 return Err(WSMsgType::Closed);
             }
             let read = async {
+                if background {
+                    want.notify_one();
+                }
                 let mut r = reader.lock().await;
+                if let Some(msg) = pop(&pending) {
+                    return msg;
+                }
                 match limit {
                     Some(t) => r.receive_timeout(Duration::from_secs_f64(t)).await,
                     None => r.receive().await,
@@ -154,6 +245,7 @@ impl WebSocket {
     async fn close(&self, code: u16, message: Vec<u8>) -> PyResult<(bool, bool)> {
         let w = self.writer.clone();
         let reader = self.reader.clone();
+        let pending = self.pending.clone();
         let wait = self.close_timeout;
         let first = !self.closing.send_replace(true);
         spawn(async move {
@@ -165,12 +257,14 @@ impl WebSocket {
             // messages before it are dropped, as aiohttp's close() does.
             let drain = async {
                 let mut r = reader.lock().await;
+                // What the background reader took counts too.
+                while let Some(msg) = pop(&pending) {
+                    if ends(msg.kind) {
+                        return;
+                    }
+                }
                 loop {
-                    let msg = r.receive().await;
-                    if matches!(
-                        msg.kind,
-                        WSMsgType::Close | WSMsgType::Closed | WSMsgType::Error
-                    ) {
+                    if ends(r.receive().await.kind) {
                         break;
                     }
                 }

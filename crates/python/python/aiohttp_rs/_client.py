@@ -381,6 +381,13 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
         target = found.group(1) if found else (info.url or message)
         if kind == "NonHttpUrlRedirectClientError":
             return E.NonHttpUrlRedirectClientError(target)
+        if "which has no host" in message:
+            # An http(s) URL without a host: aiohttp names it as yarl prints it.
+            try:
+                shown: Any = URL(target, encoded=True)
+            except ValueError:
+                shown = target
+            return E.InvalidUrlRedirectClientError(shown, "Invalid redirect URL origin")
         return E.InvalidUrlRedirectClientError(
             target, "Server attempted redirecting to a location that does not look like a URL"
         )
@@ -416,18 +423,27 @@ _NOOP = _Noop()
 class StreamReader:
     """``response.content``: the body as a stream (aiohttp's ``StreamReader`` reads)."""
 
-    __slots__ = ("_resp",)
+    __slots__ = ("_resp", "_exc")
 
     def __init__(self, resp: ClientResponse) -> None:
         self._resp = resp
+        self._exc: BaseException | None = None
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
+        if self._exc is not None:
+            coro.close()  # type: ignore[attr-defined]
+            raise self._exc
         if self._resp._released and self._resp._body is None:
             coro.close()  # type: ignore[attr-defined]
             raise E.ClientConnectionError("Connection closed")
         try:
             return await coro
         except _CoreError as e:
+            if self._exc is not None:
+                raise self._exc from None
+            if self._resp._released and self._resp._body is None:
+                # Released (its connection closed) while this read waited.
+                raise E.ClientConnectionError("Connection closed") from None
             raise _convert(e) from None
 
     def at_eof(self) -> bool:
@@ -437,7 +453,13 @@ class StreamReader:
         return self.at_eof()
 
     def exception(self) -> BaseException | None:
-        return None
+        return self._exc
+
+    def set_exception(self, exc: BaseException, exc_cause: BaseException | None = None) -> None:
+        """Makes every later read raise `exc` (aiohttp's ``StreamReader.set_exception``)."""
+        if exc_cause is not None:
+            exc.__cause__ = exc_cause
+        self._exc = exc
 
     def get_read_buffer_limits(self) -> tuple[int, int]:
         n = self._resp._read_bufsize
@@ -458,6 +480,8 @@ class StreamReader:
         return await self._call(self._resp._core.content_readuntil(separator))
 
     async def readexactly(self, n: int) -> bytes:
+        if self._exc is not None:
+            raise self._exc
         try:
             return await self._resp._core.content_readexactly(n)
         except _CoreError as e:
@@ -518,6 +542,7 @@ class ClientResponse:
         "_ssl",
         "_read_bufsize",
         "_in_context",
+        "_content",
         "__weakref__",
     )
 
@@ -536,6 +561,7 @@ class ClientResponse:
         self._ssl = ssl
         self._read_bufsize = read_bufsize
         self._in_context = False
+        self._content: StreamReader | None = None
 
     # head -------------------------------------------------------------------------
     @property
@@ -627,7 +653,10 @@ class ClientResponse:
 
     @property
     def content(self) -> StreamReader:
-        return StreamReader(self)
+        reader = self._content
+        if reader is None:
+            reader = self._content = StreamReader(self)
+        return reader
 
     @property
     def links(self) -> Any:

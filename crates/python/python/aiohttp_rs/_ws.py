@@ -105,7 +105,14 @@ class ClientWebSocketResponse:
     def close_code(self) -> int | None:
         if self._abnormal:
             return WSCloseCode.ABNORMAL_CLOSURE
-        return self._core.close_code
+        code = self._core.close_code
+        if code is None:
+            return None
+        try:
+            # aiohttp's own codes are its enum's members (`is WSCloseCode.ABNORMAL_CLOSURE`).
+            return WSCloseCode(code)
+        except ValueError:
+            return code
 
     @property
     def protocol(self) -> str | None:
