@@ -65,6 +65,7 @@ pub struct RequestBuilder {
     chunked: Option<usize>,
     pub(crate) expect100: bool,
     pub(crate) read_until_eof: bool,
+    auto_decompress: Option<bool>,
     version: Option<Version>,
     raise_for_status: Option<StatusPolicy>,
     limits: Option<HeadLimits>,
@@ -129,6 +130,7 @@ impl RequestBuilder {
             chunked: None,
             expect100: false,
             read_until_eof: true,
+            auto_decompress: None,
             version: None,
             raise_for_status: None,
             limits: None,
@@ -367,6 +369,19 @@ impl RequestBuilder {
     /// ```
     pub fn read_until_eof(mut self, read_until_eof: bool) -> Self {
         self.read_until_eof = read_until_eof;
+        self
+    }
+
+    /// Whether this response's body is decompressed (default: the session's
+    /// `auto_decompress`); with `false`, `read()` gives the body as it came, still encoded.
+    ///
+    /// ```no_run
+    /// # async fn run(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let gz = s.get("http://127.0.0.1:8080/").auto_decompress(false).await?.read().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn auto_decompress(mut self, on: bool) -> Self {
+        self.auto_decompress = Some(on);
         self
     }
 
@@ -779,7 +794,7 @@ impl RequestBuilder {
         let exchange = Exchange {
             opts: SendOptions {
                 read_until_eof: self.read_until_eof,
-                auto_decompress: session.auto_decompress,
+                auto_decompress: self.auto_decompress.unwrap_or(session.auto_decompress),
                 max_body_size: self.max_body_size.unwrap_or(session.max_body_size),
                 ssl: self.ssl,
                 server_hostname: self.server_hostname,

@@ -149,6 +149,10 @@ struct Inner {
     charset_fallback: Option<CharsetResolver>,
     /// Told of the body once `read()` has it (a traced request's trace configs).
     on_body: Option<OnBody>,
+    /// The bytes written for the request (HTTP/1).
+    output: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// How far the request body got (an HTTP/1 request with a body).
+    upload: Option<crate::proto::h1::Upload>,
 }
 
 /// What is told of a response's body once it is read whole.
@@ -236,7 +240,9 @@ impl ClientResponse {
             body_withheld,
             upload,
             upgrade,
+            output,
         } = sent;
+        let upload_state = upload.clone();
         let (parts, incoming) = response.into_parts();
         // One pass over the names says which of the lookups below are needed at all.
         let (mut set_cookie, mut framing, mut coding, mut connection) =
@@ -336,6 +342,8 @@ impl ClientResponse {
                 upgrade,
                 charset_fallback: None,
                 on_body: None,
+                output,
+                upload: upload_state,
             }),
         })
     }
@@ -434,6 +442,57 @@ impl ClientResponse {
             .iter()
             .filter_map(|v| v.to_str().ok());
         crate::Links::parse(values, self.url())
+    }
+
+    /// The bytes written for the request so far, as the connection took them: request line,
+    /// headers, body and chunk framing (aiohttp's `output_size`). It grows while a body is
+    /// still being sent. `None` over HTTP/2, where requests share the connection's frames.
+    ///
+    /// ```no_run
+    /// # async fn f(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.post("http://127.0.0.1:8080/").data("hello").await?;
+    /// assert!(resp.output_size().is_some_and(|n| n >= 5));
+    /// # Ok(()) }
+    /// ```
+    pub fn output_size(&self) -> Option<u64> {
+        self.inner
+            .output
+            .as_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether the request body has been sent whole and flushed to the connection (aiohttp's
+    /// `upload_complete`); true for a request without a body. A server may answer before it
+    /// has read the body, so this can be false when the response head arrives.
+    ///
+    /// ```no_run
+    /// # async fn f(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let resp = s.get("http://127.0.0.1:8080/").await?;
+    /// assert!(resp.upload_complete());
+    /// # Ok(()) }
+    /// ```
+    pub fn upload_complete(&self) -> bool {
+        self.inner
+            .upload
+            .as_ref()
+            .is_none_or(crate::proto::h1::Upload::finished)
+    }
+
+    /// The bytes of the body received so far as they came off the connection, before any
+    /// `Content-Encoding` was undone (aiohttp's `StreamReader.total_raw_bytes`).
+    ///
+    /// ```no_run
+    /// # async fn f(s: aiohttp::ClientSession) -> Result<(), aiohttp::ClientError> {
+    /// let mut resp = s.get("http://127.0.0.1:8080/").await?;
+    /// let body = resp.read().await?;
+    /// println!("{} bytes received for {} decoded", resp.total_raw_bytes(), body.len());
+    /// # Ok(()) }
+    /// ```
+    pub fn total_raw_bytes(&self) -> u64 {
+        self.inner
+            .connection
+            .as_ref()
+            .map_or(0, |c| c.shared.received_bytes())
     }
 
     /// The connection carrying the body, until the body is done with it.

@@ -1576,3 +1576,71 @@ async fn reset_mid_body_is_a_payload_error_even_without_a_length() {
         .expect_err("a reset is no end of body");
     assert!(err.is_client_payload_error(), "{err:?}");
 }
+
+#[tokio::test]
+async fn output_size_counts_what_the_server_received_for_each_request() {
+    let server = RawServer::reply(reply("HTTP/1.1 200 OK", &[], b"ok")).await;
+    let session = ClientSession::new();
+    let body = vec![b'x'; 70_000];
+    let mut first = send(session.post(server.url("/a")).data(body.clone())).await;
+    assert!(first.upload_complete());
+    assert_eq!(read_body(&mut first).await, &b"ok"[..]);
+    let mut second = send(session.get(server.url("/b"))).await;
+    assert!(second.upload_complete(), "no body: complete at once");
+    assert_eq!(read_body(&mut second).await, &b"ok"[..]);
+    let pieces = futures_util::stream::iter(
+        [&b"abc"[..], &b"defgh"[..]].map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p))),
+    );
+    let mut third = send(
+        session
+            .post(server.url("/c"))
+            .data(aiohttp::Body::wrap_stream(pieces)),
+    )
+    .await;
+    assert_eq!(read_body(&mut third).await, &b"ok"[..]);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs.iter().all(|r| r.connection == 0), "one connection");
+    assert!(reqs[2].chunked);
+    // Each counter holds its own request's bytes, head and body (with chunk framing), even
+    // after later requests went over the same connection.
+    for (resp, req) in [&first, &second, &third].into_iter().zip(&reqs) {
+        let on_wire = (req.head.len() + req.raw_body.len()) as u64;
+        assert_eq!(resp.output_size(), Some(on_wire), "{}", req.path);
+    }
+    assert_eq!(reqs[0].raw_body.len(), body.len());
+}
+
+#[tokio::test]
+async fn total_raw_bytes_counts_the_body_before_decoding() {
+    let data = sample();
+    let gz = gzip(&data);
+    let server = routes(vec![
+        route(
+            "GET /gzip",
+            reply("HTTP/1.1 200 OK", &[("Content-Encoding", "gzip")], &gz),
+        ),
+        route("GET /plain", reply("HTTP/1.1 200 OK", &[], &data)),
+    ])
+    .await;
+    let session = ClientSession::new();
+    let mut resp = send(session.get(server.url("/gzip"))).await;
+    assert_eq!(read_body(&mut resp).await, data);
+    assert_eq!(resp.total_raw_bytes(), gz.len() as u64);
+    let raw_session = ClientSession::builder()
+        .auto_decompress(false)
+        .build()
+        .expect("session");
+    let mut resp = send(raw_session.get(server.url("/gzip"))).await;
+    assert_eq!(read_body(&mut resp).await, gz);
+    assert_eq!(resp.total_raw_bytes(), gz.len() as u64);
+    // The request's own setting wins over the session's, either way.
+    let mut resp = send(session.get(server.url("/gzip")).auto_decompress(false)).await;
+    assert_eq!(read_body(&mut resp).await, gz);
+    let mut resp = send(raw_session.get(server.url("/gzip")).auto_decompress(true)).await;
+    assert_eq!(read_body(&mut resp).await, data);
+    let mut resp = send(session.get(server.url("/plain"))).await;
+    assert_eq!(resp.total_raw_bytes(), 0, "nothing read yet");
+    assert_eq!(read_body(&mut resp).await, data);
+    assert_eq!(resp.total_raw_bytes(), data.len() as u64);
+}

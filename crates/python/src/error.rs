@@ -43,6 +43,8 @@ pub struct ErrorInfo {
     pub errno: Option<(i32, String)>,
     /// Whether the error is about a redirect's URL (`InvalidUrlRedirectClientError` …).
     pub redirect: bool,
+    /// The redirect responses behind a `TooManyRedirects`, earliest first.
+    pub history: Vec<Py<crate::response::Response>>,
 }
 
 fn header_pairs(map: &http::HeaderMap) -> Vec<(String, String)> {
@@ -91,6 +93,16 @@ pub(crate) fn to_py(err: aiohttp::ClientError) -> PyErr {
         ws_close_code: err.ws_close_code(),
         errno,
         redirect: err.is_redirect_url_error(),
+        history: if err.history().is_empty() {
+            Vec::new()
+        } else {
+            Python::attach(|py| {
+                err.history()
+                    .iter()
+                    .filter_map(|h| crate::response::Response::of_history(py, h))
+                    .collect()
+            })
+        },
     };
     let mut message = err.message().to_owned();
     if let Some(s) = err.source() {

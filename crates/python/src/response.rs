@@ -53,6 +53,9 @@ pub struct Response {
     history: Vec<Py<Response>>,
     ready: Option<Py<PyBytes>>,
     body: Option<Arc<Body>>,
+    /// The request's bytes written, when the head arrived (HTTP/1).
+    output_at_head: Option<u64>,
+    upload_at_head: bool,
 }
 
 /// The response's body, and whether `close()` was called: a read waiting then ends at once
@@ -99,6 +102,8 @@ impl Response {
                 .collect(),
             history: Vec::new(),
             ready: None,
+            output_at_head: r.output_size(),
+            upload_at_head: r.upload_complete(),
             body: None,
         }
     }
@@ -122,6 +127,18 @@ impl Response {
             close_now: Notify::new(),
         }));
         head
+    }
+
+    /// A response of a redirect history (its head only).
+    pub(crate) fn of_history(py: Python<'_>, r: &ClientResponse) -> Option<Py<Response>> {
+        Py::new(py, Self::head(r)).ok()
+    }
+
+    /// Runs `f` on the response unless a read holds it.
+    fn peek<T>(&self, f: impl FnOnce(&ClientResponse) -> T) -> Option<T> {
+        let body = self.body.as_ref()?;
+        let r = body.response.try_lock().ok()?;
+        Some(f(&r))
     }
 
     /// Runs `f` on the body on the runtime; a response of the history has none.
@@ -304,6 +321,38 @@ impl Response {
             .with_body(|r| Box::pin(async move { r.content().readchunk().await }))
             .await?;
         Ok((bytes_out(b), end))
+    }
+
+    /// The bytes written for the request so far (`None` over HTTP/2); while a read holds the
+    /// body, the count when the head arrived.
+    #[getter]
+    fn output_size(&self) -> Option<u64> {
+        self.peek(ClientResponse::output_size)
+            .unwrap_or(self.output_at_head)
+    }
+
+    /// Whether the request body was sent whole; while a read holds the body, as it was when
+    /// the head arrived.
+    #[getter]
+    fn upload_complete(&self) -> bool {
+        self.peek(ClientResponse::upload_complete)
+            .unwrap_or(self.upload_at_head)
+    }
+
+    /// The body bytes received before decoding (0 while a read holds the body and for a
+    /// response of the history).
+    #[getter]
+    fn total_raw_bytes(&self) -> u64 {
+        self.peek(ClientResponse::total_raw_bytes).unwrap_or(0)
+    }
+
+    /// Whether the response still holds its connection (true while a read holds the body).
+    #[getter]
+    fn connection_open(&self) -> bool {
+        if self.body.is_none() {
+            return false;
+        }
+        self.peek(|r| r.connection().is_some()).unwrap_or(true)
     }
 
     /// `content.at_eof()`; true while a read holds the body.

@@ -443,7 +443,7 @@ impl Session {
         compress=false, chunked=None, expect100=false, raise_for_status=None,
         read_until_eof=true, proxy=None, proxy_auth=None, timeout=None, ssl=None,
         server_hostname=None, cookies=None, version=None, read_bufsize=None,
-        max_line_size=None, max_field_size=None, max_headers=None))]
+        max_line_size=None, max_field_size=None, max_headers=None, auto_decompress=None))]
     #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
@@ -474,6 +474,7 @@ impl Session {
         max_line_size: Option<usize>,
         max_field_size: Option<usize>,
         max_headers: Option<usize>,
+        auto_decompress: Option<bool>,
     ) -> PyResult<Response> {
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
@@ -485,6 +486,9 @@ impl Session {
             .compress(compress)
             .expect100(expect100)
             .read_until_eof(read_until_eof);
+        if let Some(on) = auto_decompress {
+            b = b.auto_decompress(on);
+        }
         if let Some(p) = params {
             b = b.params(p);
         }

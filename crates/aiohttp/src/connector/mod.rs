@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use pool::{acquire, Lease, OpenOptions};
@@ -431,6 +431,8 @@ pub(crate) struct ConnShared {
     clean: AtomicBool,
     lease: Mutex<Option<Lease>>,
     detached: Mutex<Option<crate::proto::h1::H1Conn>>,
+    /// The body bytes received, before decoding.
+    received: AtomicU64,
 }
 
 impl crate::proto::body::Release for ConnShared {
@@ -439,6 +441,9 @@ impl crate::proto::body::Release for ConnShared {
     }
     fn close(&self) {
         ConnShared::close(self);
+    }
+    fn received(&self, n: usize) {
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -469,6 +474,7 @@ impl ConnShared {
             clean: AtomicBool::new(false),
             lease: Mutex::new(None),
             detached: Mutex::new(None),
+            received: AtomicU64::new(0),
         }
     }
 
@@ -495,6 +501,11 @@ impl ConnShared {
     /// Closes the connection unless it was already handed back.
     pub(crate) fn close(&self) {
         drop(self.take());
+    }
+
+    /// The body bytes received so far, before decoding.
+    pub(crate) fn received_bytes(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// Hands the connection back: pooled if no exchange left it unfinished, else closed.

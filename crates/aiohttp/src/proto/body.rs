@@ -21,6 +21,8 @@ pub(crate) trait Release: Send + Sync {
     fn finish(&self, reusable: bool);
     /// Closes the connection unless it was already given back.
     fn close(&self);
+    /// `n` more bytes of the body came off the connection (before any decoding).
+    fn received(&self, n: usize);
 }
 
 /// A response body that returns its connection to the pool when read to the end, and closes it
@@ -104,6 +106,7 @@ impl futures_util::Stream for LeasedBody {
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) if data.is_empty() => continue,
                     Ok(data) => {
+                        this.shared.received(data.len());
                         if let (Some(timer), Some(d)) = (&mut this.read_timer, this.sock_read) {
                             timer.as_mut().reset(later(tokio::time::Instant::now(), d));
                         }

@@ -10,7 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -99,6 +99,10 @@ struct IoState {
     /// Some request on this connection has a `sock_read` timeout: record when bytes move
     /// (otherwise nobody asks, and the clock is not read).
     track_progress: AtomicBool,
+    /// The byte counter of the request about to be written, until the transport takes it
+    /// over (`output_armed` says one waits here).
+    next_output: Mutex<Option<Arc<AtomicU64>>>,
+    output_armed: AtomicBool,
 }
 
 impl Progress for IoState {
@@ -330,16 +334,29 @@ fn find_head_end(haystack: &[u8]) -> Option<usize> {
 struct CaptureIo {
     io: Box<dyn crate::transport::Io>,
     state: Arc<IoState>,
+    /// Counts the bytes written for the current request.
+    output: Option<Arc<AtomicU64>>,
 }
 
 impl CaptureIo {
-    fn wrote(&self, res: &Poll<io::Result<usize>>) {
+    fn wrote(&mut self, res: &Poll<io::Result<usize>>) {
         // Anything written is unflushed until a flush completes: a partial write followed by
         // one that waits must never look like a finished upload in between.
         self.state.unflushed.store(true, Ordering::Relaxed);
         match res {
             Poll::Pending => {}
             Poll::Ready(Ok(n)) => {
+                // A new request's bytes are counted from its first write (hyper writes one
+                // request at a time, and the pool sends the next only after this one's).
+                if self.state.output_armed.load(Ordering::Acquire) {
+                    self.state.output_armed.store(false, Ordering::Relaxed);
+                    if let Ok(mut next) = self.state.next_output.lock() {
+                        self.output = next.take();
+                    }
+                }
+                if let Some(out) = &self.output {
+                    out.fetch_add(*n as u64, Ordering::Relaxed);
+                }
                 if *n > 0 && self.state.track_progress.load(Ordering::Relaxed) {
                     if let Ok(mut st) = self.state.capture.lock() {
                         if st.active {
@@ -452,6 +469,7 @@ impl H1Conn {
         let io = CaptureIo {
             io,
             state: state.clone(),
+            output: None,
         };
         let mut builder = http1::Builder::new();
         if max_headers > HeadLimits::DEFAULT.max_headers {
@@ -505,6 +523,16 @@ impl H1Conn {
             st.arm(limits);
         }
         self.sender.send_request(req)
+    }
+
+    /// A counter of the bytes the next request writes (the request after this call).
+    fn count_output(&self) -> Arc<AtomicU64> {
+        let out = Arc::new(AtomicU64::new(0));
+        if let Ok(mut next) = self.io.next_output.lock() {
+            *next = Some(out.clone());
+        }
+        self.io.output_armed.store(true, Ordering::Release);
+        out
     }
 
     /// When bytes of the current exchange last moved, for the `sock_read` timeout of the head;
@@ -741,6 +769,7 @@ pub(crate) async fn exchange(
 ) -> Result<Sent, SendError> {
     // Everything but the wait is done before it, so that this future holds little more than
     // hyper's.
+    let output = conn.count_output();
     let (pending, upload, continued) = start(conn, &head, body)?;
     match pending.await {
         Ok(response) if both_framings(response.headers()) => Err(SendError {
@@ -758,6 +787,7 @@ pub(crate) async fn exchange(
             raw: conn.take_head(),
             body_withheld: continued.is_some_and(|c| !c.load(Ordering::Acquire)),
             upload,
+            output: Some(output),
         }),
         Err(e) => {
             let retryable = reused && !conn.received_any() && is_stale_connection(&e);

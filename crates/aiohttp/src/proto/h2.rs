@@ -231,5 +231,6 @@ fn sent(response: http::Response<hyper::body::Incoming>, body_withheld: bool) ->
         body_withheld,
         upload: None,
         upgrade: None,
+        output: None,
     }
 }

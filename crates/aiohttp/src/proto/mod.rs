@@ -8,6 +8,8 @@ pub(crate) mod h1;
 pub(crate) mod h2;
 
 use std::io;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 
@@ -25,6 +27,9 @@ pub(crate) struct Sent {
     pub(crate) upload: Option<Upload>,
     /// The connection a `101 Switching Protocols` response hands over (HTTP/1 only).
     pub(crate) upgrade: Option<h1::Upgrade>,
+    /// The bytes written for this request so far, as the transport took them (HTTP/1 only):
+    /// head, body and chunk framing.
+    pub(crate) output: Option<Arc<AtomicU64>>,
 }
 
 /// A failed exchange; `retryable` when a reused connection failed before any response byte,

@@ -350,6 +350,8 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
     kind, message, info = err.args
     if kind in _RESPONSE_KINDS:
         cls = getattr(E, kind)
+        if not history and info.history:
+            history = tuple(ClientResponse(h, None) for h in info.history)
         return cls(
             _request_info(info.request),
             history,
@@ -408,6 +410,51 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
 # responses
 
 
+class Connection:
+    """``response.connection``: the connection a response holds (aiohttp's ``Connection``);
+    closing or releasing it closes or releases the response's."""
+
+    __slots__ = ("_resp",)
+
+    def __init__(self, resp: ClientResponse) -> None:
+        self._resp = resp
+
+    @property
+    def closed(self) -> bool:
+        return self._resp.closed
+
+    @property
+    def transport(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._resp.close()
+
+    def release(self) -> None:
+        self._resp.release()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self._resp.url}>"
+
+
+# How often an unfinished upload is looked at, for ``upload_complete``.
+_UPLOAD_POLL = 0.005
+
+
+def _watch_upload(resp: ClientResponse, fut: asyncio.Future[None]) -> None:
+    """Completes `fut` once `resp`'s request body is sent whole. The crate answers whether it
+    is (it has no wake-up for it), so an unfinished upload is looked at every few ms until
+    it is, or until the response lets its connection go (then the upload stopped short)."""
+    if fut.done():
+        return
+    if resp._core.upload_complete:
+        fut.set_result(None)
+    elif resp._released or not resp._core.connection_open:
+        fut.set_exception(E.ClientConnectionError("the connection closed before the request body was sent"))
+    else:
+        fut.get_loop().call_later(_UPLOAD_POLL, _watch_upload, resp, fut)
+
+
 class _Noop:
     """What ``release()`` answers: awaitable, for code that awaits it."""
 
@@ -460,6 +507,11 @@ class StreamReader:
         if exc_cause is not None:
             exc.__cause__ = exc_cause
         self._exc = exc
+
+    @property
+    def total_raw_bytes(self) -> int:
+        """The body bytes received so far, before any Content-Encoding was undone."""
+        return self._resp._core.total_raw_bytes
 
     def get_read_buffer_limits(self) -> tuple[int, int]:
         n = self._resp._read_bufsize
@@ -543,6 +595,8 @@ class ClientResponse:
         "_read_bufsize",
         "_in_context",
         "_content",
+        "_upload",
+        "_lost",
         "__weakref__",
     )
 
@@ -562,6 +616,8 @@ class ClientResponse:
         self._read_bufsize = read_bufsize
         self._in_context = False
         self._content: StreamReader | None = None
+        self._upload: asyncio.Future[None] | None = None
+        self._lost = False
 
     # head -------------------------------------------------------------------------
     @property
@@ -644,12 +700,32 @@ class ClientResponse:
 
     @property
     def closed(self) -> bool:
-        """Released, or the body is all in (then its connection is back in the pool)."""
-        return self._released or self._core.ready_body is not None or self._core.content_at_eof()
+        """Released, or done with its connection: the body is all in (the connection is back
+        in the pool) or the connection closed. A ``101`` response keeps its connection."""
+        return self._released or not self._core.connection_open
 
     @property
-    def connection(self) -> Any:
-        return None
+    def connection(self) -> Connection | None:
+        """The connection while the response holds it (until the body is all in, or
+        ``release()``); ``None`` after."""
+        if self._released or not self._core.connection_open:
+            return None
+        return Connection(self)
+
+    @property
+    def output_size(self) -> int | None:
+        """The bytes written for the request so far: request line, headers, body and chunk
+        framing, as the connection took them. ``None`` over HTTP/2."""
+        return self._core.output_size
+
+    @property
+    def upload_complete(self) -> asyncio.Future[None]:
+        """A future done once the request body was sent whole (at once without a body)."""
+        fut = self._upload
+        if fut is None:
+            fut = self._upload = asyncio.get_running_loop().create_future()
+            _watch_upload(self, fut)
+        return fut
 
     @property
     def content(self) -> StreamReader:
@@ -691,11 +767,22 @@ class ClientResponse:
             if body is not None:
                 self._body = body
                 return body
+            if self._lost:
+                raise RuntimeError("Connection closed.")
             try:
                 self._body = await self._core.read()
             except _CoreError as e:
+                if self._lost:
+                    raise RuntimeError("Connection closed.") from None
                 raise _convert(e, self._ssl) from None
         return self._body
+
+    def _connection_lost(self) -> None:
+        """The session closed the connection under this response (aiohttp's reads then
+        raise ``RuntimeError("Connection closed.")``)."""
+        if self._body is None and not self._released:
+            self._lost = True
+            self._core.close()
 
     def get_encoding(self) -> str:
         charset = self._core.charset
@@ -930,6 +1017,9 @@ class ClientSession:
             cookie_jar.update_cookies(cookies)
         self._connector = connector
         self._connector_owner = connector_owner
+        # Responses whose body was not all in with the head: closing the session (and with
+        # it the connector it owns) closes their connections, as aiohttp's does.
+        self._streaming: weakref.WeakSet[ClientResponse] = weakref.WeakSet()
         self._cookie_jar = cookie_jar
         self._timeout = timeout
         self._json_serialize = json_serialize
@@ -1032,6 +1122,9 @@ class ClientSession:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._connector_owner:
+                for resp in list(self._streaming):
+                    resp._connection_lost()
             await self._core.close()
 
     def detach(self) -> None:
@@ -1124,8 +1217,6 @@ class ClientSession:
             raise RuntimeError("Session is closed")
         url = self._checked_url(str_or_url)
         method = method.upper()
-        if auto_decompress is not None and auto_decompress != self._auto_decompress:
-            raise NotImplementedError("auto_decompress per request is not supported; set it on the session")
         if middlewares:
             raise NotImplementedError("middlewares are not supported yet")
         if proxy_headers:
@@ -1189,7 +1280,10 @@ class ClientSession:
                 content_type=ctype,
                 auth=_auth_tuple(auth),
                 allow_redirects=allow_redirects,
-                max_redirects=max_redirects,
+                # aiohttp counts the redirect responses: the max_redirects-th one raises
+                # TooManyRedirects (max_redirects - 1 are followed), and 0 means no limit. The
+                # crate counts the redirects it follows.
+                max_redirects=max_redirects - 1 if max_redirects > 0 else 2**32,
                 compress=bool(compress),
                 chunked=chunked,
                 expect100=expect100,
@@ -1205,10 +1299,13 @@ class ClientSession:
                 max_line_size=max_line_size,
                 max_field_size=max_field_size,
                 max_headers=max_headers,
+                auto_decompress=auto_decompress,
             )
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None
         resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
+        if core.ready_body is None:
+            self._streaming.add(resp)
         if check is not None:
             await check(resp)
         return resp

@@ -22,6 +22,7 @@ class ErrorInfo:
     ws_close_code: int | None
     errno: tuple[int, str] | None
     redirect: bool
+    history: list[Response]
 
 class TlsConfig:
     def __init__(self, roots: list[bytes]) -> None: ...
@@ -84,6 +85,10 @@ class Response:
     raw_headers: list[tuple[bytes, bytes]]
     request_headers: list[tuple[str, str]]
     history: list[Response]
+    output_size: int | None
+    upload_complete: bool
+    total_raw_bytes: int
+    connection_open: bool
     ready_body: bytes | None
     def read(self) -> Coroutine[Any, Any, bytes]: ...
     def text(self, encoding: str | None = ...) -> Coroutine[Any, Any, str]: ...
