@@ -443,7 +443,8 @@ impl Session {
         compress=false, chunked=None, expect100=false, raise_for_status=None,
         read_until_eof=true, proxy=None, proxy_auth=None, timeout=None, ssl=None,
         server_hostname=None, cookies=None, version=None, read_bufsize=None,
-        max_line_size=None, max_field_size=None, max_headers=None, auto_decompress=None))]
+        max_line_size=None, max_field_size=None, max_headers=None, auto_decompress=None,
+        once=false))]
     #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
@@ -475,6 +476,7 @@ impl Session {
         max_field_size: Option<usize>,
         max_headers: Option<usize>,
         auto_decompress: Option<bool>,
+        once: bool,
     ) -> PyResult<Response> {
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
@@ -501,7 +503,16 @@ impl Session {
             b = b.skip_auto_headers(names);
         }
         if let Some(data) = body {
-            b = b.data(Bytes::from_owner(data));
+            let data = Bytes::from_owner(data);
+            b = if once {
+                // A body that can be sent once (aiohttp's async iterables): a redirect that
+                // needs it again is an error rather than a second copy.
+                let once =
+                    futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(data)));
+                b.data(aiohttp::Body::wrap_stream(once))
+            } else {
+                b.data(data)
+            };
         }
         if let Some(fields) = form {
             b = b.data(aiohttp::Body::form(&fields));

@@ -26,7 +26,10 @@ fn pop(pending: &Pending) -> Option<WSMessage> {
 
 /// Whether no message follows this one.
 fn ends(kind: WSMsgType) -> bool {
-    matches!(kind, WSMsgType::Close | WSMsgType::Closed | WSMsgType::Error)
+    matches!(
+        kind,
+        WSMsgType::Close | WSMsgType::Closed | WSMsgType::Error
+    )
 }
 
 /// With a heartbeat, reads while no `receive()` is waiting, as aiohttp's reader does: the

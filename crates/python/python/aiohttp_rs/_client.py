@@ -397,6 +397,9 @@ def _convert(err: BaseException, ssl: Any = True, unix_path: str | None = None, 
         return getattr(E, kind)(info.url or message, message)
     if kind == "NonHttpUrlClientError":
         return E.NonHttpUrlClientError(info.url or message)
+    if kind == "ClientPayloadError" and "needs the request body again" in message:
+        # aiohttp's words for a redirect that would send a spent body again.
+        return E.ClientPayloadError(f"Cannot follow redirect with a consumed request body ({message})")
     if kind in _MESSAGE_KINDS:
         return getattr(E, kind)(message)
     if kind == "InvalidArgument":
@@ -1236,6 +1239,7 @@ class ClientSession:
                 query = _pairs(params, "params")
         hdrs = _header_pairs(headers) if headers else None
         body = form = ctype = None
+        once = False
         if json is not None:
             if data is not None:
                 raise ValueError("data and json parameters can not be used at the same time")
@@ -1255,6 +1259,7 @@ class ClientSession:
                 body = body[: int(length)]
             elif encoded.chunked and chunked is None:
                 chunked = True
+            once = encoded.once
         if chunked is not None and not isinstance(chunked, bool):
             warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=3)
         if proxy is not None:
@@ -1300,6 +1305,7 @@ class ClientSession:
                 max_field_size=max_field_size,
                 max_headers=max_headers,
                 auto_decompress=auto_decompress,
+                once=once,
             )
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None

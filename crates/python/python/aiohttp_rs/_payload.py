@@ -27,13 +27,17 @@ class Body:
     """A request body: bytes or form fields, the headers it brings, and whether its size
     was unknown (then it is sent chunked, as aiohttp does)."""
 
-    __slots__ = ("data", "form", "headers", "chunked")
+    __slots__ = ("data", "form", "headers", "chunked", "once")
 
-    def __init__(self, data: bytes | None = None, form: Any = None, headers: Any = (), chunked: bool = False) -> None:
+    def __init__(
+        self, data: bytes | None = None, form: Any = None, headers: Any = (), chunked: bool = False, once: bool = False
+    ) -> None:
         self.data = data
         self.form = form
         self.headers = list(headers)
         self.chunked = chunked
+        # Sent once only (an async iterable's): a redirect can't send it again.
+        self.once = once
 
 
 class _Collector:
@@ -103,7 +107,8 @@ async def _write_payload(payload: Any, has_ct: bool) -> Body:
     finally:
         # The body is in memory now; the payload's file or iterator is done with.
         await payload.close()
-    return Body(b"".join(w.parts), headers=headers, chunked=size is None)
+    once = isinstance(payload, _aio_payload.AsyncIterablePayload) if _aio_payload is not None else False
+    return Body(b"".join(w.parts), headers=headers, chunked=size is None, once=once)
 
 
 async def encode(data: Any, has_ct: bool) -> Body:
@@ -142,5 +147,5 @@ async def encode(data: Any, has_ct: bool) -> Body:
         parts = []
         async for part in data:
             parts.append(part.encode("utf-8") if isinstance(part, str) else bytes(part))
-        return Body(b"".join(parts), headers=() if has_ct else [("Content-Type", "application/octet-stream")], chunked=True)
+        return Body(b"".join(parts), headers=() if has_ct else [("Content-Type", "application/octet-stream")], chunked=True, once=True)
     raise TypeError(f"data type {type(data).__name__} is not supported")
