@@ -13,6 +13,7 @@ import tempfile
 
 import aiohttp
 import pytest
+from aiohttp import web
 from conftest import Seen, recording_app, web_server
 from multidict import CIMultiDictProxy
 from yarl import URL
@@ -480,5 +481,170 @@ def test_per_request_morsels_use_their_own_names(run):
             async with aiohttp_rs.ClientSession() as s:
                 await s.get(base + "/hello", cookies={"key": m, "plain": "v2"})
         assert seen.requests[0]["cookies"] == {"real": "v1", "plain": "v2"}
+
+    run(main())
+
+
+def _transfer_app(seen: Seen) -> web.Application:
+    async def upload(req: web.Request) -> web.Response:
+        body = await req.read()
+        seen.requests.append({"path": req.path, "body": body, "chunked": req.headers.get("Transfer-Encoding")})
+        return web.Response(text=str(len(body)))
+
+    async def redirect_307(req: web.Request) -> web.Response:
+        body = await req.read()
+        seen.requests.append({"path": req.path, "body": body})
+        raise web.HTTPTemporaryRedirect("/upload")
+
+    async def bad_location(req: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": req.query["to"]})
+
+    async def upgrade(req: web.Request) -> web.Response:
+        return web.Response(status=101, headers={"Connection": "Upgrade", "Upgrade": "tcp"})
+
+    async def no_content(req: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=204)
+        resp.headers["Content-Encoding"] = "gzip"
+        await resp.prepare(req)
+        return resp
+
+    async def lines(req: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(req)
+        for _ in range(20):
+            await resp.write(b"data\n")
+            await asyncio.sleep(0.1)
+        return resp
+
+    async def large(req: web.Request) -> web.Response:
+        return web.Response(body=b"1" * 1_000_000)
+
+    async def gzip(req: web.Request) -> web.Response:
+        resp = web.Response(text="compressed " * 100)
+        resp.enable_compression(web.ContentCoding.gzip)
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/upload", upload)
+    app.router.add_post("/redirect-307", redirect_307)
+    app.router.add_get("/bad-location", bad_location)
+    app.router.add_get("/upgrade", upgrade)
+    app.router.add_get("/no-content", no_content)
+    app.router.add_get("/lines", lines)
+    app.router.add_get("/large", large)
+    app.router.add_get("/gzip", gzip)
+    return app
+
+
+def test_output_size_upload_complete_and_raw_bytes(run):
+    seen = Seen()
+
+    async def main():
+        async with web_server(_transfer_app(seen)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                body = b"x" * 100_000
+                async with s.post(base + "/upload", data=body) as resp:
+                    assert await resp.text() == "100000"
+                    first = resp.output_size
+                    await resp.upload_complete
+                async with s.post(base + "/upload", data=body) as resp:
+                    await resp.read()
+                    second = resp.output_size
+                # The body and a head, counted per request on the kept connection.
+                assert body.__len__() < first < body.__len__() + 1024
+                assert first == second
+                async with s.get(base + "/large") as resp:
+                    assert resp.upload_complete.done()
+                    assert 0 < resp.output_size < 1024
+                async with s.get(base + "/gzip") as resp:
+                    text = await resp.text()
+                    raw = resp.content.total_raw_bytes
+                    assert 0 < raw < len(text.encode())
+                    assert raw == int(resp.headers["Content-Length"])
+                async with s.get(base + "/gzip", auto_decompress=False) as resp:
+                    assert resp.headers["Content-Encoding"] == "gzip"
+                    assert len(await resp.read()) == raw
+
+    run(main())
+
+
+def test_redirect_rules_as_aiohttp(run):
+    seen = Seen()
+
+    async def main():
+        async with web_server(recording_app(seen)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                # The max_redirects-th redirect raises, with those responses as history.
+                with pytest.raises(aiohttp.TooManyRedirects) as ctx:
+                    await s.get(base + "/redirect/5", max_redirects=2)
+                assert len(ctx.value.history) == 2
+                assert [r.status for r in ctx.value.history] == [302, 302]
+                assert len([r for r in seen.requests if r["path"].startswith("/redirect")]) == 2
+                async with s.get(base + "/redirect/3", max_redirects=4) as resp:
+                    assert resp.status == 200 and len(resp.history) == 3
+        async with web_server(_transfer_app(Seen())) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                for location, shown in [("http:/", "http:///"), ("http:/example.com", "http:///example.com")]:
+                    with pytest.raises(aiohttp.InvalidUrlRedirectClientError, match=f"^{shown} - Invalid redirect URL origin"):
+                        await s.get(base + "/bad-location", params={"to": location})
+
+    run(main())
+
+
+def test_a_spent_async_iterable_is_not_sent_again(run):
+    seen = Seen()
+
+    async def main():
+        async def chunks():
+            for c in (b"a", b"b", b"c"):
+                yield c
+
+        async with web_server(_transfer_app(seen)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                with pytest.raises(aiohttp.ClientPayloadError, match="Cannot follow redirect with a consumed request body"):
+                    await s.post(base + "/redirect-307", data=chunks())
+                # A body in memory is sent again.
+                async with s.post(base + "/redirect-307", data=b"abc") as resp:
+                    assert await resp.text() == "3"
+        assert [(r["path"], r["body"]) for r in seen.requests] == [
+            ("/redirect-307", b"abc"),
+            ("/redirect-307", b"abc"),
+            ("/upload", b"abc"),
+        ]
+
+    run(main())
+
+
+def test_connection_states(run):
+    async def main():
+        async with web_server(_transfer_app(Seen())) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                # A 101 keeps its connection after the (empty) body is read.
+                resp = await s.get(base + "/upgrade")
+                await resp.read()
+                assert resp.connection is not None and not resp.closed
+                resp.close()
+                assert resp.connection is None and resp.closed
+                # A 204 has no body whatever its headers: done with the head.
+                async with s.get(base + "/no-content") as resp:
+                    assert resp.status == 204 and resp.closed
+                # set_exception: later reads raise it, and it stays.
+                async with s.get(base + "/lines") as resp:
+                    resp.content.set_exception(ValueError("mine"))
+                    with pytest.raises(ValueError, match="mine"):
+                        await resp.content.readline()
+                    assert isinstance(resp.content.exception(), ValueError)
+                # release() while a read waits: that read ends with ClientConnectionError.
+                resp = await s.get(base + "/lines")
+                assert await resp.content.readline() == b"data\n"
+                asyncio.get_running_loop().call_later(0.15, resp.release)
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    while await resp.content.readline():
+                        pass
+            # A body not read when its session closed can't be read after.
+            async with aiohttp_rs.ClientSession() as s:
+                resp = await s.get(base + "/large")
+            with pytest.raises(RuntimeError, match="Connection closed"):
+                await resp.read()
 
     run(main())

@@ -121,3 +121,56 @@ def test_handshake_refused_is_wsserverhandshakeerror(run):
                 assert info.value.status == 200
 
     run(main())
+
+
+def test_heartbeat_runs_while_the_client_only_sends(run):
+    """With a heartbeat the socket is read in the background: a client that sends and
+    sleeps still pings, is closed with 1006 when no pong comes, and what arrived meanwhile
+    is received in order."""
+    seen: list = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        await ws.send_str("one")
+        await ws.send_str("two")
+        msg = await ws.receive()
+        seen.append(msg.type)
+        await asyncio.sleep(2)  # no pong
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+
+    async def main():
+        async with web_server(app) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                ws = await s.ws_connect(base + "/ws", heartbeat=0.1)
+                await asyncio.sleep(0.5)
+                assert seen == [aiohttp.WSMsgType.PING]
+                assert ws.close_code is aiohttp.WSCloseCode.ABNORMAL_CLOSURE
+                assert (await ws.receive()).data == "one"
+                assert (await ws.receive()).data == "two"
+                msg = await ws.receive()
+                assert msg.type is aiohttp.WSMsgType.ERROR
+                assert isinstance(msg.data, aiohttp.ServerTimeoutError)
+                assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSED
+
+    run(main())
+
+
+def test_heartbeat_with_pongs_keeps_the_socket_open(run):
+    received: list = []
+
+    async def main():
+        async with web_server(ws_app(received)) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                async with s.ws_connect(base + "/ws", heartbeat=0.05) as ws:
+                    await asyncio.sleep(0.4)  # several pings, answered by the server
+                    assert not ws.closed
+                    await ws.send_str("still")
+                    assert await ws.receive_str() == "still/answer"
+                    assert await ws.close() is True
+                    assert ws.close_code == 1000
+
+    run(main())
