@@ -451,6 +451,8 @@ def test_custom_resolver_runs_python_on_the_loop(run):
         async def resolve(self, host, port=0, family=0):
             asked.append((host, port))
             await asyncio.sleep(0)  # Python code on the loop, mid-request
+            if host == "unknown.test":
+                raise OSError(-2, "Name or service not known")
             return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": 2, "proto": 0, "flags": 0}]
 
         async def close(self):
@@ -463,6 +465,12 @@ def test_custom_resolver_runs_python_on_the_loop(run):
             async with aiohttp_rs.ClientSession(connector=conn) as s:
                 got = await asyncio.gather(*(s.get(f"http://made-up.test:{port}/hello") for _ in range(4)))
                 assert [r.status for r in got] == [200] * 4
+                # The resolver's failure is aiohttp's DNS error, naming the host and port.
+                with pytest.raises(aiohttp.ClientConnectorDNSError) as ctx:
+                    await s.get(f"http://unknown.test:{port}/hello")
+                assert (ctx.value.host, ctx.value.port) == ("unknown.test", port)
+                assert "Name or service not known" in str(ctx.value)
+        asked.remove(("unknown.test", port))
         assert asked and all(a == ("made-up.test", port) for a in asked)
         assert {q["headers"]["Host"] for q in seen.requests} == {f"made-up.test:{port}"}
 

@@ -80,7 +80,12 @@ fn checked(
         )
         .with_address(host, port)),
         Ok(addrs) => Ok(addrs),
-        Err(e) if e.kind() == ErrorKind::ClientConnectorDNSError => Err(e),
+        // A resolver's own DNS error is kept; it names the address if it did not.
+        Err(e) if e.kind() == ErrorKind::ClientConnectorDNSError => Err(if e.host().is_none() {
+            e.with_address(host, port)
+        } else {
+            e
+        }),
         Err(e) => Err(ClientError::new(
             ErrorKind::ClientConnectorDNSError,
             format!("cannot resolve host {host}: {e}"),
@@ -475,6 +480,20 @@ mod tests {
                 Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
             })
         }
+    }
+
+    #[test]
+    fn resolver_failures_name_the_address() {
+        let own = ClientError::new(ErrorKind::ClientConnectorDNSError, "no such name");
+        let e = checked("a.test", 81, Err(own)).expect_err("fails");
+        assert_eq!((e.host(), e.port()), (Some("a.test"), Some(81)));
+        assert_eq!(e.message(), "no such name");
+        let other = ClientError::new(ErrorKind::ClientOSError, "resolver broke");
+        let e = checked("b.test", 82, Err(other)).expect_err("fails");
+        assert_eq!(e.kind(), ErrorKind::ClientConnectorDNSError);
+        assert_eq!((e.host(), e.port()), (Some("b.test"), Some(82)));
+        let e = checked("c.test", 83, Ok(Vec::new())).expect_err("fails");
+        assert_eq!((e.host(), e.port()), (Some("c.test"), Some(83)));
     }
 
     fn cache(ttl: Option<Duration>) -> DnsCache {
