@@ -49,8 +49,10 @@ async fn read_in_background(
         }
         let full = pending.lock().map_or(true, |q| q.len() >= PENDING_MAX);
         if full {
-            want.notified().await;
-            continue;
+            tokio::select! {
+                () = want.notified() => continue,
+                _ = closing.changed() => return,
+            }
         }
         let mut r = reader.lock().await;
         tokio::select! {

@@ -174,3 +174,34 @@ def test_heartbeat_with_pongs_keeps_the_socket_open(run):
                     assert ws.close_code == 1000
 
     run(main())
+
+
+def test_messages_read_in_the_background_keep_their_order(run):
+    """More messages than the background reader keeps arrive while the client sleeps: all
+    are received, in order, and the socket stays open (the server answers pings)."""
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        for i in range(150):
+            await ws.send_str(f"m{i}")
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await ws.send_str(msg.data + "/answer")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+
+    async def main():
+        async with web_server(app) as base:
+            async with aiohttp_rs.ClientSession() as s:
+                async with s.ws_connect(base + "/ws", heartbeat=0.05) as ws:
+                    await asyncio.sleep(0.3)
+                    got = [await ws.receive_str() for _ in range(150)]
+                    assert got == [f"m{i}" for i in range(150)]
+                    await ws.send_str("end")
+                    assert await ws.receive_str() == "end/answer"
+                    assert not ws.closed
+
+    run(main())
