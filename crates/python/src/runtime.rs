@@ -3,16 +3,32 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
-use pyo3::PyResult;
+use pyo3::{PyResult, Python};
 use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 static HANDLE: OnceLock<Handle> = OnceLock::new();
-static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+static RUNTIME: Mutex<Option<Driver>> = Mutex::new(None);
+
+/// How long `shutdown` lets the runtime's tasks take to stop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// What runs the runtime, for `shutdown`.
+enum Driver {
+    /// A multi-thread runtime (`AIOHTTP_RS_THREADS` above one).
+    Threads(Runtime),
+    /// A current-thread runtime on a thread of its own that keeps a Python thread state.
+    Attached {
+        stop: Arc<Notify>,
+        thread: std::thread::JoinHandle<()>,
+    },
+}
 
 /// Worker threads: `AIOHTTP_RS_THREADS` if set (at first use), else one. One thread beside
 /// the Python thread is the fastest on small machines: the event loop and the I/O each
@@ -26,8 +42,17 @@ fn worker_threads() -> usize {
 }
 
 /// The package's runtime, started at first use.
+///
+/// With one worker (the default), the runtime runs on a thread that is attached to Python
+/// once, for its whole life, with the GIL released. A task that completes wakes its
+/// coroutine by taking the GIL (PyO3's waker calls `call_soon_threadsafe`); on a thread
+/// Python has never seen, every such wake-up creates and destroys a Python thread state
+/// (an allocation and system calls per request, which the Python benchmark shows).
 pub(crate) fn handle() -> &'static Handle {
     HANDLE.get_or_init(|| {
+        if worker_threads() == 1 {
+            return attached_runtime();
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("aiohttp-rs")
@@ -35,9 +60,34 @@ pub(crate) fn handle() -> &'static Handle {
             .build()
             .unwrap_or_else(|e| panic!("aiohttp_rs: cannot start the tokio runtime: {e}"));
         let handle = rt.handle().clone();
-        *RUNTIME.lock().unwrap_or_else(|e| e.into_inner()) = Some(rt);
+        *RUNTIME.lock().unwrap_or_else(|e| e.into_inner()) = Some(Driver::Threads(rt));
         handle
     })
+}
+
+/// A current-thread runtime driven by a thread of its own, inside `Python::attach` and
+/// `detach`: the thread keeps its Python thread state, and the GIL is free while it runs.
+fn attached_runtime() -> Handle {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("aiohttp_rs: cannot start the tokio runtime: {e}"));
+    let handle = rt.handle().clone();
+    let stop = Arc::new(Notify::new());
+    let stopped = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("aiohttp-rs".into())
+        .spawn(move || {
+            Python::attach(|py| {
+                py.detach(|| {
+                    rt.block_on(stopped.notified());
+                    rt.shutdown_timeout(SHUTDOWN_WAIT);
+                });
+            });
+        })
+        .unwrap_or_else(|e| panic!("aiohttp_rs: cannot start the runtime thread: {e}"));
+    *RUNTIME.lock().unwrap_or_else(|e| e.into_inner()) = Some(Driver::Attached { stop, thread });
+    handle
 }
 
 /// Stops the runtime: every task is dropped and its threads end (within 5 s). Called at
@@ -47,10 +97,17 @@ pub(crate) fn handle() -> &'static Handle {
 /// spawned afterwards are dropped at once (their awaits fail).
 #[pyo3::pyfunction]
 pub(crate) fn shutdown(py: pyo3::Python<'_>) {
-    let rt = RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(rt) = rt {
-        // The threads may need the GIL to finish what they are doing: let them have it.
-        py.detach(move || rt.shutdown_timeout(std::time::Duration::from_secs(5)));
+    let driver = RUNTIME.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // The threads may need the GIL to finish what they are doing: let them have it.
+    match driver {
+        Some(Driver::Threads(rt)) => py.detach(move || rt.shutdown_timeout(SHUTDOWN_WAIT)),
+        Some(Driver::Attached { stop, thread }) => {
+            stop.notify_one();
+            py.detach(move || {
+                let _ = thread.join();
+            });
+        }
+        None => {}
     }
 }
 
