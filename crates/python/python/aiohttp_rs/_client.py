@@ -711,9 +711,7 @@ class ClientResponse:
     def connection(self) -> Connection | None:
         """The connection while the response holds it (until the body is all in, or
         ``release()``); ``None`` after."""
-        if self._released or not self._core.connection_open:
-            return None
-        return Connection(self)
+        return None if self.closed else Connection(self)
 
     @property
     def output_size(self) -> int | None:
