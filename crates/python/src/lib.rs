@@ -15,6 +15,7 @@ mod response;
 mod runtime;
 mod session;
 mod tls;
+mod trace;
 mod ws;
 
 use pyo3::prelude::*;
@@ -30,6 +31,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cookies::Jar>()?;
     m.add_class::<ws::WebSocket>()?;
     m.add_class::<tls::TlsConfig>()?;
+    m.add_class::<trace::TraceEvents>()?;
+    m.add_class::<trace::TraceEvent>()?;
 
     m.add_function(pyo3::wrap_pyfunction!(runtime::shutdown, m)?)?;
     m.add("USER_AGENT", aiohttp::USER_AGENT)?;

@@ -75,7 +75,7 @@ fn closed_error() -> aiohttp::ClientError {
 }
 
 impl Response {
-    fn head(r: &ClientResponse) -> Self {
+    pub(crate) fn head(r: &ClientResponse) -> Self {
         let v = r.version();
         let version = if v == http::Version::HTTP_10 {
             (1, 0)

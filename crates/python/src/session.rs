@@ -25,6 +25,19 @@ type TimeoutTuple = (Option<f64>, Option<f64>, Option<f64>, Option<f64>);
 /// Header or parameter pairs.
 type Pairs = Vec<(String, String)>;
 
+/// Header pairs as a header map (`proxy_headers=`); a bad name or value is a `ValueError`.
+fn header_map(pairs: Pairs) -> PyResult<http::HeaderMap> {
+    let mut map = http::HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let n = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid header name {name:?}")))?;
+        let v = http::HeaderValue::from_str(&value)
+            .map_err(|_| PyValueError::new_err(format!("invalid value for header {name:?}")))?;
+        map.append(n, v);
+    }
+    Ok(map)
+}
+
 fn basic_auth((login, password, encoding): AuthTuple) -> PyResult<BasicAuth> {
     BasicAuth::new_with_encoding(login, password, &encoding).py_err()
 }
@@ -261,7 +274,7 @@ impl Session {
         skip_auto_headers=None, auth=None, cookie_jar=None, timeout=None,
         raise_for_status=false, trust_env=false, auto_decompress=true, version=None,
         requote_redirect_url=true, max_line_size=8190, max_field_size=8190,
-        max_headers=128, read_bufsize=65536, proxy=None, proxy_auth=None))]
+        max_headers=128, read_bufsize=65536, proxy=None, proxy_auth=None, trace=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         connector: Option<PyRef<'_, Connector>>,
@@ -283,6 +296,7 @@ impl Session {
         read_bufsize: usize,
         proxy: Option<String>,
         proxy_auth: Option<AuthTuple>,
+        trace: bool,
     ) -> PyResult<Self> {
         let mut b = aiohttp::ClientSession::builder()
             .raise_for_status(raise_for_status)
@@ -326,6 +340,9 @@ impl Session {
         if let Some(a) = proxy_auth {
             b = b.proxy_auth(basic_auth(a)?);
         }
+        if trace {
+            b = b.trace_config(crate::trace::Forward);
+        }
         Ok(Session {
             inner: b.build().py_err()?,
         })
@@ -352,7 +369,7 @@ impl Session {
     #[pyo3(signature = (url, *, method=None, protocols=None, ws_receive=None,
         ws_close=Some(10.0), receive_timeout=None, autoclose=true, autoping=true,
         heartbeat=None, auth=None, origin=None, params=None, headers=None, proxy=None,
-        proxy_auth=None, ssl=None, server_hostname=None, compress=0,
+        proxy_auth=None, proxy_headers=None, ssl=None, server_hostname=None, compress=0,
         max_msg_size=4194304))]
     #[allow(clippy::too_many_arguments)]
     async fn ws_connect(
@@ -372,6 +389,7 @@ impl Session {
         headers: Option<Pairs>,
         proxy: Option<String>,
         proxy_auth: Option<AuthTuple>,
+        proxy_headers: Option<Pairs>,
         ssl: Option<SslArg>,
         server_hostname: Option<String>,
         compress: u8,
@@ -426,6 +444,9 @@ impl Session {
         if let Some(a) = proxy_auth {
             b = b.proxy_auth(basic_auth(a)?);
         }
+        if let Some(h) = proxy_headers {
+            b = b.proxy_headers(header_map(h)?);
+        }
         if let Some(s) = ssl {
             b = b.ssl(s.into_ssl());
         }
@@ -441,10 +462,10 @@ impl Session {
     #[pyo3(signature = (method, url, *, params=None, headers=None, skip_auto_headers=None,
         body=None, form=None, content_type=None, auth=None, allow_redirects=true, max_redirects=10,
         compress=false, chunked=None, expect100=false, raise_for_status=None,
-        read_until_eof=true, proxy=None, proxy_auth=None, timeout=None, ssl=None,
+        read_until_eof=true, proxy=None, proxy_auth=None, proxy_headers=None, timeout=None, ssl=None,
         server_hostname=None, cookies=None, version=None, read_bufsize=None,
         max_line_size=None, max_field_size=None, max_headers=None, auto_decompress=None,
-        once=false))]
+        once=false, trace=None))]
     #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
@@ -466,6 +487,7 @@ impl Session {
         read_until_eof: bool,
         proxy: Option<String>,
         proxy_auth: Option<AuthTuple>,
+        proxy_headers: Option<Pairs>,
         timeout: Option<TimeoutTuple>,
         ssl: Option<SslArg>,
         server_hostname: Option<String>,
@@ -477,6 +499,7 @@ impl Session {
         max_headers: Option<usize>,
         auto_decompress: Option<bool>,
         once: bool,
+        trace: Option<Py<crate::trace::TraceEvents>>,
     ) -> PyResult<Response> {
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
@@ -535,6 +558,9 @@ impl Session {
         if let Some(a) = proxy_auth {
             b = b.proxy_auth(basic_auth(a)?);
         }
+        if let Some(h) = proxy_headers {
+            b = b.proxy_headers(header_map(h)?);
+        }
         if let Some(t) = timeout {
             b = b.timeout(self::timeout(t)?);
         }
@@ -562,7 +588,15 @@ impl Session {
         if let Some(n) = max_headers {
             b = b.max_headers(n);
         }
+        let mut done = None;
+        if let Some(t) = trace {
+            let sender = t.get().sender();
+            b = b.trace_request_ctx(sender.clone());
+            done = Some(crate::trace::DoneOnDrop(sender));
+        }
         let (response, body) = spawn(async move {
+            // Dropped with the task: the trace reader stops after the last point.
+            let _done = done;
             let mut r = b.send().await?;
             let body = if prefetch(&r) {
                 r.read().await.ok()

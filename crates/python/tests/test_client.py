@@ -656,3 +656,32 @@ def test_connection_states(run):
                 await resp.read()
 
     run(main())
+
+
+def test_proxy_headers_reach_the_proxy_only(run):
+    # The recording server is the forward proxy: a plain-HTTP request through it carries
+    # the proxy's headers and the absolute URL, and the origin's name is never resolved.
+    seen = Seen()
+
+    async def main():
+        async with web_server(recording_app(seen)) as proxy:
+            async with aiohttp_rs.ClientSession() as s:
+                async with s.get(
+                    "http://origin.invalid/hello",
+                    proxy=proxy,
+                    proxy_headers={"X-Proxy-Team": "search"},
+                    headers={"X-Origin": "yes"},
+                ) as r:
+                    assert r.status == 200
+                    assert await r.text() == "Hello, world!"
+                with pytest.raises(ValueError):
+                    await s.get("http://origin.invalid/hello", proxy=proxy, proxy_headers={"Bad Name": "x"})
+
+    run(main())
+    # The request with a bad proxy header was never sent.
+    assert len(seen.requests) == 1
+    req = seen.requests[0]
+    assert req["path"] == "/hello"
+    assert req["headers"]["Host"] == "origin.invalid"
+    assert req["headers"]["X-Proxy-Team"] == "search"
+    assert req["headers"]["X-Origin"] == "yes"

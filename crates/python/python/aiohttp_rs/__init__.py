@@ -29,6 +29,8 @@ from ._client import (
     UnixConnector,
     request,
 )
+from ._tracing import *  # noqa: F403
+from ._tracing import __all__ as _tracing_names
 from ._ws import ClientWebSocketResponse, ClientWSTimeout, WSCloseCode, WSMessage, WSMsgType
 from ._core import USER_AGENT, VERSION as __version__
 from ._exceptions import *  # noqa: F403
@@ -53,6 +55,7 @@ __all__ = [
     "TCPConnector",
     "UnixConnector",
     "request",
+    *_tracing_names,
     *_exception_names,
 ]
 

@@ -23,6 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _core, _payload
+from ._tracing import Trace
 from . import _exceptions as E
 from ._cookiejar import CookieJar, DummyCookieJar, _parse_set_cookie
 
@@ -600,6 +601,7 @@ class ClientResponse:
         "_content",
         "_upload",
         "_lost",
+        "_traces",
         "__weakref__",
     )
 
@@ -621,6 +623,7 @@ class ClientResponse:
         self._content: StreamReader | None = None
         self._upload: asyncio.Future[None] | None = None
         self._lost = False
+        self._traces: Any = ()
 
     # head -------------------------------------------------------------------------
     @property
@@ -765,17 +768,18 @@ class ClientResponse:
             raise E.ClientConnectionError("Connection closed")
         if self._body is None:
             body = self._core.ready_body
-            if body is not None:
-                self._body = body
-                return body
-            if self._lost:
-                raise RuntimeError("Connection closed.")
-            try:
-                self._body = await self._core.read()
-            except _CoreError as e:
+            if body is None:
                 if self._lost:
-                    raise RuntimeError("Connection closed.") from None
-                raise _convert(e, self._ssl) from None
+                    raise RuntimeError("Connection closed.")
+                try:
+                    body = await self._core.read()
+                except _CoreError as e:
+                    if self._lost:
+                        raise RuntimeError("Connection closed.") from None
+                    raise _convert(e, self._ssl) from None
+            self._body = body
+            for trace in self._traces:
+                await trace.response_chunk_received(self.method, self.url, body)
         return self._body
 
     def _connection_lost(self) -> None:
@@ -1003,8 +1007,9 @@ class ClientSession:
                 timeout = dataclasses.replace(timeout, connect=conn_timeout)
         elif read_timeout is not _SENTINEL or conn_timeout is not None:
             raise ValueError("read_timeout and conn_timeout cannot be used together with timeout")
-        if trace_configs:
-            raise NotImplementedError("trace_configs are not supported yet")
+        self._trace_configs = list(trace_configs or ())
+        for trace_config in self._trace_configs:
+            trace_config.freeze()
         if middlewares:
             raise NotImplementedError("middlewares are not supported yet")
         if connector is None:
@@ -1060,6 +1065,7 @@ class ClientSession:
             read_bufsize=read_bufsize,
             proxy=str(proxy) if proxy is not None else None,
             proxy_auth=_auth_tuple(proxy_auth),
+            trace=bool(self._trace_configs),
         )
 
     # properties ---------------------------------------------------------------------
@@ -1118,6 +1124,10 @@ class ClientSession:
     @property
     def requote_redirect_url(self) -> bool:
         return self._requote_redirect_url
+
+    @property
+    def trace_configs(self) -> list[Any]:
+        return self._trace_configs
 
     # lifecycle ----------------------------------------------------------------------
     async def close(self) -> None:
@@ -1220,8 +1230,6 @@ class ClientSession:
         method = method.upper()
         if middlewares:
             raise NotImplementedError("middlewares are not supported yet")
-        if proxy_headers:
-            raise NotImplementedError("proxy_headers are not supported yet")
         if verify_ssl is False:
             ssl = False
         if fingerprint is not None:
@@ -1271,8 +1279,15 @@ class ClientSession:
         if raise_for_status is None:
             raise_for_status = self._raise_for_status
         check = raise_for_status if callable(raise_for_status) else None
-        try:
-            core = await self._core.request(
+        traces = events = None
+        if self._trace_configs:
+            traces = [Trace(self, tc, tc.trace_config_ctx(trace_request_ctx=trace_request_ctx)) for tc in self._trace_configs]
+            events = _core.TraceEvents()
+            trace_url = URL(url).extend_query(query) if query else URL(url)
+            trace_headers = self._merged_headers(hdrs)
+            for trace in traces:
+                await trace.request_start(method, trace_url, trace_headers)
+        call = self._core.request(
                 method,
                 url,
                 params=query,
@@ -1294,6 +1309,7 @@ class ClientSession:
                 read_until_eof=read_until_eof,
                 proxy=str(proxy) if proxy is not None else None,
                 proxy_auth=_auth_tuple(proxy_auth),
+                proxy_headers=_header_pairs(proxy_headers) if proxy_headers else None,
                 timeout=_timeout_tuple(timeout) if timeout is not _SENTINEL else None,
                 ssl=_ssl_arg(ssl),
                 server_hostname=server_hostname,
@@ -1304,7 +1320,14 @@ class ClientSession:
                 max_headers=max_headers,
                 auto_decompress=auto_decompress,
                 once=once,
+                trace=events,
             )
+        if traces is not None:
+            return await self._traced(
+                call, events, traces, (method, trace_url, trace_headers), ssl, read_bufsize, check
+            )
+        try:
+            core = await call
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None
         resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
@@ -1312,6 +1335,57 @@ class ClientSession:
             self._streaming.add(resp)
         if check is not None:
             await check(resp)
+        return resp
+
+    def _merged_headers(self, pairs: list[tuple[str, str]] | None) -> CIMultiDict[str]:
+        """The session's headers with the request's over them, as aiohttp merges them."""
+        merged = CIMultiDict(self._default_headers)
+        added: set[str] = set()
+        for name, value in pairs or ():
+            key = name.lower()
+            if key in added:
+                merged.add(name, value)
+            else:
+                merged[name] = value
+                added.add(key)
+        return merged
+
+    async def _traced(
+        self, call: Any, events: Any, traces: list[Trace], request: tuple, ssl: Any, read_bufsize: Any, check: Any
+    ) -> ClientResponse:
+        """A request with trace configs: the native points are sent to the signals as they
+        arrive while the request runs as a task; then the end, or the exception."""
+        task = asyncio.ensure_future(call)
+        try:
+            try:
+                while (event := await events.next()) is not None:
+                    redirect = None
+                    if event.name == "request_redirect":
+                        head = event.take_response()
+                        redirect = ClientResponse(head, None) if head is not None else None
+                    for trace in traces:
+                        await trace.native(event, redirect)
+                core = await task
+            except _CoreError as e:
+                raise _convert(e, ssl, self._unix_path) from None
+            except BaseException:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()  # retrieved: the error raised here is the one reported
+                raise
+            resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
+            resp._traces = traces
+            if core.ready_body is None:
+                self._streaming.add(resp)
+            if check is not None:
+                await check(resp)
+        except BaseException as e:
+            for trace in traces:
+                await trace.request_exception(*request, e)
+            raise
+        for trace in traces:
+            await trace.request_end(*request, resp)
         return resp
 
     def ws_connect(self, url: Any, **kwargs: Any) -> _RequestContextManager:
@@ -1348,8 +1422,6 @@ class ClientSession:
 
         if self._closed:
             raise RuntimeError("Session is closed")
-        if proxy_headers:
-            raise NotImplementedError("proxy_headers are not supported yet")
         if timeout is _SENTINEL:
             timeout = DEFAULT_WS_CLIENT_TIMEOUT
         elif isinstance(timeout, (int, float)):
@@ -1390,6 +1462,7 @@ class ClientSession:
                 headers=_header_pairs(headers) if headers else None,
                 proxy=str(proxy) if proxy is not None else None,
                 proxy_auth=_auth_tuple(proxy_auth),
+                proxy_headers=_header_pairs(proxy_headers) if proxy_headers else None,
                 ssl=_ssl_arg(ssl),
                 server_hostname=server_hostname,
                 compress=compress,

@@ -117,6 +117,19 @@ class WebSocket:
     def exception(self) -> CoreError | None: ...
     def extra_info(self, name: str) -> str | None: ...
 
+class TraceEvent:
+    name: str
+    method: str
+    url: str
+    host: str | None
+    headers: list[tuple[str, str]] | None
+    chunk: bytes | None
+    def take_response(self) -> Response | None: ...
+
+class TraceEvents:
+    def __init__(self) -> None: ...
+    def next(self) -> Coroutine[Any, Any, TraceEvent | None]: ...
+
 class Session:
     def __init__(
         self,
@@ -140,6 +153,7 @@ class Session:
         read_bufsize: int = ...,
         proxy: str | None = ...,
         proxy_auth: _Auth = ...,
+        trace: bool = ...,
     ) -> None: ...
     closed: bool
     def close(self) -> Coroutine[Any, Any, None]: ...
