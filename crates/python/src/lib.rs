@@ -8,6 +8,7 @@
 //! is free while the network waits; dropping the coroutine (a cancelled Python task) aborts
 //! the spawned work.
 
+mod completion;
 mod cookies;
 mod error;
 mod resolver;
@@ -31,6 +32,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cookies::Jar>()?;
     m.add_class::<ws::WebSocket>()?;
     m.add_class::<tls::TlsConfig>()?;
+    m.add_class::<completion::Completer>()?;
+    m.add_class::<completion::Started>()?;
     m.add_class::<trace::TraceEvents>()?;
     m.add_class::<trace::TraceEvent>()?;
 

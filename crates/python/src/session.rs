@@ -98,6 +98,36 @@ impl SslArg {
 /// too: its protocol buffers what arrives up to twice `read_bufsize`.)
 const PREFETCH_MAX: u64 = 64 * 1024;
 
+/// Sends the request, and reads the body with the head when [`prefetch`] says so.
+async fn send_and_prefetch(
+    b: aiohttp::RequestBuilder,
+) -> Result<(aiohttp::ClientResponse, Option<Bytes>), aiohttp::ClientError> {
+    let mut r = b.send().await?;
+    let body = if prefetch(&r) {
+        r.read().await.ok()
+    } else {
+        None
+    };
+    if let Some(b) = &body {
+        // Streaming reads see the body too.
+        r.content().unread_data(b.clone());
+    }
+    Ok((r, body))
+}
+
+/// A request's body from Python: copied once, or sent as a one-shot stream (`once`).
+fn body_of(b: aiohttp::RequestBuilder, data: PyBackedBytes, once: bool) -> aiohttp::RequestBuilder {
+    let data = Bytes::from_owner(data);
+    if once {
+        // A body that can be sent once (aiohttp's async iterables): a redirect that
+        // needs it again is an error rather than a second copy.
+        let once = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(data)));
+        b.data(aiohttp::Body::wrap_stream(once))
+    } else {
+        b.data(data)
+    }
+}
+
 fn prefetch(r: &aiohttp::ClientResponse) -> bool {
     let status = r.status();
     // These have no body whatever their headers say: reading it ends at once.
@@ -458,14 +488,71 @@ impl Session {
         Ok(WebSocket::new(ws, close_timeout, heartbeat_on))
     }
 
+    /// Starts a request with the arguments most requests have, and answers at once; its
+    /// outcome (a `Response`, or the error) completes `future` through `completer` (see
+    /// `completion.rs`). The returned handle aborts it.
+    #[pyo3(signature = (completer, future, method, url, params=None, headers=None, body=None,
+        form=None, content_type=None, allow_redirects=true, once=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        completer: &Bound<'_, crate::completion::Completer>,
+        future: Py<PyAny>,
+        method: &str,
+        url: &str,
+        params: Option<Pairs>,
+        headers: Option<Pairs>,
+        body: Option<PyBackedBytes>,
+        form: Option<Pairs>,
+        content_type: Option<String>,
+        allow_redirects: bool,
+        once: bool,
+    ) -> PyResult<crate::completion::Started> {
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
+        let mut b = self
+            .inner
+            .request(method, url)
+            .allow_redirects(allow_redirects)
+            .max_redirects(9);
+        if let Some(p) = params {
+            b = b.params(p);
+        }
+        if let Some(h) = headers {
+            for (name, value) in h {
+                b = b.header(name, value);
+            }
+        }
+        if let Some(data) = body {
+            b = body_of(b, data, once);
+        }
+        if let Some(fields) = form {
+            b = b.data(aiohttp::Body::form(&fields));
+        }
+        if let Some(ct) = content_type {
+            b = b.header("Content-Type", ct);
+        }
+        let slot = crate::completion::Slot::new(completer.get(), future);
+        let task = crate::runtime::handle().spawn(async move {
+            let outcome = send_and_prefetch(b).await;
+            slot.complete(outcome);
+        });
+        Ok(crate::completion::Started(task.abort_handle()))
+    }
+
     /// Sends a request and answers with the response head; the body is read on demand.
-    #[pyo3(signature = (method, url, *, params=None, headers=None, skip_auto_headers=None,
-        body=None, form=None, content_type=None, auth=None, allow_redirects=true, max_redirects=10,
+    ///
+    /// The arguments of every request come first, by position: keyword arguments cost
+    /// PyO3 a name search each, a cost the common request does not pay. `max_redirects`
+    /// counts the redirects followed (aiohttp's default of 10 responses is 9 of them).
+    #[pyo3(signature = (method, url, params=None, headers=None, body=None, form=None,
+        content_type=None, allow_redirects=true, once=false, *, skip_auto_headers=None,
+        auth=None, max_redirects=9,
         compress=false, chunked=None, expect100=false, raise_for_status=None,
         read_until_eof=true, proxy=None, proxy_auth=None, proxy_headers=None, timeout=None, ssl=None,
         server_hostname=None, cookies=None, version=None, read_bufsize=None,
         max_line_size=None, max_field_size=None, max_headers=None, auto_decompress=None,
-        once=false, trace=None))]
+        trace=None))]
     #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
@@ -473,12 +560,13 @@ impl Session {
         url: String,
         params: Option<Pairs>,
         headers: Option<Pairs>,
-        skip_auto_headers: Option<Vec<String>>,
         body: Option<PyBackedBytes>,
         form: Option<Pairs>,
         content_type: Option<String>,
-        auth: Option<AuthTuple>,
         allow_redirects: bool,
+        once: bool,
+        skip_auto_headers: Option<Vec<String>>,
+        auth: Option<AuthTuple>,
         max_redirects: usize,
         compress: bool,
         chunked: Option<usize>,
@@ -498,7 +586,6 @@ impl Session {
         max_field_size: Option<usize>,
         max_headers: Option<usize>,
         auto_decompress: Option<bool>,
-        once: bool,
         trace: Option<Py<crate::trace::TraceEvents>>,
     ) -> PyResult<Response> {
         let method = http::Method::from_bytes(method.as_bytes())
@@ -526,16 +613,7 @@ impl Session {
             b = b.skip_auto_headers(names);
         }
         if let Some(data) = body {
-            let data = Bytes::from_owner(data);
-            b = if once {
-                // A body that can be sent once (aiohttp's async iterables): a redirect that
-                // needs it again is an error rather than a second copy.
-                let once =
-                    futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(data)));
-                b.data(aiohttp::Body::wrap_stream(once))
-            } else {
-                b.data(data)
-            };
+            b = body_of(b, data, once);
         }
         if let Some(fields) = form {
             b = b.data(aiohttp::Body::form(&fields));
@@ -597,17 +675,7 @@ impl Session {
         let (response, body) = spawn(async move {
             // Dropped with the task: the trace reader stops after the last point.
             let _done = done;
-            let mut r = b.send().await?;
-            let body = if prefetch(&r) {
-                r.read().await.ok()
-            } else {
-                None
-            };
-            if let Some(b) = &body {
-                // Streaming reads see the body too.
-                r.content().unread_data(b.clone());
-            }
-            Ok::<_, aiohttp::ClientError>((r, body))
+            send_and_prefetch(b).await
         })
         .await?
         .py_err()?;

@@ -18,6 +18,7 @@ from . import _core
 from ._client import (
     DEFAULT_TIMEOUT,
     BasicAuth,
+    ClientRequest,
     ClientResponse,
     ClientSession,
     ClientTimeout,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "USER_AGENT",
     "BasicAuth",
+    "ClientRequest",
     "ClientResponse",
     "ClientSession",
     "ClientTimeout",

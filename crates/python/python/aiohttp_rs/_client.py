@@ -956,6 +956,27 @@ def _default_fallback_charset_resolver(resp: ClientResponse, body: bytes) -> str
     return "utf-8"
 
 
+_COMPLETERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _completer_for(loop: asyncio.AbstractEventLoop) -> Any:
+    """The loop's ``_core.Completer``, made and watched by the loop at first use: finished
+    requests resolve their futures in batches on the loop's thread, so the runtime's thread
+    never waits for the GIL. ``None`` for a loop that cannot watch a descriptor (the
+    requests then await the native coroutine itself)."""
+    try:
+        return _COMPLETERS[loop]
+    except KeyError:
+        pass
+    completer = _core.Completer()
+    try:
+        loop.add_reader(completer.fileno(), completer.drain)
+    except (NotImplementedError, AttributeError):
+        completer = None
+    _COMPLETERS[loop] = completer
+    return completer
+
+
 class ClientSession:
     """aiohttp's ``ClientSession``: a pool, defaults, cookies, and the request methods."""
 
@@ -1010,8 +1031,9 @@ class ClientSession:
         self._trace_configs = list(trace_configs or ())
         for trace_config in self._trace_configs:
             trace_config.freeze()
-        if middlewares:
-            raise NotImplementedError("middlewares are not supported yet")
+        self._middlewares = tuple(middlewares or ())
+        # Requests of this session take the general path (see _request).
+        self._hooked = bool(self._middlewares or self._trace_configs)
         if connector is None:
             connector = TCPConnector()
             connector_owner = True
@@ -1030,6 +1052,8 @@ class ClientSession:
         self._timeout = timeout
         self._json_serialize = json_serialize
         self._raise_for_status = raise_for_status
+        # The session's own raise_for_status check, when it is a callable.
+        self._check = raise_for_status if callable(raise_for_status) else None
         self._auto_decompress = auto_decompress
         self._trust_env = trust_env
         self._requote_redirect_url = requote_redirect_url
@@ -1045,6 +1069,8 @@ class ClientSession:
         self._unix_path = getattr(connector, "_unix_path", None)
         self._ssl = getattr(connector, "_ssl", True)
         self._closed = False
+        # (loop, its Completer) of the last request: see _completer_for.
+        self._completer: tuple[Any, Any] | None = None
         self._core = _core.Session(
             connector=connector._core,
             connector_owner=connector_owner,
@@ -1129,6 +1155,10 @@ class ClientSession:
     def trace_configs(self) -> list[Any]:
         return self._trace_configs
 
+    @property
+    def middlewares(self) -> tuple[Any, ...]:
+        return self._middlewares
+
     # lifecycle ----------------------------------------------------------------------
     async def close(self) -> None:
         if not self._closed:
@@ -1196,11 +1226,94 @@ class ClientSession:
         params: Any = None,
         data: Any = None,
         json: Any = None,
-        cookies: Any = None,
         headers: Any = None,
+        allow_redirects: bool = True,
+        **options: Any,
+    ) -> ClientResponse:
+        """A request. The keywords of most requests are handled here; any other (see
+        ``_request_options``), or a session with middlewares or trace configs, takes the
+        general path. Both build the same request."""
+        if self._closed:
+            raise RuntimeError("Session is closed")
+        url = self._checked_url(str_or_url)
+        method = method.upper()
+        query = None
+        if params is not None:
+            if isinstance(params, str):
+                if params:
+                    url = url + ("&" if "?" in url else "?") + params
+            else:
+                query = _pairs(params, "params")
+        hdrs = _header_pairs(headers) if headers else None
+        body = form = ctype = None
+        once = auto_chunked = False
+        if json is not None:
+            if data is not None:
+                raise ValueError("data and json parameters can not be used at the same time")
+            body = self._json_serialize(json)
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            if not (hdrs and any(k.lower() == "content-type" for k, _ in hdrs)):
+                ctype = "application/json"
+        elif data is not None:
+            encoded = await _payload.encode(data, bool(hdrs) and any(k.lower() == "content-type" for k, _ in hdrs))
+            body, form = encoded.data, encoded.form
+            if encoded.headers:
+                hdrs = (hdrs or []) + encoded.headers
+            length = next((v for k, v in hdrs or () if k.lower() == "content-length"), None)
+            if length is not None and body is not None and length.isdigit():
+                # A Content-Length given by the caller bounds what is sent, as in aiohttp.
+                body = body[: int(length)]
+            else:
+                auto_chunked = encoded.chunked
+            once = encoded.once
+        if options or self._hooked or auto_chunked:
+            return await self._request_options(
+                method, url, query, hdrs, body, form, ctype, allow_redirects, once, auto_chunked, **options
+            )
+        loop = asyncio.get_running_loop()
+        completer = self._completer
+        if completer is None or completer[0] is not loop:
+            completer = self._completer = (loop, _completer_for(loop))
+        try:
+            if completer[1] is None:
+                core = await self._core.request(method, url, query, hdrs, body, form, ctype, allow_redirects, once)
+            else:
+                # Positional arguments: the cheapest call there is to the native side.
+                future = loop.create_future()
+                started = self._core.start(
+                    completer[1], future, method, url, query, hdrs, body, form, ctype, allow_redirects, once
+                )
+                try:
+                    core = await future
+                except asyncio.CancelledError:
+                    started.abort()
+                    raise
+        except _CoreError as e:
+            raise _convert(e, True, self._unix_path) from None
+        resp = ClientResponse(core, self, read_bufsize=self._read_bufsize)
+        if core.ready_body is None:
+            self._streaming.add(resp)
+        if self._check is not None:
+            await self._check(resp)
+        return resp
+
+    async def _request_options(
+        self,
+        method: str,
+        url: str,
+        query: Any,
+        hdrs: Any,
+        body: Any,
+        form: Any,
+        ctype: Any,
+        allow_redirects: bool,
+        once: bool,
+        auto_chunked: bool,
+        *,
+        cookies: Any = None,
         skip_auto_headers: Iterable[str] | None = None,
         auth: Any = None,
-        allow_redirects: bool = True,
         max_redirects: int = 10,
         compress: Any = False,
         chunked: Any = None,
@@ -1224,50 +1337,17 @@ class ClientSession:
         fingerprint: Any = None,
         ssl_context: Any = None,
     ) -> ClientResponse:
-        if self._closed:
-            raise RuntimeError("Session is closed")
-        url = self._checked_url(str_or_url)
-        method = method.upper()
-        if middlewares:
-            raise NotImplementedError("middlewares are not supported yet")
+        """The rest of ``_request``: every other keyword of aiohttp's ``request``."""
         if verify_ssl is False:
             ssl = False
         if fingerprint is not None:
             ssl = Fingerprint(fingerprint)
         if ssl_context is not None:
             ssl = ssl_context
-        query = None
-        if params is not None:
-            if isinstance(params, str):
-                if params:
-                    url = url + ("&" if "?" in url else "?") + params
-            else:
-                query = _pairs(params, "params")
-        hdrs = _header_pairs(headers) if headers else None
-        body = form = ctype = None
-        once = False
-        if json is not None:
-            if data is not None:
-                raise ValueError("data and json parameters can not be used at the same time")
-            body = self._json_serialize(json)
-            if isinstance(body, str):
-                body = body.encode("utf-8")
-            if not (hdrs and any(k.lower() == "content-type" for k, _ in hdrs)):
-                ctype = "application/json"
-        elif data is not None:
-            encoded = await _payload.encode(data, bool(hdrs) and any(k.lower() == "content-type" for k, _ in hdrs))
-            body, form = encoded.data, encoded.form
-            if encoded.headers:
-                hdrs = (hdrs or []) + encoded.headers
-            length = next((v for k, v in hdrs or () if k.lower() == "content-length"), None)
-            if length is not None and body is not None and length.isdigit():
-                # A Content-Length given by the caller bounds what is sent, as in aiohttp.
-                body = body[: int(length)]
-            elif encoded.chunked and chunked is None:
-                chunked = True
-            once = encoded.once
+        if auto_chunked and chunked is None:
+            chunked = True
         if chunked is not None and not isinstance(chunked, bool):
-            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=3)
+            warnings.warn("Chunk size is deprecated #1615", DeprecationWarning, stacklevel=4)
         if proxy is not None:
             proxy = URL(proxy)
         if compress is True:
@@ -1279,55 +1359,44 @@ class ClientSession:
         if raise_for_status is None:
             raise_for_status = self._raise_for_status
         check = raise_for_status if callable(raise_for_status) else None
-        traces = events = None
-        if self._trace_configs:
-            traces = [Trace(self, tc, tc.trace_config_ctx(trace_request_ctx=trace_request_ctx)) for tc in self._trace_configs]
-            events = _core.TraceEvents()
-            trace_url = URL(url).extend_query(query) if query else URL(url)
-            trace_headers = self._merged_headers(hdrs)
-            for trace in traces:
-                await trace.request_start(method, trace_url, trace_headers)
-        call = self._core.request(
-                method,
-                url,
-                params=query,
-                headers=hdrs,
-                skip_auto_headers=list(skip_auto_headers) if skip_auto_headers else None,
-                body=body,
-                form=form,
-                content_type=ctype,
-                auth=_auth_tuple(auth),
-                allow_redirects=allow_redirects,
-                # aiohttp counts the redirect responses: the max_redirects-th one raises
-                # TooManyRedirects (max_redirects - 1 are followed), and 0 means no limit. The
-                # crate counts the redirects it follows.
-                max_redirects=max_redirects - 1 if max_redirects > 0 else 2**32,
-                compress=bool(compress),
-                chunked=chunked,
-                expect100=expect100,
-                raise_for_status=raise_for_status is True,
-                read_until_eof=read_until_eof,
-                proxy=str(proxy) if proxy is not None else None,
-                proxy_auth=_auth_tuple(proxy_auth),
-                proxy_headers=_header_pairs(proxy_headers) if proxy_headers else None,
-                timeout=_timeout_tuple(timeout) if timeout is not _SENTINEL else None,
-                ssl=_ssl_arg(ssl),
-                server_hostname=server_hostname,
-                cookies=_cookie_pairs(cookies) if cookies else None,
-                read_bufsize=read_bufsize,
-                max_line_size=max_line_size,
-                max_field_size=max_field_size,
-                max_headers=max_headers,
-                auto_decompress=auto_decompress,
-                once=once,
-                trace=events,
-            )
-        if traces is not None:
-            return await self._traced(
-                call, events, traces, (method, trace_url, trace_headers), ssl, read_bufsize, check
+        if middlewares is None:
+            middlewares = self._middlewares
+        kw = dict(
+            params=query,
+            form=form,
+            content_type=ctype,
+            allow_redirects=allow_redirects,
+            once=once,
+            skip_auto_headers=list(skip_auto_headers) if skip_auto_headers else None,
+            auth=_auth_tuple(auth),
+            # aiohttp counts the redirect responses: the max_redirects-th one raises
+            # TooManyRedirects (max_redirects - 1 are followed), and 0 means no limit. The
+            # crate counts the redirects it follows.
+            max_redirects=max_redirects - 1 if max_redirects > 0 else 2**32,
+            compress=bool(compress),
+            chunked=chunked,
+            expect100=expect100,
+            raise_for_status=raise_for_status is True,
+            read_until_eof=read_until_eof,
+            proxy=str(proxy) if proxy is not None else None,
+            proxy_auth=_auth_tuple(proxy_auth),
+            proxy_headers=_header_pairs(proxy_headers) if proxy_headers else None,
+            timeout=_timeout_tuple(timeout) if timeout is not _SENTINEL else None,
+            ssl=_ssl_arg(ssl),
+            server_hostname=server_hostname,
+            cookies=_cookie_pairs(cookies) if cookies else None,
+            read_bufsize=read_bufsize,
+            max_line_size=max_line_size,
+            max_field_size=max_field_size,
+            max_headers=max_headers,
+            auto_decompress=auto_decompress,
+        )
+        if middlewares or self._trace_configs:
+            return await self._request_hooked(
+                method, url, query, hdrs, body, kw, middlewares, trace_request_ctx, ssl, read_bufsize, check
             )
         try:
-            core = await call
+            core = await self._core.request(method, url, headers=hdrs, body=body, **kw)
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None
         resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
@@ -1350,13 +1419,71 @@ class ClientSession:
                 added.add(key)
         return merged
 
-    async def _traced(
-        self, call: Any, events: Any, traces: list[Trace], request: tuple, ssl: Any, read_bufsize: Any, check: Any
+    async def _request_hooked(
+        self,
+        method: str,
+        url: str,
+        query: Any,
+        hdrs: Any,
+        body: Any,
+        kw: dict[str, Any],
+        middlewares: Any,
+        trace_request_ctx: Any,
+        ssl: Any,
+        read_bufsize: Any,
+        check: Any,
     ) -> ClientResponse:
-        """A request with trace configs: the native points are sent to the signals as they
-        arrive while the request runs as a task; then the end, or the exception."""
-        task = asyncio.ensure_future(call)
+        """A request with trace configs or middlewares (the plain path stays short).
+
+        The middlewares run once around the whole request, the redirects it follows
+        included (aiohttp runs them around each hop); each call of the innermost handler
+        sends the request as the middleware left it (method, URL, headers, body)."""
+        traces = [Trace(self, tc, tc.trace_config_ctx(trace_request_ctx=trace_request_ctx)) for tc in self._trace_configs]
+        req = ClientRequest(method, URL(url).extend_query(query) if query else URL(url), self._merged_headers(hdrs), body, self)
+        # What the signals are told, as the request was made (middlewares may change `req`).
+        params = (req.method, req.url, req.headers.copy())
         try:
+            for trace in traces:
+                await trace.request_start(*params)
+
+            async def send(r: ClientRequest) -> ClientResponse:
+                return await self._send(r, kw, traces, ssl, read_bufsize)
+
+            handler: Any = send
+            for middleware in reversed(middlewares or ()):
+                handler = _chain(middleware, handler)
+            resp = await handler(req)
+            if check is not None:
+                await check(resp)
+        except BaseException as e:
+            for trace in traces:
+                await trace.request_exception(*params, e)
+            raise
+        for trace in traces:
+            await trace.request_end(*params, resp)
+        return resp
+
+    async def _send(
+        self, req: ClientRequest, kw: dict[str, Any], traces: list[Trace], ssl: Any, read_bufsize: Any
+    ) -> ClientResponse:
+        """One native request (with its redirects); with trace configs, the native points
+        are sent to the signals as they arrive while the request runs as a task."""
+        if req.headers is None:
+            hdrs = None
+        else:
+            hdrs = list(req.headers.items())
+        body = req.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        events = _core.TraceEvents() if traces else None
+        call = self._core.request(req.method, str(req.url), headers=hdrs, body=body, trace=events, **{**kw, "params": None})
+        if events is None:
+            try:
+                core = await call
+            except _CoreError as e:
+                raise _convert(e, ssl, self._unix_path) from None
+        else:
+            task = asyncio.ensure_future(call)
             try:
                 while (event := await events.next()) is not None:
                     redirect = None
@@ -1374,18 +1501,10 @@ class ClientSession:
                 elif not task.cancelled():
                     task.exception()  # retrieved: the error raised here is the one reported
                 raise
-            resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
-            resp._traces = traces
-            if core.ready_body is None:
-                self._streaming.add(resp)
-            if check is not None:
-                await check(resp)
-        except BaseException as e:
-            for trace in traces:
-                await trace.request_exception(*request, e)
-            raise
-        for trace in traces:
-            await trace.request_end(*request, resp)
+        resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
+        resp._traces = traces
+        if core.ready_body is None:
+            self._streaming.add(resp)
         return resp
 
     def ws_connect(self, url: Any, **kwargs: Any) -> _RequestContextManager:
@@ -1471,6 +1590,41 @@ class ClientSession:
         except _CoreError as e:
             raise _convert(e, ssl, self._unix_path) from None
         return ClientWebSocketResponse(core, _convert, decode_text)
+
+
+class ClientRequest:
+    """The request a client middleware gets (``middlewares=``): what it changes here is
+    what the next handler sends. The session's default headers are in ``headers`` (a
+    middleware may replace them; removing one leaves the session's value)."""
+
+    __slots__ = ("body", "headers", "method", "session", "url")
+
+    def __init__(self, method: str, url: URL, headers: CIMultiDict[str], body: bytes | None, session: Any) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.session = session
+
+    @property
+    def host(self) -> str | None:
+        return self.url.raw_host
+
+    @property
+    def port(self) -> int | None:
+        return self.url.port
+
+    def __repr__(self) -> str:
+        return f"<ClientRequest({self.method} {self.url})>"
+
+
+def _chain(middleware: Any, handler: Any) -> Any:
+    """``handler`` wrapped in ``middleware`` (``async def mw(req, handler)``)."""
+
+    async def wrapped(req: ClientRequest) -> ClientResponse:
+        return await middleware(req, handler)
+
+    return wrapped
 
 
 class _SessionRequestContextManager:
