@@ -33,15 +33,13 @@ pub struct Response {
     /// `(major, minor)`.
     #[pyo3(get)]
     version: (u8, u8),
-    /// The request's method.
-    #[pyo3(get)]
-    method: String,
+    method: http::Method,
     /// The final URL (credentials removed).
     #[pyo3(get)]
     url: String,
-    /// The URL as requested, before redirects.
-    #[pyo3(get)]
-    real_url: String,
+    /// The request: its URL before redirects and its headers, turned into Python values
+    /// when asked for (most responses never are).
+    info: aiohttp::RequestInfo,
     /// The media type, lower case (`application/octet-stream` without a header).
     #[pyo3(get)]
     content_type: String,
@@ -49,7 +47,6 @@ pub struct Response {
     #[pyo3(get)]
     charset: Option<String>,
     raw_headers: Vec<(Bytes, Bytes)>,
-    request_headers: Vec<(String, String)>,
     history: Vec<Py<Response>>,
     ready: Option<Py<PyBytes>>,
     body: Option<Arc<Body>>,
@@ -89,17 +86,12 @@ impl Response {
             status: r.status().as_u16(),
             reason: r.reason().to_owned(),
             version,
-            method: r.method().as_str().to_owned(),
-            url: r.url().to_string(),
-            real_url: info.real_url().to_string(),
+            method: r.method().clone(),
+            url: r.url().as_str().to_owned(),
             content_type: r.content_type().to_owned(),
             charset: r.charset().map(str::to_owned),
             raw_headers: r.raw_headers().to_vec(),
-            request_headers: info
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), text(v.as_bytes())))
-                .collect(),
+            info: info.clone(),
             history: Vec::new(),
             ready: None,
             output_at_head: r.output_size(),
@@ -205,7 +197,23 @@ impl Response {
     /// The headers the request was sent with.
     #[getter]
     fn request_headers(&self) -> Vec<(String, String)> {
-        self.request_headers.clone()
+        self.info
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), text(v.as_bytes())))
+            .collect()
+    }
+
+    /// The request's method.
+    #[getter]
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The URL as requested, before redirects.
+    #[getter]
+    fn real_url(&self) -> String {
+        self.info.real_url().to_string()
     }
 
     /// The body if it was read with the head, else `None` (then `read()` reads it).

@@ -1071,6 +1071,7 @@ class ClientSession:
         self._closed = False
         # (loop, its Completer) of the last request: see _completer_for.
         self._completer: tuple[Any, Any] | None = None
+        self._checked_urls: dict[str, str] = {}
         self._core = _core.Session(
             connector=connector._core,
             connector_owner=connector_owner,
@@ -1204,7 +1205,20 @@ class ClientSession:
         return _RequestContextManager(self._request("DELETE", url, **kwargs))
 
     def _checked_url(self, str_or_url: Any) -> str:
-        """The URL to send to, checked as aiohttp checks it (yarl's parser)."""
+        """The URL to send to, checked as aiohttp checks it (yarl's parser). The answers for
+        the last few hundred URL strings are kept: requests repeat their URLs, and the
+        check depends only on the string and the session."""
+        if type(str_or_url) is str:
+            checked = self._checked_urls.get(str_or_url)
+            if checked is None:
+                checked = self._check_url(str_or_url)
+                if len(self._checked_urls) >= 256:
+                    self._checked_urls.clear()
+                self._checked_urls[str_or_url] = checked
+            return checked
+        return self._check_url(str_or_url)
+
+    def _check_url(self, str_or_url: Any) -> str:
         try:
             url = str_or_url if isinstance(str_or_url, URL) else URL(str_or_url)
         except (ValueError, TypeError) as e:
