@@ -104,10 +104,8 @@ impl Completer {
 }
 
 fn complete(py: Python<'_>, future: &Bound<'_, PyAny>, outcome: Option<Outcome>) -> PyResult<()> {
-    // A cancelled request's future is done already; its response is dropped.
-    if future.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
-        return Ok(());
-    }
+    // A cancelled request's future is done already: setting it fails (InvalidStateError,
+    // ignored by `drain`) and its response is dropped.
     match outcome {
         Some(Ok((response, body))) => {
             let response = Py::new(py, Response::new(response, body))?;

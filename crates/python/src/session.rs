@@ -295,6 +295,30 @@ impl std::fmt::Debug for Connector {
 #[derive(Debug)]
 pub struct Session {
     pub(crate) inner: aiohttp::ClientSession,
+    /// Parsed URLs of `start` by their text, for a session without a `base_url` (a
+    /// request repeats its URL; parsing it is a good part of starting one).
+    urls: Option<std::sync::Mutex<std::collections::HashMap<String, aiohttp::Url>>>,
+}
+
+/// How many parsed URLs a session keeps (all are forgotten when it is full).
+const URL_CACHE: usize = 256;
+
+impl Session {
+    /// `url` parsed as the crate parses it, from the cache when it was seen; `None` when
+    /// there is no cache or the text does not parse (the crate then reports it).
+    fn parsed(&self, url: &str) -> Option<aiohttp::Url> {
+        use aiohttp::IntoUrl;
+        let mut urls = self.urls.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = urls.get(url) {
+            return Some(u.clone());
+        }
+        let u = url.into_url().ok()?;
+        if urls.len() >= URL_CACHE {
+            urls.clear();
+        }
+        urls.insert(url.to_owned(), u.clone());
+        Some(u)
+    }
 }
 
 #[pymethods]
@@ -343,6 +367,7 @@ impl Session {
         if let Some(c) = connector {
             b = b.shared_connector(c.inner.clone());
         }
+        let has_base = base_url.is_some();
         if let Some(url) = base_url {
             b = b.base_url(url);
         }
@@ -375,6 +400,7 @@ impl Session {
         }
         Ok(Session {
             inner: b.build().py_err()?,
+            urls: (!has_base).then(Default::default),
         })
     }
 
@@ -510,11 +536,11 @@ impl Session {
     ) -> PyResult<crate::completion::Started> {
         let method = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err(format!("invalid method {method:?}")))?;
-        let mut b = self
-            .inner
-            .request(method, url)
-            .allow_redirects(allow_redirects)
-            .max_redirects(9);
+        let b = match self.parsed(url) {
+            Some(u) => self.inner.request(method, u),
+            None => self.inner.request(method, url),
+        };
+        let mut b = b.allow_redirects(allow_redirects).max_redirects(9);
         if let Some(p) = params {
             b = b.params(p);
         }
