@@ -21,6 +21,12 @@ mod ws;
 
 use pyo3::prelude::*;
 
+/// The extension's own allocations (not Python's): a request allocates and frees task
+/// cells, buffers and heads across two threads, which glibc's allocator answers slowly
+/// (its aligned allocations consolidate the heap; see the Python benchmark in README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The extension module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
