@@ -882,14 +882,14 @@ def _is_json(ctype: str, expected: str) -> bool:
 # sessions
 
 
-class _RequestContextManager:
-    """``session.get(...)``: awaitable, and an async context manager that releases."""
+class _WSContextManager:
+    """``session.ws_connect(...)``: awaitable, and an async context manager that closes."""
 
     __slots__ = ("_coro", "_resp")
 
     def __init__(self, coro: Any) -> None:
         self._coro = coro
-        self._resp: ClientResponse | None = None
+        self._resp: Any = None
 
     def __await__(self) -> Any:
         return self._coro.__await__()
@@ -903,24 +903,34 @@ class _RequestContextManager:
     def close(self) -> None:
         self._coro.close()
 
-    async def __aenter__(self) -> ClientResponse:
+    async def __aenter__(self) -> Any:
         self._resp = await self._coro
-        self._resp._in_context = True
         return self._resp
 
     async def __aexit__(self, *exc: Any) -> None:
         if self._resp is not None:
-            self._resp.release()
+            await self._resp.close()
 
 
-class _WSContextManager(_RequestContextManager):
-    """``session.ws_connect(...)``: awaitable, and an async context manager that closes."""
+class _RequestContextManager(_WSContextManager):
+    """``session.get(...)``: awaitable, and an async context manager that releases.
 
-    __slots__ = ()
+    The request's coroutine is given this object (``_request``'s ``cm``) and records its
+    response here itself, so that ``async with`` awaits that coroutine directly."""
+
+    __slots__ = ("_entered",)
+
+    def __init__(self) -> None:
+        self._resp = None
+        self._entered = False
+
+    def __aenter__(self) -> Any:
+        self._entered = True
+        return self._coro
 
     async def __aexit__(self, *exc: Any) -> None:
         if self._resp is not None:
-            await self._resp.close()
+            self._resp.release()
 
 
 def _pairs(values: Any, what: str) -> list[tuple[str, str]]:
@@ -1181,28 +1191,35 @@ class ClientSession:
 
     # requests -----------------------------------------------------------------------
     def request(self, method: str, url: Any, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request(method, url, **kwargs))
+        cm = _RequestContextManager()
+        cm._coro = self._request(method, url, cm, **kwargs)
+        return cm
 
     def get(self, url: Any, *, allow_redirects: bool = True, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("GET", url, allow_redirects=allow_redirects, **kwargs))
+        cm = _RequestContextManager()
+        if kwargs:
+            cm._coro = self._request("GET", url, cm, allow_redirects=allow_redirects, **kwargs)
+        else:
+            cm._coro = self._request("GET", url, cm, None, None, None, None, allow_redirects)
+        return cm
 
     def options(self, url: Any, *, allow_redirects: bool = True, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("OPTIONS", url, allow_redirects=allow_redirects, **kwargs))
+        return self.request("OPTIONS", url, allow_redirects=allow_redirects, **kwargs)
 
     def head(self, url: Any, *, allow_redirects: bool = False, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("HEAD", url, allow_redirects=allow_redirects, **kwargs))
+        return self.request("HEAD", url, allow_redirects=allow_redirects, **kwargs)
 
     def post(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("POST", url, data=data, **kwargs))
+        return self.request("POST", url, data=data, **kwargs)
 
     def put(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("PUT", url, data=data, **kwargs))
+        return self.request("PUT", url, data=data, **kwargs)
 
     def patch(self, url: Any, *, data: Any = None, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("PATCH", url, data=data, **kwargs))
+        return self.request("PATCH", url, data=data, **kwargs)
 
     def delete(self, url: Any, **kwargs: Any) -> _RequestContextManager:
-        return _RequestContextManager(self._request("DELETE", url, **kwargs))
+        return self.request("DELETE", url, **kwargs)
 
     def _checked_url(self, str_or_url: Any) -> str:
         """The URL to send to, checked as aiohttp checks it (yarl's parser). The answers for
@@ -1236,7 +1253,7 @@ class ClientSession:
         self,
         method: str,
         str_or_url: Any,
-        *,
+        cm: _RequestContextManager | None = None,
         params: Any = None,
         data: Any = None,
         json: Any = None,
@@ -1246,7 +1263,8 @@ class ClientSession:
     ) -> ClientResponse:
         """A request. The keywords of most requests are handled here; any other (see
         ``_request_options``), or a session with middlewares or trace configs, takes the
-        general path. Both build the same request."""
+        general path. Both build the same request. ``cm`` is the context manager that
+        awaits this (``session.get(...)``): it gets the response."""
         if self._closed:
             raise RuntimeError("Session is closed")
         url = self._checked_url(str_or_url)
@@ -1282,9 +1300,13 @@ class ClientSession:
                 auto_chunked = encoded.chunked
             once = encoded.once
         if options or self._hooked or auto_chunked:
-            return await self._request_options(
+            resp = await self._request_options(
                 method, url, query, hdrs, body, form, ctype, allow_redirects, once, auto_chunked, **options
             )
+            if cm is not None:
+                cm._resp = resp
+                resp._in_context = cm._entered
+            return resp
         loop = asyncio.get_running_loop()
         completer = self._completer
         if completer is None or completer[0] is not loop:
@@ -1310,6 +1332,9 @@ class ClientSession:
             self._streaming.add(resp)
         if self._check is not None:
             await self._check(resp)
+        if cm is not None:
+            cm._resp = resp
+            resp._in_context = cm._entered
         return resp
 
     async def _request_options(
