@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use tokio::task::AbortHandle;
 
 use crate::response::Response;
 
@@ -163,7 +162,7 @@ impl Drop for Slot {
 /// A started request: `abort()` stops it (its coroutine was cancelled).
 #[pyclass(frozen, module = "aiohttp_rs._core")]
 #[derive(Debug)]
-pub struct Started(pub(crate) AbortHandle);
+pub struct Started(pub(crate) futures_util::future::AbortHandle);
 
 #[pymethods]
 impl Started {

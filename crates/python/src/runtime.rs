@@ -137,6 +137,61 @@ impl<T> Future for Task<T> {
     }
 }
 
+/// A request waiting to be spawned by the runtime's own thread.
+type Job = futures_util::future::Abortable<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+/// Requests started from Python, spawned in batches by a task on the runtime.
+struct Starter {
+    queue: Mutex<Vec<Job>>,
+    more: Notify,
+}
+
+static STARTER: OnceLock<Arc<Starter>> = OnceLock::new();
+
+fn starter() -> &'static Starter {
+    STARTER.get_or_init(|| {
+        let starter = Arc::new(Starter {
+            queue: Mutex::new(Vec::new()),
+            more: Notify::new(),
+        });
+        let own = starter.clone();
+        handle().spawn(async move {
+            loop {
+                own.more.notified().await;
+                let jobs = std::mem::take(&mut *own.queue.lock().unwrap_or_else(|e| e.into_inner()));
+                for job in jobs {
+                    tokio::spawn(async move {
+                        let _ = job.await;
+                    });
+                }
+            }
+        });
+        starter
+    })
+}
+
+/// Runs `future` on the runtime, started from another thread without waking the runtime's
+/// thread for each one: requests started while it is busy (a loop resuming many tasks at
+/// once) are spawned together after one wake-up. The handle aborts it.
+pub(crate) fn start<F>(future: F) -> futures_util::future::AbortHandle
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let boxed: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(future);
+    let (job, abort) = futures_util::future::abortable(boxed);
+    let starter = starter();
+    let was_empty = {
+        let mut queue = starter.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let was_empty = queue.is_empty();
+        queue.push(job);
+        was_empty
+    };
+    if was_empty {
+        starter.more.notify_one();
+    }
+    abort
+}
+
 /// Runs `future` on the package's runtime.
 pub(crate) fn spawn<F>(future: F) -> Task<F::Output>
 where

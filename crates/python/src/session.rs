@@ -559,11 +559,11 @@ impl Session {
             b = b.header("Content-Type", ct);
         }
         let slot = crate::completion::Slot::new(completer.get(), future);
-        let task = crate::runtime::handle().spawn(async move {
+        let abort = crate::runtime::start(async move {
             let outcome = send_and_prefetch(b).await;
             slot.complete(outcome);
         });
-        Ok(crate::completion::Started(task.abort_handle()))
+        Ok(crate::completion::Started(abort))
     }
 
     /// Sends a request and answers with the response head; the body is read on demand.

@@ -1307,10 +1307,14 @@ class ClientSession:
                 cm._resp = resp
                 resp._in_context = cm._entered
             return resp
-        loop = asyncio.get_running_loop()
+        # The loop of the session's last request: a session belongs to one loop, as in
+        # aiohttp (asking for the running loop costs a system call per request on 3.11).
         completer = self._completer
-        if completer is None or completer[0] is not loop:
+        if completer is None or completer[0].is_closed():
+            loop = asyncio.get_running_loop()
             completer = self._completer = (loop, _completer_for(loop))
+        else:
+            loop = completer[0]
         try:
             if completer[1] is None:
                 core = await self._core.request(method, url, query, hdrs, body, form, ctype, allow_redirects, once)
