@@ -685,3 +685,31 @@ def test_proxy_headers_reach_the_proxy_only(run):
     assert req["headers"]["Host"] == "origin.invalid"
     assert req["headers"]["X-Proxy-Team"] == "search"
     assert req["headers"]["X-Origin"] == "yes"
+
+
+def test_a_session_outlives_its_loop_and_completes_on_the_next():
+    # Requests complete through the loop of the session's last request; once that loop
+    # is closed, the session takes up the running one (asyncio.run twice, one session).
+    seen = Seen()
+
+    async def serve_and(fn):
+        async with web_server(recording_app(seen)) as base:
+            return await fn(base)
+
+    session = None
+
+    async def first(base):
+        nonlocal session
+        session = aiohttp_rs.ClientSession()
+        async with session.get(base + "/hello") as r:
+            return await r.text()
+
+    async def second(base):
+        async with session.get(base + "/hello") as r:
+            text = await r.text()
+        await session.close()
+        return text
+
+    assert asyncio.run(serve_and(first)) == "Hello, world!"
+    assert asyncio.run(serve_and(second)) == "Hello, world!"
+    assert len(seen.requests) == 2

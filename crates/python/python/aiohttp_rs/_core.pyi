@@ -130,6 +130,14 @@ class TraceEvents:
     def __init__(self) -> None: ...
     def next(self) -> Coroutine[Any, Any, TraceEvent | None]: ...
 
+class Completer:
+    def __init__(self) -> None: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+
+class Started:
+    def abort(self) -> None: ...
+
 class Session:
     def __init__(
         self,
@@ -158,7 +166,33 @@ class Session:
     closed: bool
     def close(self) -> Coroutine[Any, Any, None]: ...
     def detach(self) -> None: ...
-    def request(self, method: str, url: str, **kwargs: Any) -> Coroutine[Any, Any, Response]: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: _Pairs = ...,
+        headers: _Pairs = ...,
+        body: bytes | None = ...,
+        form: _Pairs = ...,
+        content_type: str | None = ...,
+        allow_redirects: bool = ...,
+        once: bool = ...,
+        **kwargs: Any,
+    ) -> Coroutine[Any, Any, Response]: ...
+    def start(
+        self,
+        completer: Completer,
+        future: Any,
+        method: str,
+        url: str,
+        params: _Pairs = ...,
+        headers: _Pairs = ...,
+        body: bytes | None = ...,
+        form: _Pairs = ...,
+        content_type: str | None = ...,
+        allow_redirects: bool = ...,
+        once: bool = ...,
+    ) -> Started: ...
     def ws_connect(self, url: str, **kwargs: Any) -> Coroutine[Any, Any, WebSocket]: ...
 
 def shutdown() -> None: ...
