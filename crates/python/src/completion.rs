@@ -93,7 +93,8 @@ impl Completer {
         // Wake-ups first: a request finishing after this read writes again.
         let mut buf = [0u8; 64];
         while matches!((&self.readable).read(&mut buf), Ok(n) if n > 0) {}
-        let done = std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let done =
+            std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
         for Done { future, outcome } in done {
             // One future's trouble (its loop closed under it, say) leaves the others be.
             let _ = complete(py, future.bind(py), outcome);

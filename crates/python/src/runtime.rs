@@ -158,7 +158,8 @@ fn starter() -> &'static Starter {
         handle().spawn(async move {
             loop {
                 own.more.notified().await;
-                let jobs = std::mem::take(&mut *own.queue.lock().unwrap_or_else(|e| e.into_inner()));
+                let jobs =
+                    std::mem::take(&mut *own.queue.lock().unwrap_or_else(|e| e.into_inner()));
                 for job in jobs {
                     tokio::spawn(async move {
                         let _ = job.await;

@@ -308,7 +308,11 @@ impl Session {
     /// there is no cache or the text does not parse (the crate then reports it).
     fn parsed(&self, url: &str) -> Option<aiohttp::Url> {
         use aiohttp::IntoUrl;
-        let mut urls = self.urls.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        let mut urls = self
+            .urls
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(u) = urls.get(url) {
             return Some(u.clone());
         }
