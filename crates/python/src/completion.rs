@@ -35,6 +35,8 @@ struct Done {
 struct Shared {
     queue: Mutex<Vec<Done>>,
     wake: UnixStream,
+    /// Tells the flusher task to wake the loop.
+    flush: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -46,9 +48,16 @@ impl Shared {
             was_empty
         };
         if was_empty {
-            // A full socket buffer already means a wake-up is pending: nothing is lost.
-            let _ = (&self.wake).write(&[1]);
+            // The loop is woken by a task of the runtime, queued behind the tasks that are
+            // ready now: requests finishing in the same turn of the runtime share one
+            // wake-up.
+            self.flush.notify_one();
         }
+    }
+
+    /// Wakes the loop (a full socket buffer already means a wake-up is pending).
+    fn wake_loop(&self) {
+        let _ = (&self.wake).write(&[1]);
     }
 }
 
@@ -57,6 +66,14 @@ impl Shared {
 pub struct Completer {
     shared: Arc<Shared>,
     readable: UnixStream,
+    /// The task that writes the wake-ups, stopped with the completer.
+    flusher: tokio::task::AbortHandle,
+}
+
+impl Drop for Completer {
+    fn drop(&mut self) {
+        self.flusher.abort();
+    }
 }
 
 impl std::fmt::Debug for Completer {
@@ -74,12 +91,24 @@ impl Completer {
         let (readable, wake) = UnixStream::pair()?;
         readable.set_nonblocking(true)?;
         wake.set_nonblocking(true)?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Vec::new()),
+            wake,
+            flush: tokio::sync::Notify::new(),
+        });
+        let own = shared.clone();
+        let flusher = crate::runtime::handle()
+            .spawn(async move {
+                loop {
+                    own.flush.notified().await;
+                    own.wake_loop();
+                }
+            })
+            .abort_handle();
         Ok(Completer {
-            shared: Arc::new(Shared {
-                queue: Mutex::new(Vec::new()),
-                wake,
-            }),
+            shared,
             readable,
+            flusher,
         })
     }
 
@@ -91,8 +120,9 @@ impl Completer {
     /// Resolves the futures of every finished request (the loop's reader callback).
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
         // Wake-ups first: a request finishing after this read writes again.
+        // (One read: a short one took everything there was.)
         let mut buf = [0u8; 64];
-        while matches!((&self.readable).read(&mut buf), Ok(n) if n > 0) {}
+        while matches!((&self.readable).read(&mut buf), Ok(n) if n == buf.len()) {}
         let done =
             std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
         for Done { future, outcome } in done {
