@@ -128,6 +128,37 @@ fn body_of(b: aiohttp::RequestBuilder, data: PyBackedBytes, once: bool) -> aioht
     }
 }
 
+/// The arguments every request has, `Session.start`'s and `Session.request`'s: query
+/// parameters, headers, a body or form fields, and the body's `Content-Type`.
+fn with_common(
+    mut b: aiohttp::RequestBuilder,
+    params: Option<Pairs>,
+    headers: Option<Pairs>,
+    body: Option<PyBackedBytes>,
+    form: Option<Pairs>,
+    content_type: Option<String>,
+    once: bool,
+) -> aiohttp::RequestBuilder {
+    if let Some(p) = params {
+        b = b.params(p);
+    }
+    if let Some(h) = headers {
+        for (name, value) in h {
+            b = b.header(name, value);
+        }
+    }
+    if let Some(data) = body {
+        b = body_of(b, data, once);
+    }
+    if let Some(fields) = form {
+        b = b.data(aiohttp::Body::form(&fields));
+    }
+    if let Some(ct) = content_type {
+        b = b.header("Content-Type", ct);
+    }
+    b
+}
+
 fn prefetch(r: &aiohttp::ClientResponse) -> bool {
     let status = r.status();
     // These have no body whatever their headers say: reading it ends at once.
@@ -544,24 +575,15 @@ impl Session {
             Some(u) => self.inner.request(method, u),
             None => self.inner.request(method, url),
         };
-        let mut b = b.allow_redirects(allow_redirects).max_redirects(9);
-        if let Some(p) = params {
-            b = b.params(p);
-        }
-        if let Some(h) = headers {
-            for (name, value) in h {
-                b = b.header(name, value);
-            }
-        }
-        if let Some(data) = body {
-            b = body_of(b, data, once);
-        }
-        if let Some(fields) = form {
-            b = b.data(aiohttp::Body::form(&fields));
-        }
-        if let Some(ct) = content_type {
-            b = b.header("Content-Type", ct);
-        }
+        let b = with_common(
+            b.allow_redirects(allow_redirects).max_redirects(9),
+            params,
+            headers,
+            body,
+            form,
+            content_type,
+            once,
+        );
         let slot = crate::completion::Slot::new(completer.get(), future);
         let abort = crate::runtime::start(async move {
             let outcome = send_and_prefetch(b).await;
@@ -631,25 +653,9 @@ impl Session {
         if let Some(on) = auto_decompress {
             b = b.auto_decompress(on);
         }
-        if let Some(p) = params {
-            b = b.params(p);
-        }
-        if let Some(h) = headers {
-            for (name, value) in h {
-                b = b.header(name, value);
-            }
-        }
+        b = with_common(b, params, headers, body, form, content_type, once);
         if let Some(names) = skip_auto_headers {
             b = b.skip_auto_headers(names);
-        }
-        if let Some(data) = body {
-            b = body_of(b, data, once);
-        }
-        if let Some(fields) = form {
-            b = b.data(aiohttp::Body::form(&fields));
-        }
-        if let Some(ct) = content_type {
-            b = b.header("Content-Type", ct);
         }
         if let Some(a) = auth {
             b = b.auth(basic_auth(a)?);
