@@ -1307,8 +1307,10 @@ class ClientSession:
                 cm._resp = resp
                 resp._in_context = cm._entered
             return resp
-        # The loop of the session's last request: a session belongs to one loop, as in
-        # aiohttp (asking for the running loop costs a system call per request on 3.11).
+        # The common request, inline (another coroutine would cost a frame per request),
+        # completes through the queue of the session's loop: the loop of its last request
+        # (a session belongs to one loop, as in aiohttp; asking for the running loop costs
+        # a system call per request on 3.11).
         completer = self._completer
         if completer is None or completer[0].is_closed():
             loop = asyncio.get_running_loop()
@@ -1438,13 +1440,7 @@ class ClientSession:
             return await self._request_hooked(
                 method, url, query, hdrs, body, kw, middlewares, trace_request_ctx, ssl, read_bufsize, check
             )
-        try:
-            core = await self._core.request(method, url, headers=hdrs, body=body, **kw)
-        except _CoreError as e:
-            raise _convert(e, ssl, self._unix_path) from None
-        resp = ClientResponse(core, self, ssl=ssl, read_bufsize=read_bufsize or self._read_bufsize)
-        if core.ready_body is None:
-            self._streaming.add(resp)
+        resp = await self._send(method, url, hdrs, body, kw, (), ssl, read_bufsize)
         if check is not None:
             await check(resp)
         return resp
@@ -1489,8 +1485,13 @@ class ClientSession:
             for trace in traces:
                 await trace.request_start(*params)
 
+            # The query is in the request's URL by now.
+            sent_kw = {**kw, "params": None}
+
             async def send(r: ClientRequest) -> ClientResponse:
-                return await self._send(r, kw, traces, ssl, read_bufsize)
+                hdrs = list(r.headers.items()) if r.headers is not None else None
+                body = r.body.encode("utf-8") if isinstance(r.body, str) else r.body
+                return await self._send(r.method, str(r.url), hdrs, body, sent_kw, traces, ssl, read_bufsize)
 
             handler: Any = send
             for middleware in reversed(middlewares or ()):
@@ -1507,19 +1508,21 @@ class ClientSession:
         return resp
 
     async def _send(
-        self, req: ClientRequest, kw: dict[str, Any], traces: list[Trace], ssl: Any, read_bufsize: Any
+        self,
+        method: str,
+        url: str,
+        hdrs: Any,
+        body: Any,
+        kw: dict[str, Any],
+        traces: Any,
+        ssl: Any,
+        read_bufsize: Any,
     ) -> ClientResponse:
-        """One native request (with its redirects); with trace configs, the native points
-        are sent to the signals as they arrive while the request runs as a task."""
-        if req.headers is None:
-            hdrs = None
-        else:
-            hdrs = list(req.headers.items())
-        body = req.body
-        if isinstance(body, str):
-            body = body.encode("utf-8")
+        """One native request (with its redirects) by keywords; with trace configs, the
+        native points are sent to the signals as they arrive while the request runs as a
+        task."""
         events = _core.TraceEvents() if traces else None
-        call = self._core.request(req.method, str(req.url), headers=hdrs, body=body, trace=events, **{**kw, "params": None})
+        call = self._core.request(method, url, headers=hdrs, body=body, trace=events, **kw)
         if events is None:
             try:
                 core = await call
